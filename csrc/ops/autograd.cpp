@@ -1,0 +1,91 @@
+// Gradients of rnnt::mutual_information and rnnt::mutual_information_with_grad
+// (Autograd key, a C++ autograd::Function, so TorchScript and LibTorch get
+// them too), and their backend-agnostic forward-only kernels.
+//
+// As in k2, the forward pass also runs the backward kernel with a unit
+// gradient per batch item: d scores[b] / d px[b] does not depend on the other
+// items, so the true backward only scales the saved occupation probabilities
+// by grad_scores[b]. The same tensors are what return_grad=True returns.
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include "dispatch.h"
+
+namespace rnnt {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> scores_and_unit_grads(
+    const at::Tensor& px, const at::Tensor& py,
+    const c10::optional<at::Tensor>& boundary) {
+  auto [scores, p] = call_mutual_information_forward(px, py, boundary);
+  auto [px_grad, py_grad] = call_mutual_information_backward(px, py, boundary, p);
+  return {scores, px_grad, py_grad};
+}
+
+class MutualInformationFunction
+    : public torch::autograd::Function<MutualInformationFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& px,
+                               const at::Tensor& py,
+                               const c10::optional<at::Tensor>& boundary) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [scores, px_grad, py_grad] = scores_and_unit_grads(px, py, boundary);
+    ctx->save_for_backward({px_grad, py_grad});
+    ctx->mark_non_differentiable({px_grad, py_grad});
+    return {scores, px_grad, py_grad};
+  }
+
+  // Not twice differentiable: the saved occupation probabilities are
+  // treated as constants.
+  static variable_list backward(AutogradContext* ctx,
+                                variable_list grad_outputs) {
+    const at::Tensor& grad_scores = grad_outputs[0];
+    if (!grad_scores.defined()) return {at::Tensor(), at::Tensor(), at::Tensor()};
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor scale = grad_scores.reshape({-1, 1, 1});
+    return {saved[0] * scale, saved[1] * scale, at::Tensor()};
+  }
+};
+
+at::Tensor mutual_information_autograd(
+    const at::Tensor& px, const at::Tensor& py,
+    const c10::optional<at::Tensor>& boundary) {
+  const bool needs_grad = at::GradMode::is_enabled() &&
+                          (px.requires_grad() || py.requires_grad());
+  if (!needs_grad) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return std::get<0>(call_mutual_information_forward(px, py, boundary));
+  }
+  return MutualInformationFunction::apply(px, py, boundary)[0];
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor>
+mutual_information_with_grad_autograd(
+    const at::Tensor& px, const at::Tensor& py,
+    const c10::optional<at::Tensor>& boundary) {
+  const auto out = MutualInformationFunction::apply(px, py, boundary);
+  return {out[0], out[1], out[2]};
+}
+
+// Below autograd (inference mode, or tensors without autograd).
+at::Tensor mutual_information_plain(const at::Tensor& px, const at::Tensor& py,
+                                    const c10::optional<at::Tensor>& boundary) {
+  return std::get<0>(call_mutual_information_forward(px, py, boundary));
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(rnnt, Autograd, m) {
+  m.impl("mutual_information", &mutual_information_autograd);
+  m.impl("mutual_information_with_grad", &mutual_information_with_grad_autograd);
+}
+
+TORCH_LIBRARY_IMPL(rnnt, CompositeExplicitAutograd, m) {
+  m.impl("mutual_information", &mutual_information_plain);
+  m.impl("mutual_information_with_grad", &scores_and_unit_grads);
+}
+
+}  // namespace rnnt

@@ -1,0 +1,101 @@
+// Input checks shared by every backend of the rnnt ops. Errors name the
+// argument and the expected shape/dtype/device, so Python, TorchScript and
+// LibTorch users all see the same message.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+
+#include "rnnt_math.h"
+
+namespace rnnt {
+
+inline std::string shape_str(const at::Tensor& t) {
+  std::string out = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    out += (i ? ", " : "") + std::to_string(t.size(i));
+  }
+  return out + "]";
+}
+
+inline void check_float_dtype(const at::Tensor& t, const char* op,
+                              const char* name) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
+              op, ": ", name, " must be float32 or float64, got ",
+              t.scalar_type());
+}
+
+// Validated lattice sizes and per-item boxes of a (px, py, boundary) triple.
+struct RecursionInputs {
+  int64_t B;
+  LatticeDims dims;
+  // [B][4] int64, contiguous, on px's device: (s_begin, t_begin, s_end, t_end).
+  at::Tensor boxes;
+};
+
+// Checks px [B][S][T+1] or [B][S][T], py [B][S+1][T], optional boundary
+// [B][4] int64 with 0 <= s_begin <= s_end <= S and 0 <= t_begin <= t_end <= T.
+// A boundary on another device than px is moved there.
+inline RecursionInputs check_recursion_inputs(
+    const at::Tensor& px, const at::Tensor& py,
+    const c10::optional<at::Tensor>& boundary, const char* op) {
+  TORCH_CHECK(px.dim() == 3, op,
+              ": px must be 3-D, [B][S][T+1] (regular) or [B][S][T] "
+              "(modified), got shape ", shape_str(px));
+  TORCH_CHECK(py.dim() == 3, op, ": py must be 3-D [B][S+1][T], got shape ",
+              shape_str(py));
+  check_float_dtype(px, op, "px");
+  TORCH_CHECK(py.scalar_type() == px.scalar_type(), op,
+              ": py must have the dtype of px (", px.scalar_type(), "), got ",
+              py.scalar_type());
+  TORCH_CHECK(py.device() == px.device(), op,
+              ": px and py must be on the same device, got px on ",
+              px.device(), " and py on ", py.device());
+  const int64_t B = px.size(0), S = px.size(1), T = py.size(2);
+  TORCH_CHECK(py.size(0) == B && py.size(1) == S + 1, op,
+              ": py must be [B][S+1][T] = [", B, ", ", S + 1,
+              ", T] given px of shape ", shape_str(px), ", got ",
+              shape_str(py));
+  TORCH_CHECK(px.size(2) == T || px.size(2) == T + 1, op,
+              ": px must be [B][S][T+1] (regular) or [B][S][T] (modified) "
+              "with T = py.size(2) = ", T, ", got px of shape ",
+              shape_str(px));
+  const LatticeDims dims{S, T, px.size(2) == T};
+
+  at::Tensor boxes;
+  if (boundary.has_value() && boundary->defined()) {
+    const at::Tensor& b = *boundary;
+    TORCH_CHECK(b.dim() == 2 && b.size(0) == B && b.size(1) == 4, op,
+                ": boundary must be [B][4] = [", B,
+                ", 4] (s_begin, t_begin, s_end, t_end), got shape ",
+                shape_str(b));
+    TORCH_CHECK(b.scalar_type() == at::kLong, op,
+                ": boundary must be int64, got ", b.scalar_type());
+    const at::Tensor host = b.cpu().contiguous();
+    const int64_t* v = host.data_ptr<int64_t>();
+    for (int64_t i = 0; i < B; ++i) {
+      const int64_t sb = v[4 * i], tb = v[4 * i + 1], se = v[4 * i + 2],
+                    te = v[4 * i + 3];
+      TORCH_CHECK(0 <= sb && sb <= se && se <= S && 0 <= tb && tb <= te &&
+                      te <= T,
+                  op, ": boundary[", i, "] = (", sb, ", ", tb, ", ", se, ", ",
+                  te, ") must satisfy 0 <= s_begin <= s_end <= S = ", S,
+                  " and 0 <= t_begin <= t_end <= T = ", T);
+    }
+    boxes = b.to(px.device()).contiguous();
+  } else {
+    boxes = at::tensor({int64_t(0), int64_t(0), S, T},
+                       at::TensorOptions().dtype(at::kLong))
+                .repeat({B, 1})
+                .to(px.device());
+  }
+  return {B, dims, boxes};
+}
+
+inline Box box_of(const int64_t* boxes, int64_t b) {
+  return Box{boxes[4 * b], boxes[4 * b + 1], boxes[4 * b + 2],
+             boxes[4 * b + 3]};
+}
+
+}  // namespace rnnt

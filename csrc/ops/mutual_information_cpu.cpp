@@ -1,0 +1,85 @@
+// CPU kernels of the lattice recursion: one batch item per task of
+// at::parallel_for, each running the serial sweep of recursion_item.h.
+#include <ATen/Parallel.h>
+#include <ATen/Dispatch.h>
+#include <torch/library.h>
+
+#include "checks.h"
+#include "recursion_item.h"
+
+namespace rnnt {
+namespace {
+
+std::tuple<at::Tensor, at::Tensor> mutual_information_forward_cpu(
+    const at::Tensor& px_in, const at::Tensor& py_in,
+    const c10::optional<at::Tensor>& boundary) {
+  const RecursionInputs in = check_recursion_inputs(
+      px_in, py_in, boundary, "rnnt::mutual_information");
+  const at::Tensor px = px_in.contiguous(), py = py_in.contiguous();
+  const LatticeDims d = in.dims;
+  at::Tensor p = at::empty({in.B, d.S + 1, d.p_cols()}, px.options());
+  at::Tensor scores = at::empty({in.B}, px.options());
+  const int64_t* boxes = in.boxes.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "mutual_information_forward_cpu", [&] {
+    const scalar_t* px_a = px.data_ptr<scalar_t>();
+    const scalar_t* py_a = py.data_ptr<scalar_t>();
+    scalar_t* p_a = p.data_ptr<scalar_t>();
+    scalar_t* scores_a = scores.data_ptr<scalar_t>();
+    at::parallel_for(0, in.B, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        scores_a[b] = forward_item(px_a + b * d.S * d.px_cols(),
+                                   py_a + b * (d.S + 1) * d.py_cols(),
+                                   p_a + b * (d.S + 1) * d.p_cols(), d,
+                                   box_of(boxes, b));
+      }
+    });
+  });
+  return {scores, p};
+}
+
+std::tuple<at::Tensor, at::Tensor> mutual_information_backward_cpu(
+    const at::Tensor& px_in, const at::Tensor& py_in,
+    const c10::optional<at::Tensor>& boundary, const at::Tensor& p_in) {
+  const RecursionInputs in = check_recursion_inputs(
+      px_in, py_in, boundary, "rnnt::mutual_information_backward");
+  const LatticeDims d = in.dims;
+  TORCH_CHECK(p_in.dim() == 3 && p_in.size(0) == in.B &&
+                  p_in.size(1) == d.S + 1 && p_in.size(2) == d.p_cols() &&
+                  p_in.scalar_type() == px_in.scalar_type(),
+              "rnnt::mutual_information_backward: p must be the [B][S+1][T+1] "
+              "forward table of px's dtype, got shape ", shape_str(p_in));
+  const at::Tensor px = px_in.contiguous(), py = py_in.contiguous(),
+                   p = p_in.contiguous();
+  at::Tensor px_grad = at::empty_like(px);
+  at::Tensor py_grad = at::empty_like(py);
+  at::Tensor beta = at::empty_like(p);
+  const int64_t* boxes = in.boxes.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "mutual_information_backward_cpu", [&] {
+    const scalar_t* px_a = px.data_ptr<scalar_t>();
+    const scalar_t* py_a = py.data_ptr<scalar_t>();
+    const scalar_t* p_a = p.data_ptr<scalar_t>();
+    scalar_t* beta_a = beta.data_ptr<scalar_t>();
+    scalar_t* px_grad_a = px_grad.data_ptr<scalar_t>();
+    scalar_t* py_grad_a = py_grad.data_ptr<scalar_t>();
+    at::parallel_for(0, in.B, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        const int64_t x_off = b * d.S * d.px_cols();
+        const int64_t y_off = b * (d.S + 1) * d.py_cols();
+        const int64_t p_off = b * (d.S + 1) * d.p_cols();
+        backward_item(px_a + x_off, py_a + y_off, p_a + p_off, beta_a + p_off,
+                      px_grad_a + x_off, py_grad_a + y_off, d,
+                      box_of(boxes, b));
+      }
+    });
+  });
+  return {px_grad, py_grad};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(rnnt, CPU, m) {
+  m.impl("_mutual_information_forward", &mutual_information_forward_cpu);
+  m.impl("_mutual_information_backward", &mutual_information_backward_cpu);
+}
+
+}  // namespace rnnt

@@ -1,0 +1,42 @@
+// Serial recursion over one batch item, built from the node functions of
+// rnnt_math.h. Used by the CPU kernels and by the ONNX Runtime custom ops.
+#pragma once
+
+#include <algorithm>
+
+#include "rnnt_math.h"
+
+namespace rnnt {
+
+// Fills p ([S+1][T+1]; -inf outside the box) and returns p[s_end, t_end].
+template <typename scalar_t>
+scalar_t forward_item(const scalar_t* px, const scalar_t* py, scalar_t* p,
+                      LatticeDims d, Box box) {
+  std::fill(p, p + (d.S + 1) * d.p_cols(), neg_inf<scalar_t>());
+  for (int64_t s = box.s_begin; s <= box.s_end; ++s) {
+    for (int64_t t = box.t_begin; t <= box.t_end; ++t) {
+      p[s * d.p_cols() + t] = forward_node(px, py, p, d, box, s, t);
+    }
+  }
+  return p[box.s_end * d.p_cols() + box.t_end];
+}
+
+// Gradients of p[s_end, t_end] w.r.t. px and py (occupation probabilities),
+// zero outside the box and for an item with no path (total score -inf).
+// beta is a [S+1][T+1] workspace.
+template <typename scalar_t>
+void backward_item(const scalar_t* px, const scalar_t* py, const scalar_t* p,
+                   scalar_t* beta, scalar_t* px_grad, scalar_t* py_grad,
+                   LatticeDims d, Box box) {
+  std::fill(px_grad, px_grad + d.S * d.px_cols(), scalar_t(0));
+  std::fill(py_grad, py_grad + (d.S + 1) * d.py_cols(), scalar_t(0));
+  const scalar_t total = p[box.s_end * d.p_cols() + box.t_end];
+  if (total == neg_inf<scalar_t>()) return;
+  for (int64_t s = box.s_end; s >= box.s_begin; --s) {
+    for (int64_t t = box.t_end; t >= box.t_begin; --t) {
+      backward_node(px, py, p, beta, px_grad, py_grad, d, box, total, s, t);
+    }
+  }
+}
+
+}  // namespace rnnt

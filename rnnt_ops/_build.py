@@ -1,0 +1,148 @@
+"""Just-in-time build and loading of the C++/CUDA op library.
+
+``import rnnt_ops`` calls :func:`load_library`. The first call builds the
+library with ``torch.utils.cpp_extension`` (ninja) into a directory keyed by
+the torch version, the backend and a hash of every C++/CUDA source, so a source
+change or a torch upgrade rebuilds into a fresh directory; later imports only
+``dlopen`` the finished library. ``RNNT_OPS_BUILD_DIR`` overrides the cache
+root (default ``~/.cache/rnnt_ops``). A file lock serialises concurrent first
+builds; a marker file written after a successful link tells other processes
+the library is complete.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+LIBRARY_NAME = "rnnt_ops_C"
+_DONE_MARKER = "build.done"
+_loaded_path: Path | None = None
+
+
+def source_root() -> Path:
+    """The ``csrc`` directory: inside the installed package, or the checkout's."""
+    package_dir = Path(__file__).resolve().parent
+    for candidate in (package_dir / "csrc", package_dir.parent / "csrc"):
+        if (candidate / "ops" / "schema.cpp").is_file():
+            return candidate
+    raise RuntimeError(
+        f"rnnt_ops: C++ sources not found next to {package_dir}; "
+        "reinstall the package (pip install .)"
+    )
+
+
+def cuda_enabled() -> bool:
+    """CUDA kernels are compiled only when torch has CUDA and nvcc is found."""
+    from torch.utils.cpp_extension import CUDA_HOME
+
+    return torch.version.cuda is not None and CUDA_HOME is not None
+
+
+def _sanitize_flags() -> list[str]:
+    """``RNNT_OPS_SANITIZE=1`` builds with AddressSanitizer and UBSan."""
+    if os.environ.get("RNNT_OPS_SANITIZE", "") in ("", "0"):
+        return []
+    return ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
+
+
+def _compile_flags() -> tuple[list[str], list[str], list[str]]:
+    sanitize = _sanitize_flags()
+    # at::parallel_for is inline: without -fopenmp it runs serially.
+    cflags = ["-O3", "-std=c++17", "-fopenmp"] + sanitize
+    cuda_flags = ["-O3"] if cuda_enabled() else []
+    return cflags, cuda_flags, ["-fopenmp"] + sanitize
+
+
+def _sources(root: Path) -> tuple[list[Path], list[Path]]:
+    """(files to compile, every file whose content keys the build)."""
+    compiled = sorted((root / "ops").glob("*.cpp"))
+    if cuda_enabled():
+        compiled += sorted((root / "cuda").glob("*.cu"))
+    headers = sorted(root.glob("*/*.h")) + sorted(root.glob("*/*.cuh"))
+    return compiled, compiled + headers
+
+
+def build_dir() -> Path:
+    root = source_root()
+    _, keyed = _sources(root)
+    digest = hashlib.sha256()
+    digest.update(torch.__version__.encode())
+    digest.update(repr(_compile_flags()).encode())
+    for path in keyed:
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    backend = f"cu{torch.version.cuda}" if cuda_enabled() else "cpu"
+    cache_root = Path(
+        os.environ.get("RNNT_OPS_BUILD_DIR")
+        or Path.home() / ".cache" / "rnnt_ops"
+    )
+    name = f"torch{torch.__version__}-{backend}-{digest.hexdigest()[:16]}"
+    return cache_root / name.replace("+", "_")
+
+
+def library_path() -> Path:
+    """Where the built shared library is (or will be) for this torch."""
+    return build_dir() / f"{LIBRARY_NAME}.so"
+
+
+def _build(directory: Path) -> None:
+    from torch.utils import cpp_extension
+
+    root = source_root()
+    compiled, _ = _sources(root)
+    cflags, cuda_flags, ldflags = _compile_flags()
+    what = "C++ and CUDA" if cuda_enabled() else "C++ (CPU)"
+    print(
+        f"rnnt_ops: building the {what} op library in {directory} "
+        "(first import only; usually 20-60 s on CPU, a few minutes with "
+        "CUDA)...",
+        file=sys.stderr,
+        flush=True,
+    )
+    start = time.perf_counter()
+    cpp_extension.load(
+        name=LIBRARY_NAME,
+        sources=[str(p) for p in compiled],
+        extra_include_paths=[str(root / "ops")],
+        extra_cflags=cflags,
+        extra_cuda_cflags=cuda_flags,
+        extra_ldflags=ldflags,
+        build_directory=str(directory),
+        with_cuda=cuda_enabled(),
+        is_python_module=False,
+        verbose=os.environ.get("RNNT_OPS_VERBOSE", "") not in ("", "0"),
+    )
+    print(
+        f"rnnt_ops: built in {time.perf_counter() - start:.1f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def load_library() -> Path:
+    """Build (once) and load the op library; returns its path."""
+    global _loaded_path
+    if _loaded_path is not None:
+        return _loaded_path
+    directory = build_dir()
+    path = directory / f"{LIBRARY_NAME}.so"
+    if not (directory / _DONE_MARKER).is_file():
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / "build.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if not (directory / _DONE_MARKER).is_file():
+                    _build(directory)
+                    (directory / _DONE_MARKER).write_text(str(path) + "\n")
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    torch.ops.load_library(str(path))
+    _loaded_path = path
+    return path

@@ -1,0 +1,39 @@
+"""Fake (meta) kernels: output shapes of the C++ ops, for torch.compile and
+meta tensors. The real kernels validate values; these check shapes only."""
+
+import torch
+
+
+def _recursion_dims(px: torch.Tensor, py: torch.Tensor):
+    torch._check(px.dim() == 3, lambda: f"px must be 3-D, got {px.dim()}-D")
+    torch._check(py.dim() == 3, lambda: f"py must be 3-D, got {py.dim()}-D")
+    B, S, T = px.shape[0], px.shape[1], py.shape[2]
+    torch._check(
+        py.shape[0] == B and py.shape[1] == S + 1,
+        lambda: f"py must be [B][S+1][T] given px {tuple(px.shape)}, got {tuple(py.shape)}",
+    )
+    return B, S, T
+
+
+@torch.library.register_fake("rnnt::_mutual_information_forward")
+def _mutual_information_forward_fake(px, py, boundary=None):
+    B, S, T = _recursion_dims(px, py)
+    return px.new_empty((B,)), px.new_empty((B, S + 1, T + 1))
+
+
+@torch.library.register_fake("rnnt::_mutual_information_backward")
+def _mutual_information_backward_fake(px, py, boundary, p):
+    _recursion_dims(px, py)
+    return torch.empty_like(px), torch.empty_like(py)
+
+
+@torch.library.register_fake("rnnt::mutual_information")
+def _mutual_information_fake(px, py, boundary=None):
+    B, _, _ = _recursion_dims(px, py)
+    return px.new_empty((B,))
+
+
+@torch.library.register_fake("rnnt::mutual_information_with_grad")
+def _mutual_information_with_grad_fake(px, py, boundary=None):
+    B, _, _ = _recursion_dims(px, py)
+    return px.new_empty((B,)), torch.empty_like(px), torch.empty_like(py)
