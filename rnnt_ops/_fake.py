@@ -42,3 +42,15 @@ def _mutual_information_with_grad_fake(px, py, boundary=None):
 @torch.library.register_fake("rnnt::_checked_index")
 def _checked_index_fake(index, size, name):
     return torch.empty_like(index)
+
+
+@torch.library.register_fake("rnnt::_joiner_logprobs")
+def _joiner_logprobs_fake(logits, symbol_index, termination_symbol):
+    acc = torch.float64 if logits.dtype == torch.float64 else torch.float32
+    out = symbol_index.new_empty(symbol_index.shape, dtype=acc)
+    return out, torch.empty_like(out), torch.empty_like(out)
+
+
+@torch.library.register_fake("rnnt::_joiner_logprobs_backward")
+def _joiner_logprobs_backward_fake(grad_symbol, grad_blank, logits, symbol_index, log_norm, termination_symbol):
+    return torch.empty_like(logits)

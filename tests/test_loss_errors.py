@@ -24,7 +24,7 @@ CASES = {
     "am rank": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am[0], sy, 0), RuntimeError, "am must be 3-D"),
     "B mismatch": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm[:1], am, sy, 0), RuntimeError, "agree on B and C"),
     "C mismatch": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm[..., :3], am, sy, 0), RuntimeError, "agree on B and C"),
-    "lm dtype": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm.long(), am, sy, 0), RuntimeError, "lm must be float32 or float64"),
+    "lm dtype": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm.long(), am, sy, 0), RuntimeError, "lm must be float16, bfloat16, float32 or float64"),
     "am dtype": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am.double(), sy, 0), RuntimeError, "am must have the dtype of lm"),
     "symbols shape": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy[:, :2], 0), RuntimeError, r"symbols must be \[B\]\[S\]"),
     "symbols dtype": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy.int(), 0), RuntimeError, "symbols must be int64"),

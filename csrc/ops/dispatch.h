@@ -69,4 +69,28 @@ inline at::Tensor call_checked_index(const at::Tensor& index,
   return op.call(index, size, name);
 }
 
+// Fused joiner log-probs (joiner_logprobs_cpu.cpp): per row of logits
+// [..., C], (logits[sym] - lse, logits[termination] - lse, lse) in the
+// accumulation dtype (float32 for float16/bfloat16 logits).
+inline std::tuple<at::Tensor, at::Tensor, at::Tensor> call_joiner_logprobs(
+    const at::Tensor& logits, const at::Tensor& symbol_index, int64_t termination_symbol) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("rnnt::_joiner_logprobs", "")
+          .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+              const at::Tensor&, const at::Tensor&, int64_t)>();
+  return op.call(logits, symbol_index, termination_symbol);
+}
+
+inline at::Tensor call_joiner_logprobs_backward(
+    const at::Tensor& grad_symbol, const at::Tensor& grad_blank, const at::Tensor& logits,
+    const at::Tensor& symbol_index, const at::Tensor& log_norm, int64_t termination_symbol) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("rnnt::_joiner_logprobs_backward", "")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                            const at::Tensor&, const at::Tensor&, int64_t)>();
+  return op.call(grad_symbol, grad_blank, logits, symbol_index, log_norm, termination_symbol);
+}
+
 }  // namespace rnnt

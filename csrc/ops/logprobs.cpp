@@ -27,7 +27,7 @@ at::Tensor check_lm_am(const at::Tensor& lm, const at::Tensor& am,
                        const char* op) {
   TORCH_CHECK(lm.dim() == 3, op, ": lm must be 3-D [B][S+1][C], got ", lm.dim(), "-D");
   TORCH_CHECK(am.dim() == 3, op, ": am must be 3-D [B][T][C], got ", am.dim(), "-D");
-  check_float(lm, op, "lm");
+  check_network_output(lm, op, "lm");
   TORCH_CHECK(am.scalar_type() == lm.scalar_type(), op,
               ": am must have the dtype of lm (", lm.scalar_type(), "), got ",
               am.scalar_type());
@@ -69,13 +69,14 @@ std::tuple<at::Tensor, at::Tensor> finish_logprobs(
 }
 
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
-    const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols_in,
+    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols_in,
     int64_t termination_symbol, c10::string_view rnnt_type,
     const c10::optional<at::Tensor>& boundary) {
   const char* op = "rnnt::get_rnnt_logprobs";
   const RnntType type = parse_rnnt_type(rnnt_type, op);
   const at::Tensor symbols =
-      check_lm_am(lm, am, symbols_in, termination_symbol, type, boundary, op);
+      check_lm_am(lm_in, am_in, symbols_in, termination_symbol, type, boundary, op);
+  const at::Tensor lm = to_accumulation_dtype(lm_in), am = to_accumulation_dtype(am_in);
   const SymInt B = am.sym_size(0), T = am.sym_size(1), S = lm.sym_size(1) - 1;
 
   // log sum_c exp(lm[b,s,c] + am[b,t,c]) as a matmul of shifted exps; the
@@ -102,13 +103,14 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
 }
 
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
-    const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols_in,
+    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols_in,
     int64_t termination_symbol, double lm_only_scale, double am_only_scale,
     const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type) {
   const char* op = "rnnt::get_rnnt_logprobs_smoothed";
   const RnntType type = parse_rnnt_type(rnnt_type, op);
   const at::Tensor symbols =
-      check_lm_am(lm, am, symbols_in, termination_symbol, type, boundary, op);
+      check_lm_am(lm_in, am_in, symbols_in, termination_symbol, type, boundary, op);
+  const at::Tensor lm = to_accumulation_dtype(lm_in), am = to_accumulation_dtype(am_in);
   const SymInt B = am.sym_size(0), T = am.sym_size(1), C = am.sym_size(2);
   const SymInt S = lm.sym_size(1) - 1;
 
@@ -169,7 +171,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
   const RnntType type = parse_rnnt_type(rnnt_type, op);
   TORCH_CHECK(logits.dim() == 4, op, ": logits must be 4-D [B][T][S+1][C], got ",
               logits.dim(), "-D");
-  check_float(logits, op, "logits");
+  check_network_output(logits, op, "logits");
   TORCH_SYM_CHECK(logits.sym_size(2).sym_ge(1), op, ": logits must have S+1 >= 1 rows");
   const SymInt B = logits.sym_size(0), T = logits.sym_size(1);
   const SymInt S = logits.sym_size(2) - 1, C = logits.sym_size(3);
@@ -179,13 +181,15 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
   check_symbols_fit_frames(type, S, T, boundary, op);
   const at::Tensor symbols = call_checked_index(symbols_in, C, "symbols");
 
-  const at::Tensor normalizers = at::logsumexp(logits, {3}).transpose(1, 2);  // [B][S+1][T]
-  const at::Tensor index = symbols.view_symint({B, 1, S, 1}).expand_symint({B, T, S, 1});
-  const at::Tensor px = at::gather(logits.narrow_symint(2, 0, S), 3, index)
-                            .squeeze(3)
-                            .transpose(1, 2) -
-                        normalizers.narrow_symint(1, 0, S);  // [B][S][T]
-  const at::Tensor py = logits.select(3, termination_symbol).transpose(1, 2) - normalizers;
+  // Fused: one pass over each logits row gives its symbol and blank
+  // log-probs (the symbol at position S is the terminator, unused).
+  const at::Tensor symbols_ext =
+      at::cat({symbols, symbols.new_full_symint({B, 1}, termination_symbol)}, 1);  // [B][S+1]
+  const at::Tensor index = symbols_ext.unsqueeze(1).expand_symint({B, T, S + 1});
+  const auto [symbol_logp, blank_logp, log_norm] =
+      call_joiner_logprobs(logits, index, termination_symbol);  // [B][T][S+1]
+  const at::Tensor px = symbol_logp.narrow_symint(2, 0, S).transpose(1, 2);  // [B][S][T]
+  const at::Tensor py = blank_logp.transpose(1, 2);                          // [B][S+1][T]
   return finish_logprobs(px, py, type, boundary);
 }
 
@@ -198,7 +202,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
   const RnntType type = parse_rnnt_type(rnnt_type, op);
   TORCH_CHECK(logits.dim() == 4, op, ": logits must be 4-D [B][T][s_range][C], got ",
               logits.dim(), "-D");
-  check_float(logits, op, "logits");
+  check_network_output(logits, op, "logits");
   const SymInt B = logits.sym_size(0), T = logits.sym_size(1);
   const SymInt R = logits.sym_size(2), C = logits.sym_size(3);
   TORCH_CHECK(symbols_in.dim() == 2, op, ": symbols must be 2-D [B][S], got ",
@@ -230,23 +234,23 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
   const at::Tensor kept = call_checked_index(ranges, S + 1, "ranges");
   const at::Tensor kept_symbols =
       at::gather(symbols_ext.unsqueeze(1).expand_symint({B, T, S + 1}), 2, kept);  // [B][T][R]
-  const at::Tensor symbol_logits = at::gather(logits, 3, kept_symbols.unsqueeze(3)).squeeze(3);
 
   at::Tensor px_kept, py_kept;  // [B][T][R]
   if (use_hat_loss) {
     // HAT: blank ~ sigmoid(logit_0); a label is (1 - that) times a softmax
     // over the labels alone. log(1 - sigmoid(x)) = logsigmoid(-x).
-    const at::Tensor blank_logit = logits.select(3, 0);
-    const at::Tensor label_norm = at::logsumexp(logits.narrow_symint(3, 1, C - 1), {3});
-    px_kept = symbol_logits - label_norm + at::log_sigmoid(-blank_logit);
+    const at::Tensor x = to_accumulation_dtype(logits);
+    const at::Tensor blank_logit = x.select(3, 0);
+    const at::Tensor label_norm = at::logsumexp(x.narrow_symint(3, 1, C - 1), {3});
+    px_kept = at::gather(x, 3, kept_symbols.unsqueeze(3)).squeeze(3) - label_norm +
+              at::log_sigmoid(-blank_logit);
     py_kept = at::log_sigmoid(blank_logit);
   } else {
-    const at::Tensor normalizers = at::logsumexp(logits, {3});
-    px_kept = symbol_logits - normalizers;
-    py_kept = logits.select(3, termination_symbol) - normalizers;
+    std::tie(px_kept, py_kept, std::ignore) =
+        call_joiner_logprobs(logits, kept_symbols, termination_symbol);
   }
   // Scatter the kept positions into the full lattice; the rest is -inf.
-  const at::Tensor lattice = logits.new_full_symint({B, T, S + 1}, kNegInf);
+  const at::Tensor lattice = px_kept.new_full_symint({B, T, S + 1}, kNegInf);
   const at::Tensor px = lattice.scatter(2, kept, px_kept).narrow_symint(2, 0, S).transpose(1, 2);
   const at::Tensor py = lattice.scatter(2, kept, py_kept).transpose(1, 2);
   return finish_logprobs(px, py, type, boundary);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
 #include <c10/core/SymBool.h>
 
 #include <string>
@@ -35,6 +36,19 @@ inline void check_float(const at::Tensor& t, const char* op, const char* name) {
   TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
               op, ": ", name, " must be float32 or float64, got ",
               t.scalar_type());
+}
+
+// Network outputs (lm, am, logits) may also be float16/bfloat16: the losses
+// accumulate them in float32.
+inline void check_network_output(const at::Tensor& t, const char* op, const char* name) {
+  TORCH_CHECK(at::isFloatingType(t.scalar_type()), op, ": ", name,
+              " must be float16, bfloat16, float32 or float64, got ", t.scalar_type());
+}
+
+// float16/bfloat16 -> float32 (a copy of a small [B][T][C] / [B][S+1][C]
+// tensor; autograd casts the gradient back).
+inline at::Tensor to_accumulation_dtype(const at::Tensor& t) {
+  return t.to(at::toOpMathType(t.scalar_type()));
 }
 
 inline void check_same_device(const at::Tensor& a, const char* a_name,

@@ -71,4 +71,14 @@ TORCH_LIBRARY(rnnt, m) {
   // A copy of an int64 index checked to lie in [0, size) ("name" names it in
   // the error); a backend kernel, so the check survives torch.compile.
   m.def("_checked_index(Tensor index, SymInt size, str name) -> Tensor");
+  // Fused joiner log-probs: for logits [..., C] and an int64 symbol index of
+  // the leading shape, (logits[sym] - lse, logits[termination] - lse, lse)
+  // per row, in float32 for float16/bfloat16 logits (float64 for float64);
+  // the backward writes d loss / d logits without a log-softmax copy.
+  m.def(
+      "_joiner_logprobs(Tensor logits, Tensor symbol_index, int termination_symbol)"
+      " -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "_joiner_logprobs_backward(Tensor grad_symbol, Tensor grad_blank, Tensor logits,"
+      " Tensor symbol_index, Tensor log_norm, int termination_symbol) -> Tensor");
 }

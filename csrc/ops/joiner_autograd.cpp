@@ -1,0 +1,53 @@
+// Autograd of rnnt::_joiner_logprobs: the backward is its own kernel
+// (rnnt::_joiner_logprobs_backward), which reads the saved logits (no copy)
+// and the per-row normalisers, and writes d loss / d logits in one pass.
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include "dispatch.h"
+
+namespace rnnt {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+class JoinerLogprobsFunction : public torch::autograd::Function<JoinerLogprobsFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& logits,
+                               const at::Tensor& symbol_index, int64_t termination_symbol) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [symbol_logp, blank_logp, log_norm] =
+        call_joiner_logprobs(logits, symbol_index, termination_symbol);
+    ctx->save_for_backward({logits, symbol_index, log_norm});
+    ctx->saved_data["termination_symbol"] = termination_symbol;
+    ctx->mark_non_differentiable({log_norm});
+    return {symbol_logp, blank_logp, log_norm};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& log_norm = saved[2];
+    const auto zero_if_undefined = [&](const at::Tensor& g) {
+      return g.defined() ? g : at::zeros_like(log_norm);
+    };
+    const at::Tensor grad_logits = call_joiner_logprobs_backward(
+        zero_if_undefined(grads[0]), zero_if_undefined(grads[1]), saved[0], saved[1],
+        log_norm, ctx->saved_data["termination_symbol"].toInt());
+    return {grad_logits, at::Tensor(), at::Tensor()};
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> joiner_logprobs_autograd(
+    const at::Tensor& logits, const at::Tensor& symbol_index, int64_t termination_symbol) {
+  const auto out = JoinerLogprobsFunction::apply(logits, symbol_index, termination_symbol);
+  return {out[0], out[1], out[2]};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(rnnt, Autograd, m) {
+  m.impl("_joiner_logprobs", &joiner_logprobs_autograd);
+}
+
+}  // namespace rnnt

@@ -1,0 +1,35 @@
+// Per-element math of the fused joiner log-probs (joiner_logprobs_cpu.cpp,
+// csrc/cuda/joiner_logprobs_cuda.cu): for one row x of C logits with
+// normaliser L = logsumexp(x), the two log-probs the lattice needs are
+//   symbol_logp = x[sym] - L,   blank_logp = x[blank] - L,
+// and for upstream gradients g_s, g_b their gradient w.r.t. x[c] is
+//   g_s * [c == sym] + g_b * [c == blank] - (g_s + g_b) * softmax(x)[c].
+#pragma once
+
+#include "rnnt_math.h"
+
+namespace rnnt {
+
+// exp(x - log_norm): 0 for a -inf logit, and for an all -inf row.
+template <typename acc_t>
+RNNT_HOST_DEVICE acc_t softmax_entry(acc_t logit, acc_t log_norm) {
+  return log_norm == neg_inf<acc_t>() ? acc_t(0) : exp(logit - log_norm);
+}
+
+template <typename acc_t>
+RNNT_HOST_DEVICE acc_t joiner_logit_grad(acc_t logit, acc_t log_norm,
+                                         acc_t grad_symbol, acc_t grad_blank,
+                                         bool is_symbol, bool is_blank) {
+  acc_t g = -(grad_symbol + grad_blank) * softmax_entry(logit, log_norm);
+  if (is_symbol) g += grad_symbol;
+  if (is_blank) g += grad_blank;
+  return g;
+}
+
+// Running max that keeps a NaN once seen (so a NaN row gives a NaN result).
+template <typename acc_t>
+RNNT_HOST_DEVICE acc_t nan_max(acc_t running, acc_t v) {
+  return (v > running || v != v) && running == running ? v : running;
+}
+
+}  // namespace rnnt
