@@ -34,13 +34,16 @@ from bench.shapes import batches, get_shapes  # noqa: E402
 from bench.steps import LABELS, full_logits_gib, torchaudio_rnnt_loss  # noqa: E402
 
 REL_TOL = 1e-5
+DEFAULT_SHAPES = "../shared/bench/librispeech_shapes.json"
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--dtype", choices=["float32"], default="float32")
-    p.add_argument("--shapes", default=str(REPO / ".." / "shared" / "bench" / "librispeech_shapes.json"))
+    p.add_argument("--shapes", default=None,
+                   help=f"(T, U) rows as JSON {{'TU': [[T, U], ...]}} (default {DEFAULT_SHAPES}, "
+                        "relative to the repo root; a seeded stand-in when absent)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads in each measuring process (default: torch's)")
@@ -75,7 +78,7 @@ def environment(args) -> str:
         where = f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
     else:
         threads = args.threads or torch.get_num_threads()
-        where = f"CPU ({platform.processor() or platform.machine()}, {threads} threads)"
+        where = f"CPU ({platform.processor() or platform.machine()}, {threads} thread{'s' * (threads != 1)})"
     ta = "absent"
     if torchaudio_rnnt_loss() is not None:
         import torchaudio
@@ -96,7 +99,7 @@ def run(args, impl, groups, warmup, vocab):
     if impl != "pruned":
         gib = max(full_logits_gib(g, vocab) for g in groups)
         if gib > args.max_full_gib:
-            return {"skipped": f"logits {gib:.1f} GiB > --max-full-gib {args.max_full_gib:g}"}
+            return {"skipped": f"skipped: logits {gib:.1f} GiB > --max-full-gib {args.max_full_gib:g}"}
     cfg = dict(impl=impl, groups=groups, warmup=warmup, vocab=vocab, dim=args.dim,
                s_range=args.s_range, device=args.device, dtype=args.dtype, seed=args.seed,
                threads=args.threads)
@@ -197,7 +200,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: CUDA is not available")
-    shapes, source = get_shapes(args.shapes, seed=args.seed)
+    shapes, source = get_shapes(args.shapes or REPO / DEFAULT_SHAPES, seed=args.seed)
+    if args.shapes is None:
+        source = source.replace(str(REPO / DEFAULT_SHAPES), f"{DEFAULT_SHAPES} (repo-relative)")
     sections = [s.strip() for s in args.sections.split(",")]
     print(f"\n## Transducer-loss benchmark ({args.device})")
     passed = True
