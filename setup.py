@@ -34,6 +34,7 @@ setup(
     install_requires=["torch>=2.4", "ninja"],
     extras_require={
         "test": ["pytest", "hypothesis", "onnx", "onnxruntime"],
+        "bench": ["matplotlib"],
     },
     cmdclass={"build_py": BuildPyWithSources},
 )
