@@ -10,9 +10,31 @@ load_library()
 
 from rnnt_ops import _fake  # noqa: E402,F401  (registers fake kernels)
 from rnnt_ops.mutual_information import mutual_information_recursion  # noqa: E402
+from rnnt_ops.rnnt_loss import (  # noqa: E402
+    do_rnnt_pruning,
+    get_rnnt_logprobs,
+    get_rnnt_logprobs_joint,
+    get_rnnt_logprobs_pruned,
+    get_rnnt_logprobs_smoothed,
+    get_rnnt_prune_ranges,
+    rnnt_loss,
+    rnnt_loss_pruned,
+    rnnt_loss_simple,
+    rnnt_loss_smoothed,
+)
 
 __all__ = [
+    "do_rnnt_pruning",
+    "get_rnnt_logprobs",
+    "get_rnnt_logprobs_joint",
+    "get_rnnt_logprobs_pruned",
+    "get_rnnt_logprobs_smoothed",
+    "get_rnnt_prune_ranges",
     "library_path",
     "load_library",
     "mutual_information_recursion",
+    "rnnt_loss",
+    "rnnt_loss_pruned",
+    "rnnt_loss_simple",
+    "rnnt_loss_smoothed",
 ]

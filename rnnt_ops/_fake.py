@@ -37,3 +37,8 @@ def _mutual_information_fake(px, py, boundary=None):
 def _mutual_information_with_grad_fake(px, py, boundary=None):
     B, _, _ = _recursion_dims(px, py)
     return px.new_empty((B,)), torch.empty_like(px), torch.empty_like(py)
+
+
+@torch.library.register_fake("rnnt::_checked_index")
+def _checked_index_fake(index, size, name):
+    return torch.empty_like(index)

@@ -56,4 +56,17 @@ call_mutual_information_with_grad(const at::Tensor& px, const at::Tensor& py,
   return op.call(px, py, boundary);
 }
 
+// `index` (int64), checked to lie in [0, size): a copy, made by a backend
+// kernel so that the check also runs inside torch.compile'd graphs. `name`
+// is the argument named in the error.
+inline at::Tensor call_checked_index(const at::Tensor& index,
+                                     const c10::SymInt& size,
+                                     c10::string_view name) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("rnnt::_checked_index", "")
+          .typed<at::Tensor(const at::Tensor&, c10::SymInt, c10::string_view)>();
+  return op.call(index, size, name);
+}
+
 }  // namespace rnnt

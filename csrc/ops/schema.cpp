@@ -20,4 +20,55 @@ TORCH_LIBRARY(rnnt, m) {
   m.def(
       "_mutual_information_backward(Tensor px, Tensor py, Tensor? boundary,"
       " Tensor p) -> (Tensor, Tensor)");
+
+  // --- Losses (k2 / fast_rnnt 1.2 semantics; see rnnt_ops/rnnt_loss.py). ---
+  // lm [B][S+1][C], am [B][T][C], logits [B][T][S+1][C] or [B][T][s_range][C],
+  // symbols int64 [B][S]. rnnt_type: 'regular' | 'modified' | 'constrained'.
+  m.def(
+      "get_rnnt_logprobs(Tensor lm, Tensor am, Tensor symbols, int termination_symbol,"
+      " str rnnt_type=\"regular\", Tensor? boundary=None) -> (Tensor, Tensor)");
+  m.def(
+      "get_rnnt_logprobs_smoothed(Tensor lm, Tensor am, Tensor symbols,"
+      " int termination_symbol, float lm_only_scale=0.1, float am_only_scale=0.1,"
+      " Tensor? boundary=None, str rnnt_type=\"regular\") -> (Tensor, Tensor)");
+  m.def(
+      "get_rnnt_logprobs_joint(Tensor logits, Tensor symbols, int termination_symbol,"
+      " Tensor? boundary=None, str rnnt_type=\"regular\") -> (Tensor, Tensor)");
+  m.def(
+      "get_rnnt_logprobs_pruned(Tensor logits, Tensor symbols, Tensor ranges,"
+      " int termination_symbol, Tensor? boundary=None, str rnnt_type=\"regular\","
+      " bool use_hat_loss=False) -> (Tensor, Tensor)");
+  // Each loss returns the reduced loss; its _with_grad twin also returns
+  // (px_grad, py_grad), the occupation probabilities pruning needs.
+#define RNNT_LOSS_DEF(name, args)                                         \
+  m.def(name "(" args ") -> Tensor");                                     \
+  m.def(name "_with_grad(" args ") -> (Tensor, Tensor, Tensor)")
+  RNNT_LOSS_DEF("rnnt_loss_simple",
+                "Tensor lm, Tensor am, Tensor symbols, int termination_symbol,"
+                " Tensor? boundary=None, str rnnt_type=\"regular\","
+                " float delay_penalty=0.0, str reduction=\"mean\"");
+  RNNT_LOSS_DEF("rnnt_loss_smoothed",
+                "Tensor lm, Tensor am, Tensor symbols, int termination_symbol,"
+                " float lm_only_scale=0.1, float am_only_scale=0.1,"
+                " Tensor? boundary=None, str rnnt_type=\"regular\","
+                " float delay_penalty=0.0, str reduction=\"mean\"");
+  RNNT_LOSS_DEF("rnnt_loss",
+                "Tensor logits, Tensor symbols, int termination_symbol,"
+                " Tensor? boundary=None, str rnnt_type=\"regular\","
+                " float delay_penalty=0.0, str reduction=\"mean\"");
+  RNNT_LOSS_DEF("rnnt_loss_pruned",
+                "Tensor logits, Tensor symbols, Tensor ranges, int termination_symbol,"
+                " Tensor? boundary=None, str rnnt_type=\"regular\","
+                " float delay_penalty=0.0, str reduction=\"mean\","
+                " bool use_hat_loss=False");
+#undef RNNT_LOSS_DEF
+  // Pruning: ranges [B][T][s_range] of kept label positions per frame, and
+  // am/lm gathered into them, each [B][T][s_range][C].
+  m.def(
+      "get_rnnt_prune_ranges(Tensor px_grad, Tensor py_grad, Tensor? boundary,"
+      " int s_range) -> Tensor");
+  m.def("do_rnnt_pruning(Tensor am, Tensor lm, Tensor ranges) -> (Tensor, Tensor)");
+  // A copy of an int64 index checked to lie in [0, size) ("name" names it in
+  // the error); a backend kernel, so the check survives torch.compile.
+  m.def("_checked_index(Tensor index, SymInt size, str name) -> Tensor");
 }

@@ -1,0 +1,255 @@
+// px/py construction for every loss (k2/fast_rnnt definitions), as
+// CompositeImplicitAutograd ops: ATen compositions whose gradients come from
+// ATen's derivatives. Shapes follow k2: lm [B][S+1][C], am [B][T][C],
+// logits [B][T][S+1][C] (full) or [B][T][s_range][C] (pruned),
+// symbols [B][S]; px [B][S][T+1] (regular) or [B][S][T], py [B][S+1][T].
+#include <torch/library.h>
+
+#include <limits>
+
+#include "dispatch.h"
+#include "logprobs.h"
+#include "loss_options.h"
+
+namespace rnnt {
+
+using c10::SymInt;
+
+namespace {
+
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+// Checks shared by the simple and smoothed constructions; returns symbols
+// validated to lie in [0, C).
+at::Tensor check_lm_am(const at::Tensor& lm, const at::Tensor& am,
+                       const at::Tensor& symbols, int64_t termination_symbol,
+                       RnntType type, const c10::optional<at::Tensor>& boundary,
+                       const char* op) {
+  TORCH_CHECK(lm.dim() == 3, op, ": lm must be 3-D [B][S+1][C], got ", lm.dim(), "-D");
+  TORCH_CHECK(am.dim() == 3, op, ": am must be 3-D [B][T][C], got ", am.dim(), "-D");
+  check_float(lm, op, "lm");
+  TORCH_CHECK(am.scalar_type() == lm.scalar_type(), op,
+              ": am must have the dtype of lm (", lm.scalar_type(), "), got ",
+              am.scalar_type());
+  check_same_device(lm, "lm", am, "am", op);
+  TORCH_SYM_CHECK(lm.sym_size(0).sym_eq(am.sym_size(0)).sym_and(lm.sym_size(2).sym_eq(am.sym_size(2))),
+                  op, ": lm [B][S+1][C] and am [B][T][C] must agree on B and C, got lm [",
+                  lm.sym_size(0), ", ", lm.sym_size(1), ", ", lm.sym_size(2), "] and am [",
+                  am.sym_size(0), ", ", am.sym_size(1), ", ", am.sym_size(2), "]");
+  TORCH_SYM_CHECK(lm.sym_size(1).sym_ge(1), op, ": lm must have S+1 >= 1 rows");
+  const SymInt B = am.sym_size(0), T = am.sym_size(1), C = am.sym_size(2);
+  const SymInt S = lm.sym_size(1) - 1;
+  check_symbols(symbols, B, S, am, op);
+  check_termination_symbol(termination_symbol, C, op);
+  check_boundary_shape(boundary, B, op);
+  check_symbols_fit_frames(type, S, T, boundary, op);
+  return call_checked_index(symbols, C, "symbols");
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> finish_logprobs(
+    at::Tensor px, const at::Tensor& py, RnntType type,
+    const c10::optional<at::Tensor>& boundary) {
+  const SymInt B = px.sym_size(0), S = px.sym_size(1), T = px.sym_size(2);
+  if (type == RnntType::Regular) {
+    // Column T (and, per item, column t_end) is -inf: no symbol can be
+    // emitted on the one-past-the-last frame.
+    px = at::cat({px, px.new_full_symint({B, S, 1}, kNegInf)}, 2);
+    if (boundary.has_value() && boundary->defined()) {
+      const at::Tensor frame = at::arange(T + 1, boundary->options()).view({1, 1, -1});
+      const at::Tensor past_end = frame == boundary->select(1, 3).view({-1, 1, 1});
+      px = at::where(past_end, at::scalar_tensor(kNegInf, px.options()), px);
+    }
+  } else if (type == RnntType::Constrained) {
+    // Emitting a symbol also consumes the frame: add the blank that follows.
+    px = px + py.narrow_symint(1, 1, S);
+  }
+  return {px, py};
+}
+
+std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
+    const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols_in,
+    int64_t termination_symbol, c10::string_view rnnt_type,
+    const c10::optional<at::Tensor>& boundary) {
+  const char* op = "rnnt::get_rnnt_logprobs";
+  const RnntType type = parse_rnnt_type(rnnt_type, op);
+  const at::Tensor symbols =
+      check_lm_am(lm, am, symbols_in, termination_symbol, type, boundary, op);
+  const SymInt B = am.sym_size(0), T = am.sym_size(1), S = lm.sym_size(1) - 1;
+
+  // log sum_c exp(lm[b,s,c] + am[b,t,c]) as a matmul of shifted exps; the
+  // shifts are constants (detached): the value is shift-invariant.
+  const at::Tensor am_max = std::get<0>(am.max(2, true)).detach();  // [B][T][1]
+  const at::Tensor lm_max = std::get<0>(lm.max(2, true)).detach();  // [B][S+1][1]
+  const double tiny = am.scalar_type() == at::kFloat
+                          ? std::numeric_limits<float>::min()
+                          : std::numeric_limits<double>::min();
+  const at::Tensor normalizers =
+      (at::matmul((lm - lm_max).exp(), (am - am_max).exp().transpose(1, 2)) + tiny).log() +
+      lm_max + am_max.transpose(1, 2);  // [B][S+1][T]
+
+  // Gather am along C with a [B][T][S] index (never expand am to
+  // [B][S][T][C]: its gradient would be that big).
+  const at::Tensor px_am =
+      at::gather(am, 2, symbols.unsqueeze(1).expand_symint({B, T, S})).transpose(1, 2);
+  const at::Tensor px_lm =
+      at::gather(lm.narrow_symint(1, 0, S), 2, symbols.unsqueeze(-1));  // [B][S][1]
+  const at::Tensor px = px_am + px_lm - normalizers.narrow_symint(1, 0, S);
+  const at::Tensor py = am.select(2, termination_symbol).unsqueeze(1) +
+                        lm.select(2, termination_symbol).unsqueeze(2) - normalizers;
+  return finish_logprobs(px, py, type, boundary);
+}
+
+std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
+    const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols_in,
+    int64_t termination_symbol, double lm_only_scale, double am_only_scale,
+    const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type) {
+  const char* op = "rnnt::get_rnnt_logprobs_smoothed";
+  const RnntType type = parse_rnnt_type(rnnt_type, op);
+  const at::Tensor symbols =
+      check_lm_am(lm, am, symbols_in, termination_symbol, type, boundary, op);
+  const SymInt B = am.sym_size(0), T = am.sym_size(1), C = am.sym_size(2);
+  const SymInt S = lm.sym_size(1) - 1;
+
+  // The combined (joint) part, exactly as in get_rnnt_logprobs, before the
+  // regular/constrained finishing step.
+  const at::Tensor am_max = std::get<0>(am.max(2, true)).detach();
+  const at::Tensor lm_max = std::get<0>(lm.max(2, true)).detach();
+  const at::Tensor am_probs = (am - am_max).exp();  // [B][T][C]
+  const at::Tensor lm_probs = (lm - lm_max).exp();  // [B][S+1][C]
+  const double tiny = am.scalar_type() == at::kFloat
+                          ? std::numeric_limits<float>::min()
+                          : std::numeric_limits<double>::min();
+  const at::Tensor normalizers =
+      (at::matmul(lm_probs, am_probs.transpose(1, 2)) + tiny).log() + lm_max +
+      am_max.transpose(1, 2);  // [B][S+1][T]
+
+  // LM-only: lm normalised by itself. AM-only: am combined with the unigram
+  // LM (lm probabilities averaged over batch and positions).
+  const at::Tensor lm_sums = lm_probs.sum(2, true);                      // [B][S+1][1]
+  const at::Tensor unigram = (lm_probs / lm_sums).mean({0, 1}, true) + tiny;  // [1][1][C]
+  const at::Tensor amonly_normalizers =
+      (at::matmul(am_probs, unigram.view_symint({C, 1})).log() + am_max).transpose(1, 2);  // [B][1][T]
+  const at::Tensor log_unigram = unigram.log();
+  const at::Tensor lmonly_normalizers = lm_sums.log() + lm_max;  // [B][S+1][1]
+
+  const at::Tensor px_am =
+      at::gather(am, 2, symbols.unsqueeze(1).expand_symint({B, T, S})).transpose(1, 2);  // [B][S][T]
+  const at::Tensor px_lm = at::gather(lm.narrow_symint(1, 0, S), 2, symbols.unsqueeze(-1));  // [B][S][1]
+  const at::Tensor px_unigram =
+      at::gather(log_unigram.expand_symint({B, S, C}), 2, symbols.unsqueeze(-1));  // [B][S][1]
+
+  const at::Tensor px = px_am + px_lm - normalizers.narrow_symint(1, 0, S);
+  const at::Tensor px_amonly = px_am + px_unigram - amonly_normalizers;
+  const at::Tensor px_lmonly = px_lm - lmonly_normalizers.narrow_symint(1, 0, S);
+
+  const at::Tensor py_am = am.select(2, termination_symbol).unsqueeze(1);  // [B][1][T]
+  const at::Tensor py_lm = lm.select(2, termination_symbol).unsqueeze(2);  // [B][S+1][1]
+  const at::Tensor py = py_am + py_lm - normalizers;
+  const at::Tensor py_amonly =
+      py_am + log_unigram.select(2, termination_symbol).view({1, 1, 1}) - amonly_normalizers;
+  const at::Tensor py_lmonly = py_lm - lmonly_normalizers;
+
+  // Interpolate in log space. Exact-zero scales become 1e-20 so that
+  // 0 * -inf never makes a NaN.
+  const double combined_scale = 1.0 - lm_only_scale - am_only_scale;
+  const double lm_scale = lm_only_scale == 0.0 ? 1e-20 : lm_only_scale;
+  const double am_scale = am_only_scale == 0.0 ? 1e-20 : am_only_scale;
+  const at::Tensor px_interp = px * combined_scale + px_lmonly * lm_scale + px_amonly * am_scale;
+  const at::Tensor py_interp = py * combined_scale + py_lmonly * lm_scale + py_amonly * am_scale;
+  return finish_logprobs(px_interp, py_interp, type, boundary);
+}
+
+std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
+    const at::Tensor& logits, const at::Tensor& symbols_in,
+    int64_t termination_symbol, const c10::optional<at::Tensor>& boundary,
+    c10::string_view rnnt_type) {
+  const char* op = "rnnt::get_rnnt_logprobs_joint";
+  const RnntType type = parse_rnnt_type(rnnt_type, op);
+  TORCH_CHECK(logits.dim() == 4, op, ": logits must be 4-D [B][T][S+1][C], got ",
+              logits.dim(), "-D");
+  check_float(logits, op, "logits");
+  TORCH_SYM_CHECK(logits.sym_size(2).sym_ge(1), op, ": logits must have S+1 >= 1 rows");
+  const SymInt B = logits.sym_size(0), T = logits.sym_size(1);
+  const SymInt S = logits.sym_size(2) - 1, C = logits.sym_size(3);
+  check_symbols(symbols_in, B, S, logits, op);
+  check_termination_symbol(termination_symbol, C, op);
+  check_boundary_shape(boundary, B, op);
+  check_symbols_fit_frames(type, S, T, boundary, op);
+  const at::Tensor symbols = call_checked_index(symbols_in, C, "symbols");
+
+  const at::Tensor normalizers = at::logsumexp(logits, {3}).transpose(1, 2);  // [B][S+1][T]
+  const at::Tensor index = symbols.view_symint({B, 1, S, 1}).expand_symint({B, T, S, 1});
+  const at::Tensor px = at::gather(logits.narrow_symint(2, 0, S), 3, index)
+                            .squeeze(3)
+                            .transpose(1, 2) -
+                        normalizers.narrow_symint(1, 0, S);  // [B][S][T]
+  const at::Tensor py = logits.select(3, termination_symbol).transpose(1, 2) - normalizers;
+  return finish_logprobs(px, py, type, boundary);
+}
+
+std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
+    const at::Tensor& logits, const at::Tensor& symbols_in,
+    const at::Tensor& ranges, int64_t termination_symbol,
+    const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type,
+    bool use_hat_loss) {
+  const char* op = "rnnt::get_rnnt_logprobs_pruned";
+  const RnntType type = parse_rnnt_type(rnnt_type, op);
+  TORCH_CHECK(logits.dim() == 4, op, ": logits must be 4-D [B][T][s_range][C], got ",
+              logits.dim(), "-D");
+  check_float(logits, op, "logits");
+  const SymInt B = logits.sym_size(0), T = logits.sym_size(1);
+  const SymInt R = logits.sym_size(2), C = logits.sym_size(3);
+  TORCH_CHECK(symbols_in.dim() == 2, op, ": symbols must be 2-D [B][S], got ",
+              symbols_in.dim(), "-D");
+  const SymInt S = symbols_in.sym_size(1);
+  check_symbols(symbols_in, B, S, logits, op);
+  check_termination_symbol(termination_symbol, C, op);
+  check_boundary_shape(boundary, B, op);
+  check_symbols_fit_frames(type, S, T, boundary, op);
+  TORCH_CHECK(ranges.dim() == 3 && ranges.scalar_type() == at::kLong, op,
+              ": ranges must be an int64 [B][T][s_range] tensor, got a ",
+              ranges.dim(), "-D ", ranges.scalar_type(), " tensor");
+  TORCH_SYM_CHECK(ranges.sym_size(0).sym_eq(B).sym_and(ranges.sym_size(1).sym_eq(T))
+                      .sym_and(ranges.sym_size(2).sym_eq(R)),
+                  op, ": ranges must be [B][T][s_range] = [", B, ", ", T, ", ", R,
+                  "] to match logits, got [", ranges.sym_size(0), ", ",
+                  ranges.sym_size(1), ", ", ranges.sym_size(2), "]");
+  TORCH_SYM_CHECK(R.sym_le(S + 1), op, ": s_range = logits.size(2) = ", R,
+                  " must be <= S + 1 = ", S + 1);
+  check_same_device(ranges, "ranges", logits, "logits", op);
+  TORCH_CHECK_VALUE(!use_hat_loss || termination_symbol == 0, op,
+                    ": use_hat_loss=True needs the blank (termination_symbol) "
+                    "to be 0, got ", termination_symbol);
+  const at::Tensor symbols = call_checked_index(symbols_in, C, "symbols");
+
+  // The symbol at each kept position; position S holds the terminator.
+  const at::Tensor symbols_ext = at::cat(
+      {symbols, symbols.new_full_symint({B, 1}, termination_symbol)}, 1);  // [B][S+1]
+  const at::Tensor kept = call_checked_index(ranges, S + 1, "ranges");
+  const at::Tensor kept_symbols =
+      at::gather(symbols_ext.unsqueeze(1).expand_symint({B, T, S + 1}), 2, kept);  // [B][T][R]
+  const at::Tensor symbol_logits = at::gather(logits, 3, kept_symbols.unsqueeze(3)).squeeze(3);
+
+  at::Tensor px_kept, py_kept;  // [B][T][R]
+  if (use_hat_loss) {
+    // HAT: blank ~ sigmoid(logit_0); a label is (1 - that) times a softmax
+    // over the labels alone. log(1 - sigmoid(x)) = logsigmoid(-x).
+    const at::Tensor blank_logit = logits.select(3, 0);
+    const at::Tensor label_norm = at::logsumexp(logits.narrow_symint(3, 1, C - 1), {3});
+    px_kept = symbol_logits - label_norm + at::log_sigmoid(-blank_logit);
+    py_kept = at::log_sigmoid(blank_logit);
+  } else {
+    const at::Tensor normalizers = at::logsumexp(logits, {3});
+    px_kept = symbol_logits - normalizers;
+    py_kept = logits.select(3, termination_symbol) - normalizers;
+  }
+  // Scatter the kept positions into the full lattice; the rest is -inf.
+  const at::Tensor lattice = logits.new_full_symint({B, T, S + 1}, kNegInf);
+  const at::Tensor px = lattice.scatter(2, kept, px_kept).narrow_symint(2, 0, S).transpose(1, 2);
+  const at::Tensor py = lattice.scatter(2, kept, py_kept).transpose(1, 2);
+  return finish_logprobs(px, py, type, boundary);
+}
+
+}  // namespace rnnt

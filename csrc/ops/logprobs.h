@@ -1,0 +1,37 @@
+// px/py constructions (logprobs.cpp), called by the loss ops (losses.cpp).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "loss_options.h"
+
+namespace rnnt {
+
+// Regular: appends the -inf column T (and masks column t_end per item);
+// constrained: adds py[:, 1:, :] to px.
+std::tuple<at::Tensor, at::Tensor> finish_logprobs(
+    at::Tensor px, const at::Tensor& py, RnntType type,
+    const c10::optional<at::Tensor>& boundary);
+
+std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
+    const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
+    int64_t termination_symbol, c10::string_view rnnt_type,
+    const c10::optional<at::Tensor>& boundary);
+
+std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
+    const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
+    int64_t termination_symbol, double lm_only_scale, double am_only_scale,
+    const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type);
+
+std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
+    const at::Tensor& logits, const at::Tensor& symbols,
+    int64_t termination_symbol, const c10::optional<at::Tensor>& boundary,
+    c10::string_view rnnt_type);
+
+std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
+    const at::Tensor& logits, const at::Tensor& symbols,
+    const at::Tensor& ranges, int64_t termination_symbol,
+    const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type,
+    bool use_hat_loss);
+
+}  // namespace rnnt

@@ -1,0 +1,149 @@
+// Pruning (k2's pruned RNN-T, arXiv:2206.13236 sec. 3.2): per-frame windows
+// of s_range label positions chosen from the simple loss's occupation
+// probabilities, and the gathering of encoder/decoder outputs inside them.
+// Also the index check kernel that guards every gather by symbol or range.
+#include <torch/library.h>
+
+#include "dispatch.h"
+#include "loss_options.h"
+
+namespace rnnt {
+namespace {
+
+using c10::SymInt;
+
+// x[i] = min(x[i:]) along dim 1: the largest non-decreasing lower bound.
+at::Tensor monotonic_lower_bound(const at::Tensor& x) {
+  return std::get<0>(x.flip({1}).cummin(1)).flip({1});
+}
+
+// Makes s_begin [B][T] non-decreasing, start at 0 and grow by less than
+// `max_step` per frame. With ramp[t] = t * (max_step - 1), the step bound
+// is exactly "ramp - s_begin is non-decreasing", so it is a second
+// monotonic lower bound in that transformed space (clamped at 0 so frame 0
+// starts at symbol 0).
+at::Tensor adjust_pruning_lower_bound(const at::Tensor& s_begin, const SymInt& max_step) {
+  const at::Tensor ramp =
+      at::arange(c10::Scalar(s_begin.sym_size(1)), s_begin.options()) * c10::Scalar(max_step - 1);
+  const at::Tensor lower = monotonic_lower_bound(s_begin);
+  return ramp - monotonic_lower_bound(ramp - lower).clamp_min(0);
+}
+
+at::Tensor get_rnnt_prune_ranges(const at::Tensor& px_grad, const at::Tensor& py_grad,
+                                 const c10::optional<at::Tensor>& boundary_in,
+                                 int64_t s_range) {
+  const char* op = "rnnt::get_rnnt_prune_ranges";
+  TORCH_CHECK(px_grad.dim() == 3, op, ": px_grad must be 3-D [B][S][T+1] or [B][S][T], got ",
+              px_grad.dim(), "-D");
+  TORCH_CHECK(py_grad.dim() == 3, op, ": py_grad must be 3-D [B][S+1][T], got ",
+              py_grad.dim(), "-D");
+  check_float(px_grad, op, "px_grad");
+  check_same_device(px_grad, "px_grad", py_grad, "py_grad", op);
+  const SymInt B = py_grad.sym_size(0), T = py_grad.sym_size(2);
+  const SymInt S = py_grad.sym_size(1) - 1;
+  TORCH_SYM_CHECK(px_grad.sym_size(0).sym_eq(B).sym_and(px_grad.sym_size(1).sym_eq(S)), op,
+                  ": px_grad [B][S][..] and py_grad [B][S+1][T] disagree: px_grad [",
+                  px_grad.sym_size(0), ", ", px_grad.sym_size(1), ", ..], py_grad [", B,
+                  ", ", S + 1, ", ", T, "]");
+  const bool regular = px_grad.sym_size(2).sym_eq(T + 1).guard_bool(__FILE__, __LINE__);
+  TORCH_SYM_CHECK(px_grad.sym_size(2).sym_eq(T).sym_or(px_grad.sym_size(2).sym_eq(T + 1)), op,
+                  ": px_grad must be [B][S][T+1] or [B][S][T] with T = ", T, ", got width ",
+                  px_grad.sym_size(2));
+  check_boundary_shape(boundary_in, B, op);
+  TORCH_CHECK_VALUE(s_range >= (regular ? 2 : 1), op, ": s_range must be >= ",
+                    regular ? "2 for regular RNN-T" : "1 for modified/constrained RNN-T",
+                    " (no path survives a narrower window), got ", s_range);
+
+  SymInt R(s_range);
+  if (regular) {
+    // A regular path may emit several symbols per frame; the window must
+    // at least cover what the frames allow, (S - 1) // T + 2.
+    const SymInt needed = (S - 1) / T.max(SymInt(1)) + 2;
+    if (needed.sym_gt(R).guard_bool(__FILE__, __LINE__)) {
+      TORCH_WARN_ONCE(op, ": s_range = ", s_range, " is too small for S = ", S, " symbols over T = ",
+                      T, " frames; using s_range = ", needed, " (warned once)");
+      R = needed;
+    }
+  }
+  if (R.sym_gt(S).guard_bool(__FILE__, __LINE__)) R = S + 1;  // nothing to prune
+
+  const auto long_opts = py_grad.options().dtype(at::kLong);
+  const at::Tensor boundary =
+      boundary_in.has_value() && boundary_in->defined()
+          ? boundary_in->to(py_grad.device())
+          : at::stack({at::zeros_symint({B}, long_opts), at::zeros_symint({B}, long_opts),
+                       at::full_symint({B}, c10::Scalar(S), long_opts),
+                       at::full_symint({B}, c10::Scalar(T), long_opts)},
+                      1);
+
+  // Score of the window starting at s0, per frame: the blank occupancy of
+  // its rows, sum_{k < R} py_grad[s0 + k], minus the symbol occupancy that
+  // enters row s0 from below, px_grad[s0 - 1] (k2's criterion).
+  const SymInt windows = S + 2 - R;
+  const at::Tensor cum = at::cat({py_grad.new_zeros_symint({B, 1, T}), py_grad.cumsum(1)}, 1);
+  const at::Tensor blank_mass = cum.narrow_symint(1, R, windows) - cum.narrow_symint(1, 0, windows);
+  const at::Tensor entering = at::cat({px_grad.new_zeros_symint({B, 1, px_grad.sym_size(2)}), px_grad}, 1)
+                                  .narrow_symint(1, 0, windows)
+                                  .narrow_symint(2, 0, T);
+  at::Tensor s_begin = (blank_mass - entering).argmax(1);  // [B][T]
+
+  // From the item's last frame on, the window must end at s_end.
+  const at::Tensor frame = at::arange(c10::Scalar(T), long_opts).view({1, -1});
+  const at::Tensor before_last = frame < (boundary.select(1, 3) - 1).view({-1, 1});
+  const at::Tensor last_begin = (boundary.select(1, 2) - c10::Scalar(R - 1)).clamp_min(0).view({-1, 1});
+  s_begin = at::where(before_last, s_begin, last_begin);
+  s_begin = adjust_pruning_lower_bound(s_begin, regular ? R : SymInt(2));
+  return s_begin.unsqueeze(2) + at::arange(c10::Scalar(R), long_opts);
+}
+
+std::tuple<at::Tensor, at::Tensor> do_rnnt_pruning(const at::Tensor& am, const at::Tensor& lm,
+                                                   const at::Tensor& ranges) {
+  const char* op = "rnnt::do_rnnt_pruning";
+  TORCH_CHECK(am.dim() == 3, op, ": am must be 3-D [B][T][C], got ", am.dim(), "-D");
+  TORCH_CHECK(lm.dim() == 3, op, ": lm must be 3-D [B][S+1][C], got ", lm.dim(), "-D");
+  TORCH_CHECK(ranges.dim() == 3 && ranges.scalar_type() == at::kLong, op,
+              ": ranges must be an int64 [B][T][s_range] tensor, got a ", ranges.dim(), "-D ",
+              ranges.scalar_type(), " tensor");
+  check_same_device(am, "am", lm, "lm", op);
+  check_same_device(am, "am", ranges, "ranges", op);
+  const SymInt B = ranges.sym_size(0), T = ranges.sym_size(1), R = ranges.sym_size(2);
+  const SymInt S1 = lm.sym_size(1), D = lm.sym_size(2);
+  TORCH_SYM_CHECK(am.sym_size(0).sym_eq(B).sym_and(am.sym_size(1).sym_eq(T)).sym_and(lm.sym_size(0).sym_eq(B)),
+                  op, ": ranges [B][T][s_range] = [", B, ", ", T, ", ", R,
+                  "] must match am [B][T][C] = [", am.sym_size(0), ", ", am.sym_size(1),
+                  ", ..] and lm [B][S+1][C] = [", lm.sym_size(0), ", ..]");
+  const at::Tensor kept = call_checked_index(ranges, S1, "ranges");
+  const at::Tensor am_pruned = am.unsqueeze(2).expand_symint({B, T, R, am.sym_size(2)});
+  // Row index into lm viewed as [B*(S+1)][C]: index_select's gradient is an
+  // index_add into lm's size, not into an expanded [B][T][S+1][C].
+  const at::Tensor rows = kept + at::arange(c10::Scalar(B), kept.options()).mul(c10::Scalar(S1)).view({-1, 1, 1});
+  const at::Tensor lm_pruned =
+      lm.reshape_symint({B * S1, D}).index_select(0, rows.flatten()).view_symint({B, T, R, D});
+  return {am_pruned, lm_pruned};
+}
+
+at::Tensor checked_index(const at::Tensor& index, c10::SymInt size, c10::string_view name) {
+  TORCH_CHECK(index.scalar_type() == at::kLong, "rnnt: ", std::string(name),
+              " must be int64, got ", index.scalar_type());
+  const int64_t upper = size.expect_int();
+  if (index.numel() > 0) {
+    const auto [lo, hi] = at::aminmax(index);
+    const int64_t lo_v = lo.item<int64_t>(), hi_v = hi.item<int64_t>();
+    TORCH_CHECK_VALUE(lo_v >= 0 && hi_v < upper, "rnnt: ", std::string(name),
+                      " must lie in [0, ", upper, "), got values in [", lo_v, ", ", hi_v, "]");
+  }
+  return index.clone();
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(rnnt, CompositeImplicitAutograd, m) {
+  m.impl("get_rnnt_prune_ranges", &get_rnnt_prune_ranges);
+  m.impl("do_rnnt_pruning", &do_rnnt_pruning);
+}
+
+TORCH_LIBRARY_IMPL(rnnt, CompositeExplicitAutograd, m) {
+  m.impl("_checked_index", &checked_index);
+}
+
+}  // namespace rnnt

@@ -1,0 +1,205 @@
+"""The RNN-T losses and pruning, with k2 / fast_rnnt 1.2 names, argument
+order and defaults: switching is a change of import. Each function is a thin
+wrapper over a C++ op in ``torch.ops.rnnt`` (usable from TorchScript and
+LibTorch too).
+
+Shapes: ``lm [B][S+1][C]`` (decoder / "language model" part), ``am [B][T][C]``
+(encoder / "acoustic model" part), ``logits [B][T][S+1][C]`` (full joiner
+output) or ``[B][T][s_range][C]`` (pruned), ``symbols`` int64 ``[B][S]``,
+``boundary`` optional int64 ``[B][4]`` rows ``(s_begin, t_begin, s_end,
+t_end)``, default ``(0, 0, S, T)``.
+
+``rnnt_type``: ``"regular"`` (only blank advances a frame; px is
+``[B][S][T+1]``), ``"modified"`` (every symbol also advances a frame, at
+most one symbol per frame; px is ``[B][S][T]``) or ``"constrained"`` (like
+modified, and emitting a symbol also scores the blank that follows it:
+``px += py[:, 1:, :]``).
+
+``delay_penalty`` > 0 adds ``delay_penalty * ((t_end - 1) / 2 - t)`` to the
+symbol log-probs at frame t (rewarding early emission, FastEmit-like).
+``reduction``: ``"none"`` (loss per item, ``[B]``), ``"mean"`` (over the
+batch) or ``"sum"``. With ``return_grad=True`` every loss returns
+``(loss, (px_grad, py_grad))``: the gradients of the summed per-item scores
+w.r.t. px and py (the lattice occupation probabilities), which
+:func:`get_rnnt_prune_ranges` needs.
+"""
+
+from typing import Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+LossOut = Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]]]
+
+
+def _with_grad(result: Tuple[Tensor, Tensor, Tensor]) -> Tuple[Tensor, Tuple[Tensor, Tensor]]:
+    loss, px_grad, py_grad = result
+    return loss, (px_grad, py_grad)
+
+
+def get_rnnt_logprobs(
+    lm: Tensor,
+    am: Tensor,
+    symbols: Tensor,
+    termination_symbol: int,
+    rnnt_type: str = "regular",
+    boundary: Optional[Tensor] = None,
+) -> Tuple[Tensor, Tensor]:
+    """(px, py) of the simple joiner ``am + lm``, normalised over C:
+    px ``[B][S][T+1]`` (regular) or ``[B][S][T]``, py ``[B][S+1][T]``."""
+    return torch.ops.rnnt.get_rnnt_logprobs(lm, am, symbols, termination_symbol, rnnt_type, boundary)
+
+
+def rnnt_loss_simple(
+    lm: Tensor,
+    am: Tensor,
+    symbols: Tensor,
+    termination_symbol: int,
+    boundary: Optional[Tensor] = None,
+    rnnt_type: str = "regular",
+    delay_penalty: float = 0.0,
+    reduction: Optional[str] = "mean",
+    return_grad: bool = False,
+) -> LossOut:
+    """RNN-T loss with the simple joiner ``log_softmax(am[b,t] + lm[b,s])``,
+    computed without forming ``[B][T][S+1][C]``."""
+    args = (lm, am, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction)
+    if return_grad:
+        return _with_grad(torch.ops.rnnt.rnnt_loss_simple_with_grad(*args))
+    return torch.ops.rnnt.rnnt_loss_simple(*args)
+
+
+def get_rnnt_logprobs_smoothed(
+    lm: Tensor,
+    am: Tensor,
+    symbols: Tensor,
+    termination_symbol: int,
+    lm_only_scale: float = 0.1,
+    am_only_scale: float = 0.1,
+    boundary: Optional[Tensor] = None,
+    rnnt_type: str = "regular",
+) -> Tuple[Tensor, Tensor]:
+    """(px, py) of the smoothed simple joiner: in log space,
+    ``lm_only_scale * lm_only + am_only_scale * am_only
+    + (1 - lm_only_scale - am_only_scale) * combined``, where lm_only
+    normalises lm alone and am_only combines am with the batch's unigram LM."""
+    return torch.ops.rnnt.get_rnnt_logprobs_smoothed(
+        lm, am, symbols, termination_symbol, lm_only_scale, am_only_scale, boundary, rnnt_type
+    )
+
+
+def rnnt_loss_smoothed(
+    lm: Tensor,
+    am: Tensor,
+    symbols: Tensor,
+    termination_symbol: int,
+    lm_only_scale: float = 0.1,
+    am_only_scale: float = 0.1,
+    boundary: Optional[Tensor] = None,
+    rnnt_type: str = "regular",
+    delay_penalty: float = 0.0,
+    reduction: Optional[str] = "mean",
+    return_grad: bool = False,
+) -> LossOut:
+    """Simple loss on the smoothed log-probs of :func:`get_rnnt_logprobs_smoothed`."""
+    args = (
+        lm, am, symbols, termination_symbol, lm_only_scale, am_only_scale,
+        boundary, rnnt_type, delay_penalty, reduction,
+    )
+    if return_grad:
+        return _with_grad(torch.ops.rnnt.rnnt_loss_smoothed_with_grad(*args))
+    return torch.ops.rnnt.rnnt_loss_smoothed(*args)
+
+
+def get_rnnt_logprobs_joint(
+    logits: Tensor,
+    symbols: Tensor,
+    termination_symbol: int,
+    boundary: Optional[Tensor] = None,
+    rnnt_type: str = "regular",
+) -> Tuple[Tensor, Tensor]:
+    """(px, py) of a full joiner output ``logits [B][T][S+1][C]``."""
+    return torch.ops.rnnt.get_rnnt_logprobs_joint(logits, symbols, termination_symbol, boundary, rnnt_type)
+
+
+def rnnt_loss(
+    logits: Tensor,
+    symbols: Tensor,
+    termination_symbol: int,
+    boundary: Optional[Tensor] = None,
+    rnnt_type: str = "regular",
+    delay_penalty: float = 0.0,
+    reduction: Optional[str] = "mean",
+    return_grad: bool = False,
+) -> LossOut:
+    """The full RNN-T loss of ``logits [B][T][S+1][C]``."""
+    args = (logits, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction)
+    if return_grad:
+        return _with_grad(torch.ops.rnnt.rnnt_loss_with_grad(*args))
+    return torch.ops.rnnt.rnnt_loss(*args)
+
+
+def get_rnnt_prune_ranges(
+    px_grad: Tensor,
+    py_grad: Tensor,
+    boundary: Optional[Tensor],
+    s_range: int,
+) -> Tensor:
+    """Per-frame windows of ``s_range`` label positions, int64 ``[B][T][s_range]``,
+    from the occupation grads of a simple loss (``return_grad=True``).
+
+    ``ranges[b, t] = s_begin[b, t] + arange(s_range)`` where ``s_begin`` is
+    non-decreasing over t, starts at 0, grows by less than ``s_range`` per
+    frame (less than 2 for modified/constrained) and ends at
+    ``s_end - s_range + 1`` on the item's last frame. For regular RNN-T a
+    too-small ``s_range`` is raised to ``(S - 1) // T + 2`` (warned once);
+    it is capped at ``S + 1``."""
+    return torch.ops.rnnt.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range)
+
+
+def do_rnnt_pruning(am: Tensor, lm: Tensor, ranges: Tensor) -> Tuple[Tensor, Tensor]:
+    """``am [B][T][C]`` and ``lm [B][S+1][C]`` (any feature size C) inside the
+    windows: ``(am_pruned, lm_pruned)``, each ``[B][T][s_range][C]``
+    (am_pruned is an expanded view)."""
+    return torch.ops.rnnt.do_rnnt_pruning(am, lm, ranges)
+
+
+def get_rnnt_logprobs_pruned(
+    logits: Tensor,
+    symbols: Tensor,
+    ranges: Tensor,
+    termination_symbol: int,
+    boundary: Optional[Tensor] = None,
+    rnnt_type: str = "regular",
+    use_hat_loss: bool = False,
+) -> Tuple[Tensor, Tensor]:
+    """(px, py) of a pruned joiner output ``logits [B][T][s_range][C]``;
+    lattice nodes outside the windows get -inf."""
+    return torch.ops.rnnt.get_rnnt_logprobs_pruned(
+        logits, symbols, ranges, termination_symbol, boundary, rnnt_type, use_hat_loss
+    )
+
+
+def rnnt_loss_pruned(
+    logits: Tensor,
+    symbols: Tensor,
+    ranges: Tensor,
+    termination_symbol: int,
+    boundary: Optional[Tensor] = None,
+    rnnt_type: str = "regular",
+    delay_penalty: float = 0.0,
+    reduction: Optional[str] = "mean",
+    use_hat_loss: bool = False,
+    return_grad: bool = False,
+) -> LossOut:
+    """RNN-T loss on a pruned joiner output ``logits [B][T][s_range][C]``
+    (windows from :func:`get_rnnt_prune_ranges`). ``use_hat_loss=True``: HAT
+    factorisation (blank probability ``sigmoid(logits[..., 0])``, labels a
+    softmax over ``logits[..., 1:]``); needs ``termination_symbol == 0``."""
+    args = (
+        logits, symbols, ranges, termination_symbol, boundary, rnnt_type,
+        delay_penalty, reduction, use_hat_loss,
+    )
+    if return_grad:
+        return _with_grad(torch.ops.rnnt.rnnt_loss_pruned_with_grad(*args))
+    return torch.ops.rnnt.rnnt_loss_pruned(*args)
