@@ -43,11 +43,10 @@ from rnnt_ops import _build
 DOMAIN = "rnnt"
 OPSET_VERSION = 1
 
-# torch op -> (ONNX op name, number of outputs)
-_OPS = {
-    "mutual_information": ("MutualInformation", 1),
-    "mutual_information_with_grad": ("MutualInformationWithGrad", 3),
-}
+# What a checked index (rnnt::_checked_index) outside its range becomes in
+# ONNX: far beyond any tensor size, and small enough that the index
+# arithmetic around it (row offsets) does not overflow int64.
+_OUT_OF_RANGE = 1 << 62
 
 # ---------------------------------------------------------------------------
 # TorchScript exporter (dynamo=False)
@@ -82,12 +81,101 @@ def _mutual_information_with_grad_symbolic(g, px, py, boundary=None):
     return _recursion_node(g, "MutualInformationWithGrad", 3, px, py, boundary)
 
 
+def _int64(g, value):
+    return g.op("Constant", value_t=torch.tensor(value, dtype=torch.int64))
+
+
+def _checked_index_symbolic(g, index, size, name=None):
+    """rnnt::_checked_index: see _checked_index_translation."""
+    size = g.op("Cast", size, to_i=7)  # int64
+    bad = g.op("Or", g.op("Less", index, _int64(g, 0)),
+               g.op("GreaterOrEqual", index, size))
+    return g.op("Where", bad, _int64(g, _OUT_OF_RANGE), index)
+
+
+def _cummin_symbolic(g, x, dim):
+    """aten::cummin for the TorchScript exporter (op set >= 18): see
+    _cummin_translation."""
+    from torch.onnx._internal.torchscript_exporter import symbolic_helper
+
+    dim = symbolic_helper._get_const(dim, "i", "dim")
+    rank = symbolic_helper._get_tensor_rank(x)
+    if rank is None:
+        raise torch.onnx.errors.SymbolicValueError(
+            "rnnt_ops: cummin needs an input of known rank", x)
+    dim = dim % rank if rank else 0
+    n = g.op("Gather", g.op("Shape", x), _int64(g, dim), axis_i=0)
+    idx = g.op("Range", _int64(g, 0), n, _int64(g, 1))
+    earlier = g.op("LessOrEqual", g.op("Unsqueeze", idx, _int64(g, [0])),
+                   g.op("Unsqueeze", idx, _int64(g, [1])))
+    trailing = rank - 1 - dim
+    if trailing:
+        earlier = g.op("Unsqueeze", earlier,
+                       _int64(g, list(range(2, 2 + trailing))))
+    x_u = g.op("Unsqueeze", x, _int64(g, [dim]))
+    x_t = g.op("Unsqueeze", x, _int64(g, [dim + 1]))
+    values = g.op("ReduceMin", g.op("Where", earlier, x_u, x_t),
+                  _int64(g, [dim + 1]), keepdims_i=0)
+    hit = g.op("And", earlier, g.op(
+        "Equal", x_u, g.op("Unsqueeze", values, _int64(g, [dim + 1]))))
+    u_index = idx
+    if trailing:
+        u_index = g.op("Unsqueeze", idx, _int64(g, list(range(1, 1 + trailing))))
+    indices = g.op("ReduceMax", g.op("Where", hit, u_index, _int64(g, -1)),
+                   _int64(g, [dim + 1]), keepdims_i=0)
+    return values, indices
+
+
+def composite_rnnt_ops() -> list:
+    """The rnnt ops implemented as CompositeImplicitAutograd (the losses,
+    px/py constructions, pruning): compositions of ATen ops and the
+    recursion."""
+    ops = []
+    for full_name in sorted(torch._C._dispatch_get_all_op_names()):
+        if not full_name.startswith(f"{DOMAIN}::"):
+            continue
+        name, _, overload = full_name[len(DOMAIN) + 2:].partition(".")
+        op = getattr(getattr(torch.ops.rnnt, name), overload or "default")
+        if op.has_kernel_for_dispatch_key(
+                torch._C.DispatchKey.CompositeImplicitAutograd):
+            ops.append(op)
+    return ops
+
+
+_tracer_library = None
+
+
+def _register_tracer_decompositions() -> None:
+    """Make the TorchScript tracer record the decomposition of our
+    CompositeImplicitAutograd ops, as it does for ATen's, instead of one
+    opaque node (the tracer's fallback for custom ops): a kernel at the
+    Tracer key that runs the composite kernel with tracing still on."""
+    global _tracer_library
+    if _tracer_library is not None:
+        return
+    library = torch.library.Library(DOMAIN, "IMPL")
+    for op in composite_rnnt_ops():
+        def decompose(*args, _op=op, **kwargs):
+            return _op.decompose(*args, **kwargs)
+
+        name = op.name().split("::", 1)[1]
+        if op._overloadname != "default":
+            name = f"{name}.{op._overloadname}"
+        library.impl(name, decompose, "Tracer")
+    _tracer_library = library
+
+
 _torchscript_registered = False
 
 
 def register_torchscript_symbolics() -> None:
     """Register the ONNX symbolics of the rnnt ops for
-    ``torch.onnx.export(..., dynamo=False)`` (idempotent)."""
+    ``torch.onnx.export(..., dynamo=False)`` (idempotent).
+
+    Also makes the TorchScript tracer (``torch.jit.trace``, in this process)
+    record the decomposition of the composite rnnt ops (losses, pruning), so
+    that only the recursion becomes ``rnnt`` nodes, and adds symbolics for
+    ``rnnt::_checked_index`` and ``aten::cummin`` (op set >= 18)."""
     global _torchscript_registered
     if _torchscript_registered:
         return
@@ -99,6 +187,12 @@ def register_torchscript_symbolics() -> None:
         _mutual_information_with_grad_symbolic,
         1,
     )
+    if hasattr(torch.ops.rnnt, "_checked_index"):
+        torch.onnx.register_custom_op_symbolic(
+            "rnnt::_checked_index", _checked_index_symbolic, 1)
+        torch.onnx.register_custom_op_symbolic(
+            "aten::cummin", _cummin_symbolic, 18)
+    _register_tracer_decompositions()
     _torchscript_registered = True
 
 
@@ -170,11 +264,70 @@ def custom_translation_table() -> dict[Callable, Callable]:
             px, py, boundary
         )
 
-    return {
+    table = {
         torch.ops.rnnt.mutual_information.default: mutual_information,
         torch.ops.rnnt.mutual_information_with_grad.default:
             mutual_information_with_grad,
     }
+    if hasattr(torch.ops.rnnt, "_checked_index"):
+        from onnxscript import opset18 as op
+
+        def checked_index(index, size, name=""):
+            # Standard ONNX has no assertion: an index outside [0, size)
+            # becomes _OUT_OF_RANGE, which the Gather/GatherElements/
+            # ScatterElements that consume it reject at run time (a plain
+            # negative index would silently wrap around instead).
+            bad = op.Or(op.Less(index, 0), op.GreaterOrEqual(index, size))
+            return op.Where(bad, _OUT_OF_RANGE, index)
+
+        table[torch.ops.rnnt._checked_index.default] = checked_index
+        # Pruning (get_rnnt_prune_ranges) needs cummin, which torch's ONNX
+        # registry lacks.
+        table[torch.ops.aten.cummin.default] = _cummin_translation
+        # do_rnnt_pruning multiplies by a symbolic size (S+1), which torch's
+        # aten::mul.Scalar translation only accepts as a Python number.
+        table[torch.ops.aten.mul.Scalar] = _mul_scalar_translation
+    return table
+
+
+def _mul_scalar_translation(self, other):
+    """aten::mul.Scalar that also takes a symbolic (traced) scalar."""
+    if isinstance(other, (bool, int, float)):
+        from onnxscript.function_libs.torch_lib.ops.core import aten_mul_scalar
+
+        return aten_mul_scalar(self, other)
+    from onnxscript import opset18 as op
+
+    return op.Mul(self, op.CastLike(other, self))
+
+
+def _cummin_translation(x, dim: int):
+    """aten::cummin(x, dim) -> (values, indices) in standard ONNX, as a
+    masked reduction over an [n][n] (frame, earlier frame) grid: O(n^2) work
+    and memory along ``dim`` (n = number of frames for the prune ranges)."""
+    from onnxscript import opset18 as op
+
+    rank = len(x.shape)
+    dim = dim % rank if rank else 0
+    n = op.Gather(op.Shape(x), dim, axis=0)
+    idx = op.Range(0, n, 1)  # [n]
+    # earlier[t, u] = u <= t, broadcast to x's dims after `dim`.
+    earlier = op.LessOrEqual(op.Unsqueeze(idx, [0]), op.Unsqueeze(idx, [1]))
+    trailing = list(range(2, 2 + rank - 1 - dim))
+    if trailing:
+        earlier = op.Unsqueeze(earlier, trailing)
+    x_u = op.Unsqueeze(x, [dim])      # x[u] along axis dim + 1
+    x_t = op.Unsqueeze(x, [dim + 1])  # x[t] along axis dim
+    # Later frames (u > t) stand in as x[t] itself: the minimum is unchanged
+    # and no dtype-specific +inf is needed.
+    values = op.ReduceMin(op.Where(earlier, x_u, x_t), [dim + 1], keepdims=0)
+    # Index: the last u <= t holding the minimum (torch's tie rule).
+    hit = op.And(earlier, op.Equal(x_u, op.Unsqueeze(values, [dim + 1])))
+    u_index = idx
+    if rank - 1 - dim:
+        u_index = op.Unsqueeze(idx, list(range(1, 1 + rank - 1 - dim)))
+    indices = op.ReduceMax(op.Where(hit, u_index, -1), [dim + 1], keepdims=0)
+    return values, indices
 
 
 def export_onnx(

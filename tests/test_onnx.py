@@ -267,3 +267,134 @@ def test_onnx_schemas_registered():
     schema = onnx.defs.get_schema("MutualInformationWithGrad", 1, "rnnt")
     assert [o.name for o in schema.outputs] == ["scores", "px_grad", "py_grad"]
     assert [i.name for i in schema.inputs] == ["px", "py", "boundary"]
+
+
+# ---------------------------------------------------------------------------
+# Losses: only the recursion becomes rnnt nodes, the rest is standard ONNX.
+# ---------------------------------------------------------------------------
+
+C_VOCAB, D_MODEL, S_RANGE = 6, 8, 3
+
+
+def _loss_inputs(B, S, T, dtype, seed, modified=False):
+    g = torch.Generator().manual_seed(seed)
+    am = torch.randn(B, T, D_MODEL, generator=g, dtype=dtype)
+    lm = torch.randn(B, S + 1, D_MODEL, generator=g, dtype=dtype)
+    symbols = torch.randint(1, C_VOCAB, (B, S), generator=g)
+    # Item 0 uses the whole lattice, the others are shorter.
+    rows = [[0, 0, S, T]] + [[0, 0, S - 1, T - 1]] * (B - 1)
+    return am, lm, symbols, torch.tensor(rows, dtype=torch.int64)
+
+
+class FullLoss(torch.nn.Module):
+    """A joiner over the whole lattice, then rnnt_loss."""
+
+    def __init__(self, rnnt_type):
+        super().__init__()
+        self.rnnt_type = rnnt_type
+        self.joiner = torch.nn.Linear(D_MODEL, C_VOCAB)
+
+    def forward(self, am, lm, symbols, boundary):
+        logits = self.joiner(torch.tanh(am.unsqueeze(2) + lm.unsqueeze(1)))
+        return rnnt_ops.rnnt_loss(logits, symbols, 0, boundary,
+                                  rnnt_type=self.rnnt_type, reduction="none")
+
+
+class PrunedLoss(torch.nn.Module):
+    """The pruned RNN-T training path: simple loss with occupation grads,
+    prune ranges, pruning, a joiner inside the windows, pruned loss."""
+
+    def __init__(self):
+        super().__init__()
+        self.simple_am = torch.nn.Linear(D_MODEL, C_VOCAB)
+        self.simple_lm = torch.nn.Linear(D_MODEL, C_VOCAB)
+        self.joiner = torch.nn.Linear(D_MODEL, C_VOCAB)
+
+    def forward(self, am, lm, symbols, boundary):
+        simple, (px_grad, py_grad) = rnnt_ops.rnnt_loss_simple(
+            self.simple_lm(lm), self.simple_am(am), symbols, 0, boundary,
+            reduction="none", return_grad=True)
+        ranges = rnnt_ops.get_rnnt_prune_ranges(px_grad, py_grad, boundary,
+                                                S_RANGE)
+        am_pruned, lm_pruned = rnnt_ops.do_rnnt_pruning(am, lm, ranges)
+        logits = self.joiner(torch.tanh(am_pruned + lm_pruned))
+        pruned = rnnt_ops.rnnt_loss_pruned(logits, symbols, ranges, 0,
+                                           boundary, reduction="none")
+        return simple, px_grad, py_grad, ranges, pruned
+
+
+LOSS_NAMES = ["am", "lm", "symbols", "boundary"]
+LOSS_DYNAMIC = {"am": {0: "B", 1: "T"}, "lm": {0: "B", 1: "S+1"},
+                "symbols": {0: "B", 1: "S"}, "boundary": {0: "B"}}
+
+
+def _check_loss_module(module, outputs, exporter, dtype, ort_library):
+    module = module.to(dtype).eval()
+    torch.manual_seed(0)
+    args = _loss_inputs(2, 3, 5, dtype, 0)
+    model_bytes = _export(module, args, LOSS_NAMES, outputs, exporter,
+                          LOSS_DYNAMIC)
+    model = onnx.load_from_string(model_bytes)
+    onnx.checker.check_model(model, full_check=True)
+    ops = [(n.domain, n.op_type) for n in model.graph.node]
+    assert all(d in ("", "rnnt") for d, _ in ops), ops
+    custom = {t for d, t in ops if d == "rnnt"}
+    assert custom <= {"MutualInformation", "MutualInformationWithGrad"}
+    session = _session(model_bytes, ort_library)
+    # The TorchScript tracer bakes the sizes the composite ops compute from
+    # shapes into the graph: only the export shapes are valid there.
+    shapes = [(2, 3, 5)] + ([(4, 5, 9), (3, 4, 4)] if exporter == "dynamo" else [])
+    worst = 0.0
+    for seed, (B, S, T) in enumerate(shapes):
+        tensors = _loss_inputs(B, S, T, dtype, seed + 1)
+        got = session.run(None, _feeds(LOSS_NAMES, tensors))
+        with torch.no_grad():
+            want = module(*tensors)
+        want = want if isinstance(want, tuple) else (want,)
+        for g, w in zip(got, want):
+            g = torch.from_numpy(g)
+            assert g.shape == w.shape and g.dtype == w.dtype
+            if w.dtype == torch.int64:
+                assert torch.equal(g, w)
+                continue
+            scale = max(1.0, float(w.abs().max()))
+            worst = max(worst, float((g - w).abs().max()) / scale)
+    assert worst <= TOL[dtype], worst
+    return custom
+
+
+@pytest.mark.parametrize("exporter", EXPORTERS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64],
+                         ids=["f32", "f64"])
+def test_pruned_loss_path_exports(ort_library, exporter, dtype):
+    custom = _check_loss_module(
+        PrunedLoss(), ["simple", "px_grad", "py_grad", "ranges", "pruned"],
+        exporter, dtype, ort_library)
+    assert custom == {"MutualInformation", "MutualInformationWithGrad"}
+
+
+@pytest.mark.parametrize("exporter", EXPORTERS)
+@pytest.mark.parametrize("rnnt_type", ["regular", "modified", "constrained"])
+def test_full_loss_exports(ort_library, exporter, rnnt_type):
+    custom = _check_loss_module(FullLoss(rnnt_type), ["loss"], exporter,
+                                torch.float64, ort_library)
+    assert custom == {"MutualInformation"}
+
+
+def test_checked_index_fails_in_ort(ort_library):
+    """Out-of-range symbols fail the ORT run (standard ONNX has no assert:
+    the checked index becomes an out-of-bounds gather index), instead of
+    wrapping around as a negative ONNX index would."""
+    if not _have_onnxscript():
+        pytest.skip("the dynamo exporter needs onnxscript")
+    module = FullLoss("regular").to(torch.float64).eval()
+    args = _loss_inputs(2, 3, 5, torch.float64, 0)
+    model_bytes = _export(module, args, LOSS_NAMES, ["loss"], "dynamo",
+                          LOSS_DYNAMIC)
+    session = _session(model_bytes, ort_library)
+    am, lm, symbols, boundary = args
+    for bad in (-1, C_VOCAB):
+        symbols_bad = symbols.clone()
+        symbols_bad[1, 0] = bad
+        with pytest.raises(Exception, match="Out of range value in index"):
+            session.run(None, _feeds(LOSS_NAMES, (am, lm, symbols_bad, boundary)))
