@@ -419,7 +419,7 @@ def _debian_mirror() -> str:
     return _DEFAULT_MIRROR
 
 
-def _run(cmd: list[str], what: str) -> None:
+def _run(cmd: list[str], what: str) -> str:
     try:
         proc = subprocess.run(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -432,6 +432,7 @@ def _run(cmd: list[str], what: str) -> None:
             f"rnnt_ops: {what} failed (exit {proc.returncode}):\n"
             f"{' '.join(cmd)}\n{proc.stdout[-4000:]}"
         )
+    return proc.stdout
 
 
 def _fetch_headers(target: Path) -> None:
@@ -467,7 +468,13 @@ def _fetch_headers(target: Path) -> None:
         if os.geteuid() == 0:
             # Downloads go to our private dirs, which _apt cannot write.
             apt_opts += ["-o", "APT::Sandbox::User=root"]
-        _run(["apt-get", *apt_opts, "update"], "apt-get update (trixie)")
+        update = _run(["apt-get", *apt_opts, "update"], "apt-get update")
+        # apt-get update exits 0 even when nothing could be fetched.
+        if not any((work / "lists").glob("*_Packages*")):
+            raise OrtHeadersUnavailable(
+                f"rnnt_ops: could not fetch the Debian {ORT_HEADERS_SUITE} "
+                f"package index (no network?):\n{update[-4000:]}"
+            )
         download = work / "download"
         download.mkdir()
         cmd = ["apt-get", *apt_opts, "download", ORT_HEADERS_PACKAGE]
