@@ -35,7 +35,7 @@ setup(
     python_requires=">=3.9",
     install_requires=["torch>=2.4", "ninja"],
     extras_require={
-        "test": ["pytest", "onnx", "onnxruntime", "onnxscript"],
+        "test": ["pytest", "hypothesis", "onnx", "onnxruntime", "onnxscript"],
     },
     cmdclass={"build_py": BuildPyWithSources},
 )

@@ -116,3 +116,126 @@ def random_boundary(
                 break
         rows.append([sb, tb, se, te])
     return torch.tensor(rows, dtype=torch.int64)
+
+
+# --------------------------------------------------------------------------
+# Losses, from the definitions: every lattice arc scored from normalised
+# log-probs logp [B][T][S+1][C] (the joiner's log-softmax at frame t after s
+# emitted symbols), then the recursion above.
+
+
+def lattice_from_logp(
+    logp: torch.Tensor,
+    symbols: torch.Tensor,
+    blank: int,
+    rnnt_type: str = "regular",
+    boundary: Optional[torch.Tensor] = None,
+    delay_penalty: float = 0.0,
+):
+    """(px, py) arc by arc: py[b,s,t] = logp[b,t,s,blank]; px[b,s,t] =
+    logp[b,t,s,symbols[b,s]] (+ logp[b,t,s+1,blank] if constrained)
+    + delay_penalty * ((t_end - 1) / 2 - t); regular px has -inf columns T
+    and t_end. Built with torch.stack so autograd differentiates it."""
+    B, T, S1, C = logp.shape
+    S = S1 - 1
+    if boundary is None:
+        boundary = default_boundary(B, S, T)
+    width = T + 1 if rnnt_type == "regular" else T
+    neg_inf = logp.new_tensor(NEG_INF)
+    px_items, py_items = [], []
+    for b in range(B):
+        t_end = int(boundary[b, 3])
+        penalty = lambda t: delay_penalty * ((t_end - 1) / 2 - t) if delay_penalty > 0 else 0.0
+        px_rows = []
+        for s in range(S):
+            row = []
+            for t in range(width):
+                if t == T or (rnnt_type == "regular" and t == t_end):
+                    row.append(neg_inf)
+                    continue
+                arc = logp[b, t, s, int(symbols[b, s])] + penalty(t)
+                if rnnt_type == "constrained":
+                    arc = arc + logp[b, t, s + 1, blank]
+                row.append(arc)
+            px_rows.append(torch.stack(row))
+        px_items.append(torch.stack(px_rows) if px_rows else logp.new_zeros(0, width))
+        py_items.append(torch.stack([logp[b, :, s, blank] for s in range(S + 1)]))
+    return torch.stack(px_items), torch.stack(py_items)
+
+
+def loss_reference(logp, symbols, blank, rnnt_type="regular", boundary=None, delay_penalty=0.0):
+    """Per-item RNN-T loss [B] from normalised log-probs [B][T][S+1][C]."""
+    px, py = lattice_from_logp(logp, symbols, blank, rnnt_type, boundary, delay_penalty)
+    return -recursion_reference(px, py, boundary)
+
+
+def loss_by_enumeration(logp, symbols, blank, rnnt_type="regular", boundary=None, delay_penalty=0.0):
+    """-log sum over every alignment of its probability, each alignment
+    scored emission by emission (tiny sizes only)."""
+    B, T, S1, C = logp.shape
+    S = S1 - 1
+    if boundary is None:
+        boundary = default_boundary(B, S, T)
+    modified = rnnt_type != "regular"
+    out = []
+    for b in range(B):
+        sb, tb, se, te = (int(v) for v in boundary[b])
+        scores = []
+        for path in _paths(sb, tb, se, te, modified):
+            total = 0.0
+            for kind, s, t in path:
+                if kind == "y":
+                    total += float(logp[b, t, s, blank])
+                    continue
+                if not modified and t == te:  # no symbol on the final frame
+                    total = NEG_INF
+                    break
+                total += float(logp[b, t, s, int(symbols[b, s])])
+                if rnnt_type == "constrained":
+                    total += float(logp[b, t, s + 1, blank])
+                if delay_penalty > 0:
+                    total += delay_penalty * ((te - 1) / 2 - t)
+            scores.append(total)
+        finite = [x for x in scores if x != NEG_INF]
+        if not finite:
+            out.append(float("inf"))
+            continue
+        m = max(finite)
+        out.append(-(m + math.log(sum(math.exp(x - m) for x in finite))))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def pruned_logp_to_full(logp_pruned: torch.Tensor, ranges: torch.Tensor, S: int) -> torch.Tensor:
+    """Scatter pruned log-probs [B][T][s_range][C] into [B][T][S+1][C],
+    -inf at every position outside the window."""
+    B, T, R, C = logp_pruned.shape
+    rows = []
+    for b in range(B):
+        frames = []
+        for t in range(T):
+            positions = [logp_pruned.new_full((C,), NEG_INF)] * (S + 1)
+            for k in range(R):
+                positions[int(ranges[b, t, k])] = logp_pruned[b, t, k]
+            frames.append(torch.stack(positions))
+        rows.append(torch.stack(frames))
+    return torch.stack(rows)
+
+
+def hat_log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """HAT: log P(blank) = logsigmoid(x_0); log P(c) = logsigmoid(-x_0) +
+    log_softmax(x_1..)[c-1] for c >= 1."""
+    blank = torch.nn.functional.logsigmoid(logits[..., :1])
+    labels = torch.nn.functional.logsigmoid(-logits[..., :1]) + logits[..., 1:].log_softmax(-1)
+    return torch.cat([blank, labels], dim=-1)
+
+
+def smoothed_log_probs(lm, am, lm_only_scale, am_only_scale):
+    """[B][T][S+1][C] log-linear mix of the joint softmax(am + lm), the
+    LM-only softmax(lm), and the AM-only softmax(am + log unigram) with the
+    unigram the mean of softmax(lm) over batch and positions."""
+    joint = (am[:, :, None] + lm[:, None]).log_softmax(-1)
+    lm_only = lm.log_softmax(-1)[:, None].expand_as(joint)
+    unigram = lm.softmax(-1).mean((0, 1))
+    am_only = (am + unigram.log()).log_softmax(-1)[:, :, None].expand_as(joint)
+    combined = 1 - lm_only_scale - am_only_scale
+    return combined * joint + lm_only_scale * lm_only + am_only_scale * am_only
