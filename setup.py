@@ -12,15 +12,17 @@ ROOT = Path(__file__).resolve().parent
 
 
 class BuildPyWithSources(build_py):
-    """Copy csrc/ into the package, so an installed copy can build the ops."""
+    """Copy csrc/ (and export/ort/, the ONNX Runtime custom-op library) into
+    the package, so an installed copy can build the ops."""
 
     def run(self):
         super().run()
-        target = Path(self.build_lib) / "rnnt_ops" / "csrc"
-        shutil.copytree(
-            ROOT / "csrc", target, dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns("*.o", "__pycache__"),
-        )
+        package = Path(self.build_lib) / "rnnt_ops"
+        for source, target in (("csrc", "csrc"), ("export/ort", "ort_src")):
+            shutil.copytree(
+                ROOT / source, package / target, dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("*.o", "*.so", "__pycache__"),
+            )
 
 
 setup(
@@ -33,7 +35,7 @@ setup(
     python_requires=">=3.9",
     install_requires=["torch>=2.4", "ninja"],
     extras_require={
-        "test": ["pytest", "hypothesis", "onnx", "onnxruntime"],
+        "test": ["pytest", "hypothesis", "onnx", "onnxruntime", "onnxscript"],
         "bench": ["matplotlib"],
     },
     cmdclass={"build_py": BuildPyWithSources},

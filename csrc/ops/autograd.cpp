@@ -32,7 +32,11 @@ class MutualInformationFunction
                                const at::Tensor& py,
                                const c10::optional<at::Tensor>& boundary) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [scores, px_grad, py_grad] = scores_and_unit_grads(px, py, boundary);
+    // Redispatch the same public op below autograd (not the backend ops), so
+    // that tracers below autograd (torch.export's decompositions, hence the
+    // dynamo ONNX exporter) record rnnt::mutual_information_with_grad.
+    auto [scores, px_grad, py_grad] =
+        call_mutual_information_with_grad(px, py, boundary);
     ctx->save_for_backward({px_grad, py_grad});
     ctx->mark_non_differentiable({px_grad, py_grad});
     return {scores, px_grad, py_grad};
@@ -57,7 +61,7 @@ at::Tensor mutual_information_autograd(
                           (px.requires_grad() || py.requires_grad());
   if (!needs_grad) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return std::get<0>(call_mutual_information_forward(px, py, boundary));
+    return call_mutual_information(px, py, boundary);  // same op, see above
   }
   return MutualInformationFunction::apply(px, py, boundary)[0];
 }
