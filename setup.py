@@ -33,7 +33,7 @@ setup(
     python_requires=">=3.9",
     install_requires=["torch>=2.4", "ninja"],
     extras_require={
-        "test": ["pytest", "onnx", "onnxruntime"],
+        "test": ["pytest", "hypothesis", "onnx", "onnxruntime"],
     },
     cmdclass={"build_py": BuildPyWithSources},
 )

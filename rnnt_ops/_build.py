@@ -45,6 +45,24 @@ def cuda_enabled() -> bool:
     return torch.version.cuda is not None and CUDA_HOME is not None
 
 
+def cuda_arch_list() -> str | None:
+    """The CUDA architectures to compile for: ``TORCH_CUDA_ARCH_LIST`` when
+    set, else those of the visible GPUs (so the first build compiles one
+    architecture, not every one torch supports), else None (torch's default).
+    Querying the GPUs initialises CUDA in this process."""
+    if not cuda_enabled():
+        return None
+    explicit = os.environ.get("TORCH_CUDA_ARCH_LIST")
+    if explicit:
+        return explicit
+    if not torch.cuda.is_available():
+        return None
+    capabilities = {
+        torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())
+    }
+    return ";".join(f"{major}.{minor}" for major, minor in sorted(capabilities))
+
+
 def _sanitize_flags() -> list[str]:
     """``RNNT_OPS_SANITIZE=1`` builds with AddressSanitizer and UBSan."""
     if os.environ.get("RNNT_OPS_SANITIZE", "") in ("", "0"):
@@ -75,6 +93,7 @@ def build_dir() -> Path:
     digest = hashlib.sha256()
     digest.update(torch.__version__.encode())
     digest.update(repr(_compile_flags()).encode())
+    digest.update(repr(cuda_arch_list()).encode())
     for path in keyed:
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
@@ -107,6 +126,28 @@ def _build(directory: Path) -> None:
         flush=True,
     )
     start = time.perf_counter()
+    arch_list = cuda_arch_list()
+    saved_arch_env = os.environ.get("TORCH_CUDA_ARCH_LIST")
+    if arch_list is not None:
+        os.environ["TORCH_CUDA_ARCH_LIST"] = arch_list
+    try:
+        _load(directory, compiled, cflags, cuda_flags, ldflags)
+    finally:
+        if saved_arch_env is None:
+            os.environ.pop("TORCH_CUDA_ARCH_LIST", None)
+        else:
+            os.environ["TORCH_CUDA_ARCH_LIST"] = saved_arch_env
+    print(
+        f"rnnt_ops: built in {time.perf_counter() - start:.1f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _load(directory, compiled, cflags, cuda_flags, ldflags) -> None:
+    from torch.utils import cpp_extension
+
+    root = source_root()
     cpp_extension.load(
         name=LIBRARY_NAME,
         sources=[str(p) for p in compiled],
@@ -118,11 +159,6 @@ def _build(directory: Path) -> None:
         with_cuda=cuda_enabled(),
         is_python_module=False,
         verbose=os.environ.get("RNNT_OPS_VERBOSE", "") not in ("", "0"),
-    )
-    print(
-        f"rnnt_ops: built in {time.perf_counter() - start:.1f} s",
-        file=sys.stderr,
-        flush=True,
     )
 
 

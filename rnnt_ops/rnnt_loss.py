@@ -18,7 +18,11 @@ modified, and emitting a symbol also scores the blank that follows it:
 ``delay_penalty`` > 0 adds ``delay_penalty * ((t_end - 1) / 2 - t)`` to the
 symbol log-probs at frame t (rewarding early emission, FastEmit-like).
 ``reduction``: ``"none"`` (loss per item, ``[B]``), ``"mean"`` (over the
-batch) or ``"sum"``. With ``return_grad=True`` every loss returns
+batch) or ``"sum"``. An item with no alignment (e.g. modified with more
+symbols than frames in its boundary) has loss ``inf`` and zero gradients;
+``zero_infinity=True`` (as in CTC) makes its loss 0. A NaN in an item's
+inputs gives that item a NaN loss (every loss is per item, except the
+smoothed loss, whose unigram LM averages over the batch). With ``return_grad=True`` every loss returns
 ``(loss, (px_grad, py_grad))``: the gradients of the summed per-item scores
 w.r.t. px and py (the lattice occupation probabilities), which
 :func:`get_rnnt_prune_ranges` needs.
@@ -60,10 +64,11 @@ def rnnt_loss_simple(
     delay_penalty: float = 0.0,
     reduction: Optional[str] = "mean",
     return_grad: bool = False,
+    zero_infinity: bool = False,
 ) -> LossOut:
     """RNN-T loss with the simple joiner ``log_softmax(am[b,t] + lm[b,s])``,
     computed without forming ``[B][T][S+1][C]``."""
-    args = (lm, am, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction)
+    args = (lm, am, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction, zero_infinity)
     if return_grad:
         return _with_grad(torch.ops.rnnt.rnnt_loss_simple_with_grad(*args))
     return torch.ops.rnnt.rnnt_loss_simple(*args)
@@ -100,11 +105,12 @@ def rnnt_loss_smoothed(
     delay_penalty: float = 0.0,
     reduction: Optional[str] = "mean",
     return_grad: bool = False,
+    zero_infinity: bool = False,
 ) -> LossOut:
     """Simple loss on the smoothed log-probs of :func:`get_rnnt_logprobs_smoothed`."""
     args = (
         lm, am, symbols, termination_symbol, lm_only_scale, am_only_scale,
-        boundary, rnnt_type, delay_penalty, reduction,
+        boundary, rnnt_type, delay_penalty, reduction, zero_infinity,
     )
     if return_grad:
         return _with_grad(torch.ops.rnnt.rnnt_loss_smoothed_with_grad(*args))
@@ -131,9 +137,10 @@ def rnnt_loss(
     delay_penalty: float = 0.0,
     reduction: Optional[str] = "mean",
     return_grad: bool = False,
+    zero_infinity: bool = False,
 ) -> LossOut:
     """The full RNN-T loss of ``logits [B][T][S+1][C]``."""
-    args = (logits, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction)
+    args = (logits, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction, zero_infinity)
     if return_grad:
         return _with_grad(torch.ops.rnnt.rnnt_loss_with_grad(*args))
     return torch.ops.rnnt.rnnt_loss(*args)
@@ -191,6 +198,7 @@ def rnnt_loss_pruned(
     reduction: Optional[str] = "mean",
     use_hat_loss: bool = False,
     return_grad: bool = False,
+    zero_infinity: bool = False,
 ) -> LossOut:
     """RNN-T loss on a pruned joiner output ``logits [B][T][s_range][C]``
     (windows from :func:`get_rnnt_prune_ranges`). ``use_hat_loss=True``: HAT
@@ -198,7 +206,7 @@ def rnnt_loss_pruned(
     softmax over ``logits[..., 1:]``); needs ``termination_symbol == 0``."""
     args = (
         logits, symbols, ranges, termination_symbol, boundary, rnnt_type,
-        delay_penalty, reduction, use_hat_loss,
+        delay_penalty, reduction, use_hat_loss, zero_infinity,
     )
     if return_grad:
         return _with_grad(torch.ops.rnnt.rnnt_loss_pruned_with_grad(*args))

@@ -48,3 +48,21 @@ def test_build_dir_is_keyed_by_torch_version_and_sources():
     directory = rnnt_ops._build.build_dir()
     assert torch.__version__.replace("+", "_") in directory.name
     assert rnnt_ops.library_path().parent == directory
+
+
+def test_cuda_arch_list(monkeypatch):
+    import torch
+
+    from rnnt_ops import _build
+
+    monkeypatch.setattr(_build, "cuda_enabled", lambda: False)
+    assert _build.cuda_arch_list() is None
+    monkeypatch.setattr(_build, "cuda_enabled", lambda: True)
+    monkeypatch.setenv("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
+    assert _build.cuda_arch_list() == "8.0;9.0"
+    monkeypatch.delenv("TORCH_CUDA_ARCH_LIST")
+    if torch.cuda.is_available():
+        major, minor = torch.cuda.get_device_capability(0)
+        assert f"{major}.{minor}" in _build.cuda_arch_list().split(";")
+    else:
+        assert _build.cuda_arch_list() is None

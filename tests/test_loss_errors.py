@@ -30,7 +30,7 @@ CASES = {
     "symbols dtype": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy.int(), 0), RuntimeError, "symbols must be int64"),
     "symbols >= C": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy + C, 0), ValueError, r"symbols must lie in \[0, 4\)"),
     "symbols < 0": (lambda am, lm, sy, d: R.rnnt_loss(am[:, :, None] + lm[:, None], -sy, 0), ValueError, "symbols must lie in"),
-    "termination_symbol >= C": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy, C), RuntimeError, "termination_symbol must be in"),
+    "termination_symbol >= C": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy, C), ValueError, "termination_symbol must be in"),
     "termination_symbol < 0": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy, -1), ValueError, "termination_symbol must be in"),
     "rnnt_type": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy, 0, rnnt_type="fancy"), ValueError, "rnnt_type must be"),
     "reduction": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy, 0, reduction="avg"), ValueError, "reduction must be"),

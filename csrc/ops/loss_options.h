@@ -61,12 +61,10 @@ inline void check_symbols(const at::Tensor& symbols, const c10::SymInt& B,
 
 inline void check_termination_symbol(int64_t termination_symbol,
                                      const c10::SymInt& C, const char* op) {
-  TORCH_CHECK_VALUE(termination_symbol >= 0, op,
-                    ": termination_symbol must be in [0, C), got ",
-                    termination_symbol);
-  TORCH_SYM_CHECK(C.sym_gt(termination_symbol), op,
-                  ": termination_symbol must be in [0, C = ", C, "), got ",
-                  termination_symbol);
+  TORCH_CHECK_VALUE(termination_symbol >= 0 &&
+                        C.sym_gt(termination_symbol).guard_bool(__FILE__, __LINE__),
+                    op, ": termination_symbol must be in [0, C = ", C,
+                    "), got ", termination_symbol);
 }
 
 // boundary: optional int64 [B][4]; its values are checked by the recursion.

@@ -3,6 +3,8 @@
 // the reduction. CompositeImplicitAutograd: autograd comes from the parts.
 #include <torch/library.h>
 
+#include <limits>
+
 #include "dispatch.h"
 #include "logprobs.h"
 #include "loss_options.h"
@@ -31,11 +33,17 @@ at::Tensor add_delay_penalty(const at::Tensor& px, double delay_penalty,
   return px + (offset - frames) * delay_penalty;
 }
 
-at::Tensor reduce(const at::Tensor& scores, Reduction reduction) {
+// Per-item loss is -score; an item without any alignment has score -inf
+// (loss inf, zero gradients), which zero_infinity turns into loss 0.
+at::Tensor reduce(const at::Tensor& scores, Reduction reduction, bool zero_infinity) {
+  const at::Tensor losses =
+      zero_infinity ? at::where(scores == -std::numeric_limits<double>::infinity(),
+                                at::zeros_like(scores), -scores)
+                    : -scores;
   switch (reduction) {
-    case Reduction::None: return -scores;
-    case Reduction::Mean: return -scores.mean();
-    case Reduction::Sum: return -scores.sum();
+    case Reduction::None: return losses;
+    case Reduction::Mean: return losses.mean();
+    case Reduction::Sum: return losses.sum();
   }
   TORCH_INTERNAL_ASSERT(false, "unknown reduction");
 }
@@ -44,26 +52,29 @@ at::Tensor reduce(const at::Tensor& scores, Reduction reduction) {
 LossWithGrad loss_from_logprobs(std::tuple<at::Tensor, at::Tensor> logprobs,
                                 const c10::optional<at::Tensor>& boundary,
                                 RnntType type, double delay_penalty,
-                                Reduction reduction, bool return_grad) {
+                                Reduction reduction, bool zero_infinity,
+                                bool return_grad) {
   const at::Tensor px = add_delay_penalty(std::get<0>(logprobs), delay_penalty, type, boundary);
   const at::Tensor& py = std::get<1>(logprobs);
   if (return_grad) {
     auto [scores, px_grad, py_grad] = call_mutual_information_with_grad(px, py, boundary);
-    return {reduce(scores, reduction), px_grad, py_grad};
+    return {reduce(scores, reduction, zero_infinity), px_grad, py_grad};
   }
-  return {reduce(call_mutual_information(px, py, boundary), reduction), at::Tensor(), at::Tensor()};
+  return {reduce(call_mutual_information(px, py, boundary), reduction, zero_infinity),
+          at::Tensor(), at::Tensor()};
 }
 
 LossWithGrad simple_loss(const at::Tensor& lm, const at::Tensor& am,
                          const at::Tensor& symbols, int64_t termination_symbol,
                          const c10::optional<at::Tensor>& boundary,
                          c10::string_view rnnt_type, double delay_penalty,
-                         c10::string_view reduction, bool return_grad) {
+                         c10::string_view reduction, bool zero_infinity,
+                         bool return_grad) {
   const char* op = "rnnt::rnnt_loss_simple";
   const Reduction red = parse_reduction(reduction, op);
   return loss_from_logprobs(
       get_rnnt_logprobs(lm, am, symbols, termination_symbol, rnnt_type, boundary),
-      boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, return_grad);
+      boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, zero_infinity, return_grad);
 }
 
 LossWithGrad smoothed_loss(const at::Tensor& lm, const at::Tensor& am,
@@ -71,25 +82,27 @@ LossWithGrad smoothed_loss(const at::Tensor& lm, const at::Tensor& am,
                            double lm_only_scale, double am_only_scale,
                            const c10::optional<at::Tensor>& boundary,
                            c10::string_view rnnt_type, double delay_penalty,
-                           c10::string_view reduction, bool return_grad) {
+                           c10::string_view reduction, bool zero_infinity,
+                         bool return_grad) {
   const char* op = "rnnt::rnnt_loss_smoothed";
   const Reduction red = parse_reduction(reduction, op);
   return loss_from_logprobs(
       get_rnnt_logprobs_smoothed(lm, am, symbols, termination_symbol, lm_only_scale,
                                  am_only_scale, boundary, rnnt_type),
-      boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, return_grad);
+      boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, zero_infinity, return_grad);
 }
 
 LossWithGrad full_loss(const at::Tensor& logits, const at::Tensor& symbols,
                        int64_t termination_symbol,
                        const c10::optional<at::Tensor>& boundary,
                        c10::string_view rnnt_type, double delay_penalty,
-                       c10::string_view reduction, bool return_grad) {
+                       c10::string_view reduction, bool zero_infinity,
+                         bool return_grad) {
   const char* op = "rnnt::rnnt_loss";
   const Reduction red = parse_reduction(reduction, op);
   return loss_from_logprobs(
       get_rnnt_logprobs_joint(logits, symbols, termination_symbol, boundary, rnnt_type),
-      boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, return_grad);
+      boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, zero_infinity, return_grad);
 }
 
 LossWithGrad pruned_loss(const at::Tensor& logits, const at::Tensor& symbols,
@@ -97,13 +110,13 @@ LossWithGrad pruned_loss(const at::Tensor& logits, const at::Tensor& symbols,
                          const c10::optional<at::Tensor>& boundary,
                          c10::string_view rnnt_type, double delay_penalty,
                          c10::string_view reduction, bool use_hat_loss,
-                         bool return_grad) {
+                         bool zero_infinity, bool return_grad) {
   const char* op = "rnnt::rnnt_loss_pruned";
   const Reduction red = parse_reduction(reduction, op);
   return loss_from_logprobs(
       get_rnnt_logprobs_pruned(logits, symbols, ranges, termination_symbol, boundary,
                                rnnt_type, use_hat_loss),
-      boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, return_grad);
+      boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, zero_infinity, return_grad);
 }
 
 // The schema's two flavours of each loss: the loss alone, and with the
@@ -112,16 +125,16 @@ at::Tensor rnnt_loss_simple(const at::Tensor& lm, const at::Tensor& am,
                             const at::Tensor& symbols, int64_t termination_symbol,
                             const c10::optional<at::Tensor>& boundary,
                             c10::string_view rnnt_type, double delay_penalty,
-                            c10::string_view reduction) {
+                            c10::string_view reduction, bool zero_infinity) {
   return std::get<0>(simple_loss(lm, am, symbols, termination_symbol, boundary,
-                                 rnnt_type, delay_penalty, reduction, false));
+                                 rnnt_type, delay_penalty, reduction, zero_infinity, false));
 }
 LossWithGrad rnnt_loss_simple_with_grad(
     const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
     int64_t termination_symbol, const c10::optional<at::Tensor>& boundary,
-    c10::string_view rnnt_type, double delay_penalty, c10::string_view reduction) {
+    c10::string_view rnnt_type, double delay_penalty, c10::string_view reduction, bool zero_infinity) {
   return simple_loss(lm, am, symbols, termination_symbol, boundary, rnnt_type,
-                     delay_penalty, reduction, true);
+                     delay_penalty, reduction, zero_infinity, true);
 }
 
 at::Tensor rnnt_loss_smoothed(const at::Tensor& lm, const at::Tensor& am,
@@ -129,52 +142,52 @@ at::Tensor rnnt_loss_smoothed(const at::Tensor& lm, const at::Tensor& am,
                               double lm_only_scale, double am_only_scale,
                               const c10::optional<at::Tensor>& boundary,
                               c10::string_view rnnt_type, double delay_penalty,
-                              c10::string_view reduction) {
+                              c10::string_view reduction, bool zero_infinity) {
   return std::get<0>(smoothed_loss(lm, am, symbols, termination_symbol, lm_only_scale,
                                    am_only_scale, boundary, rnnt_type, delay_penalty,
-                                   reduction, false));
+                                   reduction, zero_infinity, false));
 }
 LossWithGrad rnnt_loss_smoothed_with_grad(
     const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
     int64_t termination_symbol, double lm_only_scale, double am_only_scale,
     const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type,
-    double delay_penalty, c10::string_view reduction) {
+    double delay_penalty, c10::string_view reduction, bool zero_infinity) {
   return smoothed_loss(lm, am, symbols, termination_symbol, lm_only_scale, am_only_scale,
-                       boundary, rnnt_type, delay_penalty, reduction, true);
+                       boundary, rnnt_type, delay_penalty, reduction, zero_infinity, true);
 }
 
 at::Tensor rnnt_loss(const at::Tensor& logits, const at::Tensor& symbols,
                      int64_t termination_symbol,
                      const c10::optional<at::Tensor>& boundary,
                      c10::string_view rnnt_type, double delay_penalty,
-                     c10::string_view reduction) {
+                     c10::string_view reduction, bool zero_infinity) {
   return std::get<0>(full_loss(logits, symbols, termination_symbol, boundary, rnnt_type,
-                               delay_penalty, reduction, false));
+                               delay_penalty, reduction, zero_infinity, false));
 }
 LossWithGrad rnnt_loss_with_grad(const at::Tensor& logits, const at::Tensor& symbols,
                                  int64_t termination_symbol,
                                  const c10::optional<at::Tensor>& boundary,
                                  c10::string_view rnnt_type, double delay_penalty,
-                                 c10::string_view reduction) {
+                                 c10::string_view reduction, bool zero_infinity) {
   return full_loss(logits, symbols, termination_symbol, boundary, rnnt_type,
-                   delay_penalty, reduction, true);
+                   delay_penalty, reduction, zero_infinity, true);
 }
 
 at::Tensor rnnt_loss_pruned(const at::Tensor& logits, const at::Tensor& symbols,
                             const at::Tensor& ranges, int64_t termination_symbol,
                             const c10::optional<at::Tensor>& boundary,
                             c10::string_view rnnt_type, double delay_penalty,
-                            c10::string_view reduction, bool use_hat_loss) {
+                            c10::string_view reduction, bool use_hat_loss, bool zero_infinity) {
   return std::get<0>(pruned_loss(logits, symbols, ranges, termination_symbol, boundary,
-                                 rnnt_type, delay_penalty, reduction, use_hat_loss, false));
+                                 rnnt_type, delay_penalty, reduction, use_hat_loss, zero_infinity, false));
 }
 LossWithGrad rnnt_loss_pruned_with_grad(
     const at::Tensor& logits, const at::Tensor& symbols, const at::Tensor& ranges,
     int64_t termination_symbol, const c10::optional<at::Tensor>& boundary,
     c10::string_view rnnt_type, double delay_penalty, c10::string_view reduction,
-    bool use_hat_loss) {
+    bool use_hat_loss, bool zero_infinity) {
   return pruned_loss(logits, symbols, ranges, termination_symbol, boundary, rnnt_type,
-                     delay_penalty, reduction, use_hat_loss, true);
+                     delay_penalty, reduction, use_hat_loss, zero_infinity, true);
 }
 
 }  // namespace

@@ -57,29 +57,103 @@ struct LatticeDims {
 
 namespace rnnt {
 
+// The two arcs entering (forward) or leaving (backward) one node, with their
+// weights read from px/py. has_* is false where the arc leaves the box; the
+// weight is then not read. Loading arcs does not depend on p or beta, so a
+// GPU kernel can fetch them one wavefront step ahead.
+template <typename scalar_t>
+struct NodeArcs {
+  bool has_symbol, has_blank;
+  scalar_t symbol, blank;
+};
+
+// A row-major [S+1][T+1] table (p or beta); the node functions below read
+// and write p/beta only through get/set, so a GPU kernel can substitute
+// on-chip storage with the same interface.
+template <typename scalar_t>
+struct RowMajorTable {
+  scalar_t* data;
+  int64_t cols;
+  RNNT_HOST_DEVICE scalar_t get(int64_t s, int64_t t) const {
+    return data[s * cols + t];
+  }
+  RNNT_HOST_DEVICE void set(int64_t s, int64_t t, scalar_t v) const {
+    data[s * cols + t] = v;
+  }
+};
+
+// Nodes (s, t) of the box with s + t = k (the k-th anti-diagonal) are those
+// with rows s in [lo, hi]; diagonals run from first_diagonal to last_diagonal.
+struct DiagonalRows {
+  int64_t lo, hi;
+};
+RNNT_HOST_DEVICE int64_t first_diagonal(Box box) {
+  return box.s_begin + box.t_begin;
+}
+RNNT_HOST_DEVICE int64_t last_diagonal(Box box) { return box.s_end + box.t_end; }
+RNNT_HOST_DEVICE DiagonalRows diagonal_rows(Box box, int64_t k) {
+  const int64_t lo = k - box.t_end > box.s_begin ? k - box.t_end : box.s_begin;
+  const int64_t hi = k - box.t_begin < box.s_end ? k - box.t_begin : box.s_end;
+  return {lo, hi};
+}
+
+// Arcs entering (s,t): symbol from (s-1, t) (regular) or (s-1, t-1)
+// (modified) with weight px[s-1, t or t-1]; blank from (s, t-1) with weight
+// py[s, t-1].
+template <typename scalar_t>
+RNNT_HOST_DEVICE NodeArcs<scalar_t> forward_arcs(const scalar_t* px,
+                                                 const scalar_t* py,
+                                                 LatticeDims d, Box box,
+                                                 int64_t s, int64_t t) {
+  NodeArcs<scalar_t> a{false, false, scalar_t(0), scalar_t(0)};
+  a.has_symbol = s > box.s_begin && (!d.modified || t > box.t_begin);
+  a.has_blank = t > box.t_begin;
+  if (a.has_symbol) a.symbol = px[(s - 1) * d.px_cols() + t - (d.modified ? 1 : 0)];
+  if (a.has_blank) a.blank = py[s * d.py_cols() + t - 1];
+  return a;
+}
+
 // One node of the forward recursion (k2's mutual_information, log space):
 //   regular:  p[s,t] = log_add(p[s-1,t]   + px[s-1,t],   p[s,t-1] + py[s,t-1])
 //   modified: p[s,t] = log_add(p[s-1,t-1] + px[s-1,t-1], p[s,t-1] + py[s,t-1])
 // with p[s_begin,t_begin] = 0 and terms outside the box taken as -inf.
-// px, py and p point at one batch item's tables (see LatticeDims).
+// `a` = forward_arcs(s, t); p is a table (get) holding the predecessors.
+template <typename scalar_t, typename Table>
+RNNT_HOST_DEVICE scalar_t forward_node_from(const NodeArcs<scalar_t>& a,
+                                            const Table& p, LatticeDims d,
+                                            Box box, int64_t s, int64_t t) {
+  if (s == box.s_begin && t == box.t_begin) return scalar_t(0);
+  const scalar_t from_symbol =
+      a.has_symbol ? p.get(s - 1, d.modified ? t - 1 : t) + a.symbol
+                   : neg_inf<scalar_t>();
+  const scalar_t from_blank =
+      a.has_blank ? p.get(s, t - 1) + a.blank : neg_inf<scalar_t>();
+  return log_add(from_symbol, from_blank);
+}
+
+// forward_node_from on row-major tables of one batch item (see LatticeDims).
 template <typename scalar_t>
 RNNT_HOST_DEVICE scalar_t forward_node(const scalar_t* px, const scalar_t* py,
                                        const scalar_t* p, LatticeDims d,
                                        Box box, int64_t s, int64_t t) {
-  if (s == box.s_begin && t == box.t_begin) return scalar_t(0);
-  const int64_t pc = d.p_cols(), xc = d.px_cols(), yc = d.py_cols();
-  scalar_t from_symbol = neg_inf<scalar_t>();
-  if (s > box.s_begin) {
-    if (!d.modified) {
-      from_symbol = p[(s - 1) * pc + t] + px[(s - 1) * xc + t];
-    } else if (t > box.t_begin) {
-      from_symbol = p[(s - 1) * pc + t - 1] + px[(s - 1) * xc + t - 1];
-    }
-  }
-  const scalar_t from_blank = t > box.t_begin
-                                  ? p[s * pc + t - 1] + py[s * yc + t - 1]
-                                  : neg_inf<scalar_t>();
-  return log_add(from_symbol, from_blank);
+  return forward_node_from(forward_arcs(px, py, d, box, s, t),
+                           RowMajorTable<const scalar_t>{p, d.p_cols()}, d,
+                           box, s, t);
+}
+
+// Arcs leaving (s,t): symbol to (s+1, t) (regular) or (s+1, t+1) (modified)
+// with weight px[s, t]; blank to (s, t+1) with weight py[s, t].
+template <typename scalar_t>
+RNNT_HOST_DEVICE NodeArcs<scalar_t> backward_arcs(const scalar_t* px,
+                                                  const scalar_t* py,
+                                                  LatticeDims d, Box box,
+                                                  int64_t s, int64_t t) {
+  NodeArcs<scalar_t> a{false, false, scalar_t(0), scalar_t(0)};
+  a.has_symbol = s < box.s_end && (!d.modified || t < box.t_end);
+  a.has_blank = t < box.t_end;
+  if (a.has_symbol) a.symbol = px[s * d.px_cols() + t];
+  if (a.has_blank) a.blank = py[s * d.py_cols() + t];
+  return a;
 }
 
 // One node of the backward recursion: beta[s,t] is the log-score of all
@@ -87,33 +161,45 @@ RNNT_HOST_DEVICE scalar_t forward_node(const scalar_t* px, const scalar_t* py,
 //   regular:  beta[s,t] = log_add(px[s,t] + beta[s+1,t],   py[s,t] + beta[s,t+1])
 //   modified: beta[s,t] = log_add(px[s,t] + beta[s+1,t+1], py[s,t] + beta[s,t+1])
 // and the gradient of the total score w.r.t. an arc weight is the arc's
-// occupation probability, exp(p[s,t] + arc + beta[next] - total). Writes
-// beta[s,t] and the gradients of the arcs leaving (s,t); `total` must be
-// finite (callers leave all-zero gradients for items without a path).
+// occupation probability, exp(p[s,t] + arc + beta[next] - total). Sets
+// beta(s,t) and writes the gradients of the arcs leaving (s,t) into the
+// row-major px_grad/py_grad; `a` = backward_arcs(s, t), p_here = p[s,t].
+// `total` must be finite (callers leave all-zero gradients for items
+// without a path).
+template <typename scalar_t, typename Table>
+RNNT_HOST_DEVICE void backward_node_from(const NodeArcs<scalar_t>& a,
+                                         scalar_t p_here, const Table& beta,
+                                         scalar_t* px_grad, scalar_t* py_grad,
+                                         LatticeDims d, Box box,
+                                         scalar_t total, int64_t s,
+                                         int64_t t) {
+  if (s == box.s_end && t == box.t_end) {
+    beta.set(s, t, scalar_t(0));
+    return;
+  }
+  scalar_t via_symbol = neg_inf<scalar_t>();
+  if (a.has_symbol) {
+    via_symbol = a.symbol + beta.get(s + 1, d.modified ? t + 1 : t);
+    px_grad[s * d.px_cols() + t] = occupation(p_here + via_symbol - total);
+  }
+  scalar_t via_blank = neg_inf<scalar_t>();
+  if (a.has_blank) {
+    via_blank = a.blank + beta.get(s, t + 1);
+    py_grad[s * d.py_cols() + t] = occupation(p_here + via_blank - total);
+  }
+  beta.set(s, t, log_add(via_symbol, via_blank));
+}
+
+// backward_node_from on row-major tables of one batch item.
 template <typename scalar_t>
 RNNT_HOST_DEVICE void backward_node(const scalar_t* px, const scalar_t* py,
                                     const scalar_t* p, scalar_t* beta,
                                     scalar_t* px_grad, scalar_t* py_grad,
                                     LatticeDims d, Box box, scalar_t total,
                                     int64_t s, int64_t t) {
-  const int64_t pc = d.p_cols(), xc = d.px_cols(), yc = d.py_cols();
-  if (s == box.s_end && t == box.t_end) {
-    beta[s * pc + t] = scalar_t(0);
-    return;
-  }
-  const scalar_t p_here = p[s * pc + t];
-  scalar_t via_symbol = neg_inf<scalar_t>();
-  if (s < box.s_end && (!d.modified || t < box.t_end)) {
-    const int64_t next_t = d.modified ? t + 1 : t;
-    via_symbol = px[s * xc + t] + beta[(s + 1) * pc + next_t];
-    px_grad[s * xc + t] = occupation(p_here + via_symbol - total);
-  }
-  scalar_t via_blank = neg_inf<scalar_t>();
-  if (t < box.t_end) {
-    via_blank = py[s * yc + t] + beta[s * pc + t + 1];
-    py_grad[s * yc + t] = occupation(p_here + via_blank - total);
-  }
-  beta[s * pc + t] = log_add(via_symbol, via_blank);
+  backward_node_from(backward_arcs(px, py, d, box, s, t), p[s * d.p_cols() + t],
+                     RowMajorTable<scalar_t>{beta, d.p_cols()}, px_grad,
+                     py_grad, d, box, total, s, t);
 }
 
 }  // namespace rnnt

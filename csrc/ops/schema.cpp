@@ -46,21 +46,21 @@ TORCH_LIBRARY(rnnt, m) {
   RNNT_LOSS_DEF("rnnt_loss_simple",
                 "Tensor lm, Tensor am, Tensor symbols, int termination_symbol,"
                 " Tensor? boundary=None, str rnnt_type=\"regular\","
-                " float delay_penalty=0.0, str reduction=\"mean\"");
+                " float delay_penalty=0.0, str reduction=\"mean\", bool zero_infinity=False");
   RNNT_LOSS_DEF("rnnt_loss_smoothed",
                 "Tensor lm, Tensor am, Tensor symbols, int termination_symbol,"
                 " float lm_only_scale=0.1, float am_only_scale=0.1,"
                 " Tensor? boundary=None, str rnnt_type=\"regular\","
-                " float delay_penalty=0.0, str reduction=\"mean\"");
+                " float delay_penalty=0.0, str reduction=\"mean\", bool zero_infinity=False");
   RNNT_LOSS_DEF("rnnt_loss",
                 "Tensor logits, Tensor symbols, int termination_symbol,"
                 " Tensor? boundary=None, str rnnt_type=\"regular\","
-                " float delay_penalty=0.0, str reduction=\"mean\"");
+                " float delay_penalty=0.0, str reduction=\"mean\", bool zero_infinity=False");
   RNNT_LOSS_DEF("rnnt_loss_pruned",
                 "Tensor logits, Tensor symbols, Tensor ranges, int termination_symbol,"
                 " Tensor? boundary=None, str rnnt_type=\"regular\","
                 " float delay_penalty=0.0, str reduction=\"mean\","
-                " bool use_hat_loss=False");
+                " bool use_hat_loss=False, bool zero_infinity=False");
 #undef RNNT_LOSS_DEF
   // Pruning: ranges [B][T][s_range] of kept label positions per frame, and
   // am/lm gathered into them, each [B][T][s_range][C].

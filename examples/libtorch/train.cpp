@@ -42,13 +42,14 @@ constexpr double kLearningRate = 0.01;
 // signatures follow the schemas in csrc/ops/schema.cpp (Tensor? ->
 // std::optional<Tensor>, int -> int64_t, float -> double, str ->
 // c10::string_view); typed() checks them against the registered schema.
+// C++ passes every argument: schema defaults are for Python/TorchScript.
 using LossWithGrad = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
 using OptTensor = std::optional<at::Tensor>;
 
 struct RnntOps {
   c10::TypedOperatorHandle<LossWithGrad(
       const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
-      const OptTensor&, c10::string_view, double, c10::string_view)>
+      const OptTensor&, c10::string_view, double, c10::string_view, bool)>
       simple_with_grad;
   c10::TypedOperatorHandle<at::Tensor(const at::Tensor&, const at::Tensor&,
                                       const OptTensor&, int64_t)>
@@ -58,7 +59,7 @@ struct RnntOps {
       do_pruning;
   c10::TypedOperatorHandle<at::Tensor(
       const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
-      const OptTensor&, c10::string_view, double, c10::string_view, bool)>
+      const OptTensor&, c10::string_view, double, c10::string_view, bool, bool)>
       pruned;
 
   static c10::OperatorHandle find(const char* name) {
@@ -69,7 +70,8 @@ struct RnntOps {
       : simple_with_grad(find("rnnt::rnnt_loss_simple_with_grad")
                              .typed<LossWithGrad(const at::Tensor&, const at::Tensor&,
                                                  const at::Tensor&, int64_t, const OptTensor&,
-                                                 c10::string_view, double, c10::string_view)>()),
+                                                 c10::string_view, double, c10::string_view,
+                                                 bool)>()),
         prune_ranges(find("rnnt::get_rnnt_prune_ranges")
                          .typed<at::Tensor(const at::Tensor&, const at::Tensor&,
                                            const OptTensor&, int64_t)>()),
@@ -79,7 +81,7 @@ struct RnntOps {
         pruned(find("rnnt::rnnt_loss_pruned")
                    .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                      int64_t, const OptTensor&, c10::string_view, double,
-                                     c10::string_view, bool)>()) {}
+                                     c10::string_view, bool, bool)>()) {}
 };
 
 // Encoder (linear + tanh) and stateless decoder (embedding of the previous
@@ -106,13 +108,14 @@ struct TinyTransducerImpl : torch::nn::Module {
 
     auto [simple, px_grad, py_grad] = ops.simple_with_grad.call(
         simple_lm_proj(decoder_out), simple_am_proj(encoder_out), symbols, kBlank, boundary,
-        "regular", 0.0, "sum");
+        "regular", 0.0, "sum", /*zero_infinity=*/false);
     const at::Tensor ranges = ops.prune_ranges.call(px_grad, py_grad, boundary, kSRange);
     auto [am_pruned, lm_pruned] = ops.do_pruning.call(
         joiner_encoder_proj(encoder_out), joiner_decoder_proj(decoder_out), ranges);
     const at::Tensor logits = joiner_output(torch::tanh(am_pruned + lm_pruned));
     const at::Tensor pruned_loss = ops.pruned.call(logits, symbols, ranges, kBlank, boundary,
-                                                   "regular", 0.0, "sum", false);
+                                                   "regular", 0.0, "sum",
+                                                   /*use_hat_loss=*/false, /*zero_infinity=*/false);
     return {0.5 * simple + pruned_loss, simple, pruned_loss};
   }
 
@@ -224,7 +227,7 @@ int main(int argc, char** argv) {
     try {
       ops.simple_with_grad.call(torch::zeros({1, 3, 4}), torch::zeros({1, 5, 4}),
                                 torch::ones({1, 2}, torch::kInt), kBlank, std::nullopt,
-                                "regular", 0.0, "sum");
+                                "regular", 0.0, "sum", false);
       std::printf("bad symbols error: none\n");
     } catch (const c10::Error& e) {
       std::printf("bad symbols error: %s\n", e.what_without_backtrace());

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The CUDA checks of one GPU session, in under 5 minutes. Run from the repo
+# root on a machine with a GPU (H100), torch with CUDA, nvcc, ninja, pytest:
+#
+#   OUT=/some/dir bash bench/gpu_check.sh
+#
+# Steps, most informative first, each bounded by what is left of the budget:
+# build, CUDA-vs-CPU tests, compute-sanitizer (memcheck, racecheck,
+# synccheck: small run), the CUDA benchmark, then the whole test suite.
+# Every step's output goes to $OUT/<step>.log; $OUT/summary.md has one line
+# per step with its exit status (124 = cut off by the time budget).
+set -u
+OUT=${OUT:-$PWD/gpu_check_out}
+mkdir -p "$OUT"
+BUDGET_S=${BUDGET_S:-285}
+START=$(date +%s)
+PY=${PYTHON:-python}
+export RNNT_OPS_BUILD_DIR=${RNNT_OPS_BUILD_DIR:-/tmp/rnnt_ops_gpu_check}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+
+# step NAME CAP_S CMD...: run CMD with min(CAP_S, time left) seconds.
+step() {
+  local name=$1 cap=$2
+  shift 2
+  local left=$((BUDGET_S - ($(date +%s) - START)))
+  local limit=$((cap < left ? cap : left))
+  if ((limit < 5)); then
+    echo "| $name | skipped: out of time |" >>"$OUT/summary.md"
+    return
+  fi
+  local t0=$(date +%s)
+  timeout --kill-after=5 "$limit" "$@" >"$OUT/$name.log" 2>&1
+  local rc=$?
+  echo "| $name | rc=$rc, $(($(date +%s) - t0)) s |" >>"$OUT/summary.md"
+  echo "== $name: rc=$rc"
+  tail -n 15 "$OUT/$name.log"
+}
+
+echo "| step | result |" >"$OUT/summary.md"
+echo "|---|---|" >>"$OUT/summary.md"
+{
+  nvidia-smi || true
+  nvcc --version || true
+  "$PY" -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(), torch.cuda.get_device_capability())"
+} >"$OUT/env.log" 2>&1
+
+step build 150 "$PY" -m rnnt_ops.build
+step cuda_tests 60 "$PY" -m pytest -q -x tests/test_cuda_vs_cpu.py tests/test_recursion.py -k cuda
+if command -v compute-sanitizer >/dev/null; then
+  for tool in memcheck racecheck synccheck; do
+    step "sanitizer_$tool" 40 compute-sanitizer --tool "$tool" --error-exitcode 1 \
+      "$PY" bench/cuda_sanitize_case.py
+  done
+else
+  echo "| sanitizer | skipped: no compute-sanitizer |" >>"$OUT/summary.md"
+fi
+step bench 60 "$PY" bench/bench_recursion_cuda.py
+step all_tests 200 "$PY" -m pytest tests -q -x
+cat "$OUT/summary.md"

@@ -1,0 +1,165 @@
+// CUDA kernels of the lattice recursion (same outputs as
+// csrc/ops/mutual_information_cpu.cpp): one thread block per batch item
+// sweeping its box one anti-diagonal at a time; the per-thread step is
+// wavefront.h, the node math rnnt_math.h, shared with the CPU kernels.
+//
+// Includes: only c10/cuda headers, not ATen/cuda/CUDAContext.h, which pulls in
+// cuBLAS/cuSPARSE/cuSOLVER headers the kernels do not need
+// (at::cuda::getCurrentCUDAStream is c10::cuda's, declared in CUDAStream.h).
+#include <ATen/Dispatch.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include <limits>
+
+#include "checks.h"
+#include "launch.cuh"
+#include "wavefront.h"
+
+namespace rnnt {
+namespace cuda {
+namespace {
+
+__device__ __forceinline__ Box load_box(const int64_t* boxes) {
+  const int64_t* v = boxes + 4 * static_cast<int64_t>(blockIdx.x);
+  return Box{v[0], v[1], v[2], v[3]};
+}
+
+// Forward. In parallel: the batch items (one block each, independent) and,
+// within a block, the nodes of one anti-diagonal (they depend only on the two
+// previous diagonals, held in the ring). Sequential: the diagonals, with one
+// __syncthreads per step, reached by every thread (the loop bounds depend on
+// the block's box only).
+template <typename scalar_t>
+__global__ void __launch_bounds__(kMaxThreads)
+    mutual_information_forward_kernel(const scalar_t* px, const scalar_t* py,
+                                      const int64_t* boxes, LatticeDims d,
+                                      scalar_t* p, scalar_t* scores,
+                                      scalar_t* ring_workspace) {
+  const int64_t b = blockIdx.x;
+  const Box box = load_box(boxes);
+  const ForwardSweep<scalar_t> sweep{px + b * d.S * d.px_cols(),
+                                     py + b * (d.S + 1) * d.py_cols(),
+                                     p + b * (d.S + 1) * d.p_cols(),
+                                     scores + b, d, box};
+  const DiagonalRing<scalar_t> ring{ring_storage(ring_workspace, d.S + 1),
+                                    d.S + 1};
+  const int tid = threadIdx.x;
+  NodeArcs<scalar_t> prefetched = sweep.first_arcs(first_diagonal(box), tid);
+  for (int64_t k = first_diagonal(box); k <= last_diagonal(box); ++k) {
+    sweep.step(ring, k, tid, blockDim.x, prefetched);
+    __syncthreads();
+  }
+}
+
+// Backward: the forward's structure with the diagonals in decreasing order
+// (beta of diagonal k needs diagonals k+1 and k+2). An item without a path
+// (score -inf) returns at once; the test is uniform over the block, so no
+// thread waits at a barrier the others skip.
+template <typename scalar_t>
+__global__ void __launch_bounds__(kMaxThreads)
+    mutual_information_backward_kernel(const scalar_t* px, const scalar_t* py,
+                                       const int64_t* boxes, LatticeDims d,
+                                       const scalar_t* p, scalar_t* px_grad,
+                                       scalar_t* py_grad,
+                                       scalar_t* ring_workspace) {
+  const int64_t b = blockIdx.x;
+  const Box box = load_box(boxes);
+  const int64_t x_off = b * d.S * d.px_cols();
+  const int64_t y_off = b * (d.S + 1) * d.py_cols();
+  const scalar_t* p_item = p + b * (d.S + 1) * d.p_cols();
+  const scalar_t total = p_item[box.s_end * d.p_cols() + box.t_end];
+  if (total == neg_inf<scalar_t>()) return;
+  const BackwardSweep<scalar_t> sweep{px + x_off,      py + y_off, p_item,
+                                      px_grad + x_off, py_grad + y_off,
+                                      d,               box,        total};
+  const DiagonalRing<scalar_t> ring{ring_storage(ring_workspace, d.S + 1),
+                                    d.S + 1};
+  const int tid = threadIdx.x;
+  BackwardInputs<scalar_t> prefetched =
+      sweep.first_inputs(last_diagonal(box), tid);
+  for (int64_t k = last_diagonal(box); k >= first_diagonal(box); --k) {
+    sweep.step(ring, k, tid, blockDim.x, prefetched);
+    __syncthreads();
+  }
+}
+
+template <typename scalar_t>
+scalar_t* data_or_null(const at::Tensor& t) {
+  return t.defined() ? t.data_ptr<scalar_t>() : nullptr;
+}
+
+std::tuple<at::Tensor, at::Tensor> mutual_information_forward_cuda(
+    const at::Tensor& px_in, const at::Tensor& py_in,
+    const c10::optional<at::Tensor>& boundary) {
+  const RecursionInputs in = check_recursion_inputs(
+      px_in, py_in, boundary, "rnnt::mutual_information");
+  const c10::cuda::CUDAGuard guard(px_in.device());
+  const at::Tensor px = px_in.contiguous(), py = py_in.contiguous();
+  const LatticeDims d = in.dims;
+  // -inf outside each box, as on the CPU; the kernel writes the box only.
+  at::Tensor p = at::full({in.B, d.S + 1, d.p_cols()},
+                          -std::numeric_limits<double>::infinity(),
+                          px.options());
+  at::Tensor scores = at::empty({in.B}, px.options());
+  if (in.B == 0) return {scores, p};
+  const RingPlacement ring = place_ring(d, in.B, px.options());
+  const int threads = threads_for(d);
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "mutual_information_forward_cuda", [&] {
+    mutual_information_forward_kernel<scalar_t>
+        <<<in.B, threads, ring.shared_bytes, stream>>>(
+            px.data_ptr<scalar_t>(), py.data_ptr<scalar_t>(),
+            in.boxes.data_ptr<int64_t>(), d, p.data_ptr<scalar_t>(),
+            scores.data_ptr<scalar_t>(), data_or_null<scalar_t>(ring.workspace));
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+  return {scores, p};
+}
+
+std::tuple<at::Tensor, at::Tensor> mutual_information_backward_cuda(
+    const at::Tensor& px_in, const at::Tensor& py_in,
+    const c10::optional<at::Tensor>& boundary, const at::Tensor& p_in) {
+  const RecursionInputs in = check_recursion_inputs(
+      px_in, py_in, boundary, "rnnt::mutual_information_backward");
+  const LatticeDims d = in.dims;
+  TORCH_CHECK(p_in.dim() == 3 && p_in.size(0) == in.B &&
+                  p_in.size(1) == d.S + 1 && p_in.size(2) == d.p_cols() &&
+                  p_in.scalar_type() == px_in.scalar_type() &&
+                  p_in.device() == px_in.device(),
+              "rnnt::mutual_information_backward: p must be the [B][S+1][T+1] "
+              "forward table of px's dtype and device, got shape ",
+              shape_str(p_in));
+  const c10::cuda::CUDAGuard guard(px_in.device());
+  const at::Tensor px = px_in.contiguous(), py = py_in.contiguous(),
+                   p = p_in.contiguous();
+  // Zero outside each box and for items without a path.
+  at::Tensor px_grad = at::zeros_like(px);
+  at::Tensor py_grad = at::zeros_like(py);
+  if (in.B == 0) return {px_grad, py_grad};
+  const RingPlacement ring = place_ring(d, in.B, px.options());
+  const int threads = threads_for(d);
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "mutual_information_backward_cuda", [&] {
+    mutual_information_backward_kernel<scalar_t>
+        <<<in.B, threads, ring.shared_bytes, stream>>>(
+            px.data_ptr<scalar_t>(), py.data_ptr<scalar_t>(),
+            in.boxes.data_ptr<int64_t>(), d, p.data_ptr<scalar_t>(),
+            px_grad.data_ptr<scalar_t>(), py_grad.data_ptr<scalar_t>(),
+            data_or_null<scalar_t>(ring.workspace));
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+  return {px_grad, py_grad};
+}
+
+}  // namespace
+}  // namespace cuda
+
+TORCH_LIBRARY_IMPL(rnnt, CUDA, m) {
+  m.impl("_mutual_information_forward", &cuda::mutual_information_forward_cuda);
+  m.impl("_mutual_information_backward", &cuda::mutual_information_backward_cuda);
+}
+
+}  // namespace rnnt
