@@ -15,6 +15,10 @@ def _recursion_dims(px: torch.Tensor, py: torch.Tensor):
     return B, S, T
 
 
+def _contiguous_like(t: torch.Tensor) -> torch.Tensor:
+    return t.new_empty(t.shape)
+
+
 @torch.library.register_fake("rnnt::_mutual_information_forward")
 def _mutual_information_forward_fake(px, py, boundary=None):
     B, S, T = _recursion_dims(px, py)
@@ -24,7 +28,10 @@ def _mutual_information_forward_fake(px, py, boundary=None):
 @torch.library.register_fake("rnnt::_mutual_information_backward")
 def _mutual_information_backward_fake(px, py, boundary, p):
     _recursion_dims(px, py)
-    return torch.empty_like(px), torch.empty_like(py)
+    # The kernels return contiguous gradients whatever px/py's strides
+    # (empty_like would copy a transposed input's strides, and inductor
+    # checks the strides of extern kernel outputs).
+    return _contiguous_like(px), _contiguous_like(py)
 
 
 @torch.library.register_fake("rnnt::mutual_information")
@@ -36,7 +43,7 @@ def _mutual_information_fake(px, py, boundary=None):
 @torch.library.register_fake("rnnt::mutual_information_with_grad")
 def _mutual_information_with_grad_fake(px, py, boundary=None):
     B, _, _ = _recursion_dims(px, py)
-    return px.new_empty((B,)), torch.empty_like(px), torch.empty_like(py)
+    return px.new_empty((B,)), _contiguous_like(px), _contiguous_like(py)
 
 
 @torch.library.register_fake("rnnt::_checked_index")

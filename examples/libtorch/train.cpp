@@ -1,0 +1,241 @@
+// A tiny pruned-RNN-T training loop in C++ (LibTorch), on the same rnnt::
+// ops as Python: 0.5 * simple + pruned, plain SGD.
+//
+//   train LIBRARY [DATA|-] [OUT|-] [STEPS]
+//
+// LIBRARY: the op library (`python -m rnnt_ops.build` prints its path); it is
+//          dlopen'ed, which registers the rnnt:: ops with the dispatcher.
+// DATA:    a `torch.save`d dict of tensors from Python: "features" [B][T][F],
+//          "symbols" int64 [B][S], "boundary" int64 [B][4] and the initial
+//          weights "param/<name>" (names as in the Python model). The dtype of
+//          "features" (float32/float64) is the training dtype. "-" (default):
+//          seeded random weights and a synthetic batch.
+// OUT:     where to `torch::pickle_save` the results (readable with
+//          torch.load): "losses" [STEPS][3] (loss, simple, pruned), the first
+//          step's gradients "grad/<name>" and the final weights
+//          "param/<name>". "-" (default): nothing saved.
+// STEPS:   training steps (default 5).
+//
+// Finally it calls the simple loss with int32 symbols and prints the
+// c10::Error message ("bad symbols error: ..."), the same text Python shows.
+#include <dlfcn.h>
+
+#include <torch/torch.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <tuple>
+
+namespace {
+
+constexpr int64_t kBlank = 0;
+constexpr int64_t kSRange = 3;
+constexpr double kLearningRate = 0.01;
+
+// Typed handles of the ops, looked up by name in the dispatcher. The C++
+// signatures follow the schemas in csrc/ops/schema.cpp (Tensor? ->
+// std::optional<Tensor>, int -> int64_t, float -> double, str ->
+// c10::string_view); typed() checks them against the registered schema.
+// C++ passes every argument: schema defaults are for Python/TorchScript.
+using LossWithGrad = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
+using OptTensor = std::optional<at::Tensor>;
+
+struct RnntOps {
+  c10::TypedOperatorHandle<LossWithGrad(
+      const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
+      const OptTensor&, c10::string_view, double, c10::string_view, bool)>
+      simple_with_grad;
+  c10::TypedOperatorHandle<at::Tensor(const at::Tensor&, const at::Tensor&,
+                                      const OptTensor&, int64_t)>
+      prune_ranges;
+  c10::TypedOperatorHandle<std::tuple<at::Tensor, at::Tensor>(
+      const at::Tensor&, const at::Tensor&, const at::Tensor&)>
+      do_pruning;
+  c10::TypedOperatorHandle<at::Tensor(
+      const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
+      const OptTensor&, c10::string_view, double, c10::string_view, bool, bool)>
+      pruned;
+
+  static c10::OperatorHandle find(const char* name) {
+    return c10::Dispatcher::singleton().findSchemaOrThrow(name, "");
+  }
+
+  RnntOps()
+      : simple_with_grad(find("rnnt::rnnt_loss_simple_with_grad")
+                             .typed<LossWithGrad(const at::Tensor&, const at::Tensor&,
+                                                 const at::Tensor&, int64_t, const OptTensor&,
+                                                 c10::string_view, double, c10::string_view,
+                                                 bool)>()),
+        prune_ranges(find("rnnt::get_rnnt_prune_ranges")
+                         .typed<at::Tensor(const at::Tensor&, const at::Tensor&,
+                                           const OptTensor&, int64_t)>()),
+        do_pruning(find("rnnt::do_rnnt_pruning")
+                       .typed<std::tuple<at::Tensor, at::Tensor>(
+                           const at::Tensor&, const at::Tensor&, const at::Tensor&)>()),
+        pruned(find("rnnt::rnnt_loss_pruned")
+                   .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                     int64_t, const OptTensor&, c10::string_view, double,
+                                     c10::string_view, bool, bool)>()) {}
+};
+
+// Encoder (linear + tanh) and stateless decoder (embedding of the previous
+// symbol) stand-ins, simple-loss projections and a non-linear joiner; the
+// parameter names match the Python model's.
+struct TinyTransducerImpl : torch::nn::Module {
+  TinyTransducerImpl(int64_t features, int64_t vocab, int64_t dim)
+      : encoder(register_module("encoder", torch::nn::Linear(features, dim))),
+        decoder(register_module("decoder", torch::nn::Embedding(vocab, dim))),
+        simple_am_proj(register_module("simple_am_proj", torch::nn::Linear(dim, vocab))),
+        simple_lm_proj(register_module("simple_lm_proj", torch::nn::Linear(dim, vocab))),
+        joiner_encoder_proj(register_module("joiner_encoder_proj", torch::nn::Linear(dim, dim))),
+        joiner_decoder_proj(register_module("joiner_decoder_proj", torch::nn::Linear(dim, dim))),
+        joiner_output(register_module("joiner_output", torch::nn::Linear(dim, vocab))) {}
+
+  // Returns (0.5 * simple + pruned, simple, pruned), reduction "sum".
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> forward(
+      const RnntOps& ops, const at::Tensor& features, const at::Tensor& symbols,
+      const at::Tensor& boundary) {
+    const at::Tensor encoder_out = torch::tanh(encoder(features));  // [B][T][D]
+    const at::Tensor history =
+        torch::cat({torch::full({symbols.size(0), 1}, kBlank, symbols.options()), symbols}, 1);
+    const at::Tensor decoder_out = decoder(history);  // [B][S+1][D]
+
+    auto [simple, px_grad, py_grad] = ops.simple_with_grad.call(
+        simple_lm_proj(decoder_out), simple_am_proj(encoder_out), symbols, kBlank, boundary,
+        "regular", 0.0, "sum", /*zero_infinity=*/false);
+    const at::Tensor ranges = ops.prune_ranges.call(px_grad, py_grad, boundary, kSRange);
+    auto [am_pruned, lm_pruned] = ops.do_pruning.call(
+        joiner_encoder_proj(encoder_out), joiner_decoder_proj(decoder_out), ranges);
+    const at::Tensor logits = joiner_output(torch::tanh(am_pruned + lm_pruned));
+    const at::Tensor pruned_loss = ops.pruned.call(logits, symbols, ranges, kBlank, boundary,
+                                                   "regular", 0.0, "sum",
+                                                   /*use_hat_loss=*/false, /*zero_infinity=*/false);
+    return {0.5 * simple + pruned_loss, simple, pruned_loss};
+  }
+
+  torch::nn::Linear encoder;
+  torch::nn::Embedding decoder;
+  torch::nn::Linear simple_am_proj, simple_lm_proj;
+  torch::nn::Linear joiner_encoder_proj, joiner_decoder_proj, joiner_output;
+};
+TORCH_MODULE(TinyTransducer);
+
+struct Batch {
+  at::Tensor features, symbols, boundary;
+};
+
+c10::Dict<c10::IValue, c10::IValue> load_dict(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  TORCH_CHECK(in, "cannot open ", path);
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
+  return torch::pickle_load(bytes).toGenericDict();
+}
+
+at::Tensor get(const c10::Dict<c10::IValue, c10::IValue>& dict, const std::string& key) {
+  const auto it = dict.find(key);
+  TORCH_CHECK(it != dict.end(), "the data file has no '", key, "'");
+  return it->value().toTensor();
+}
+
+// Weights and batch from Python's dict: dims and dtype come from the tensors.
+std::pair<TinyTransducer, Batch> from_file(const std::string& path) {
+  const auto dict = load_dict(path);
+  const at::Tensor encoder_w = get(dict, "param/encoder.weight");    // [D][F]
+  const at::Tensor output_w = get(dict, "param/joiner_output.weight");  // [V][D]
+  TinyTransducer model(encoder_w.size(1), output_w.size(0), encoder_w.size(0));
+  Batch batch{get(dict, "features"), get(dict, "symbols"), get(dict, "boundary")};
+  model->to(batch.features.scalar_type());
+  torch::NoGradGuard no_grad;
+  for (auto& item : model->named_parameters()) {
+    item.value().copy_(get(dict, "param/" + item.key()));
+  }
+  return {model, batch};
+}
+
+// Seeded weights and a synthetic batch (no Python needed).
+std::pair<TinyTransducer, Batch> from_seed(uint64_t seed) {
+  torch::manual_seed(seed);
+  const int64_t B = 4, T = 12, S = 4, F = 5, V = 7, D = 16;
+  TinyTransducer model(F, V, D);
+  Batch batch;
+  batch.features = torch::randn({B, T, F});
+  batch.symbols = torch::randint(1, V, {B, S}, torch::kLong);
+  // Rows (s_begin, t_begin, s_end, t_end): ragged utterances.
+  const std::vector<int64_t> rows = {0, 0, S, T,     0, 0, S,     T - 2,
+                                     0, 0, S - 1, T, 0, 0, S - 2, T - 3};
+  batch.boundary = torch::tensor(rows, torch::kLong).view({B, 4});
+  return {model, batch};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: " << argv[0] << " LIBRARY [DATA|-] [OUT|-] [STEPS]\n";
+    return 2;
+  }
+  // RTLD_GLOBAL: the library shares the process's libtorch/libc10; loading
+  // it runs its static TORCH_LIBRARY registrations.
+  if (dlopen(argv[1], RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+    std::cerr << "cannot load " << argv[1] << ": " << dlerror() << "\n";
+    return 1;
+  }
+  const std::string data = argc > 2 ? argv[2] : "-";
+  const std::string out = argc > 3 ? argv[3] : "-";
+  const int steps = argc > 4 ? std::stoi(argv[4]) : 5;
+
+  try {
+    const RnntOps ops;
+    auto [model, batch] = data == "-" ? from_seed(0) : from_file(data);
+    torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(kLearningRate));
+
+    std::vector<at::Tensor> losses;
+    c10::Dict<std::string, at::Tensor> results;
+    for (int step = 1; step <= steps; ++step) {
+      optimizer.zero_grad();
+      auto [loss, simple, pruned] = model->forward(ops, batch.features, batch.symbols, batch.boundary);
+      loss.backward();
+      if (step == 1) {
+        for (const auto& item : model->named_parameters()) {
+          results.insert("grad/" + item.key(), item.value().grad().clone());
+        }
+      }
+      optimizer.step();
+      losses.push_back(torch::stack({loss, simple, pruned}).detach());
+      std::printf("step %d  loss %.17g  simple %.17g  pruned %.17g\n", step, loss.item<double>(),
+                  simple.item<double>(), pruned.item<double>());
+    }
+    if (out != "-") {
+      results.insert("losses", torch::stack(losses));
+      for (const auto& item : model->named_parameters()) {
+        results.insert("param/" + item.key(), item.value().detach().clone());
+      }
+      const std::vector<char> bytes = torch::pickle_save(results);
+      std::ofstream(out, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    }
+
+    // A bad input: the ops' checks raise c10::Error with the same message
+    // Python shows as RuntimeError.
+    torch::NoGradGuard no_grad;
+    try {
+      ops.simple_with_grad.call(torch::zeros({1, 3, 4}), torch::zeros({1, 5, 4}),
+                                torch::ones({1, 2}, torch::kInt), kBlank, std::nullopt,
+                                "regular", 0.0, "sum", false);
+      std::printf("bad symbols error: none\n");
+    } catch (const c10::Error& e) {
+      std::printf("bad symbols error: %s\n", e.what_without_backtrace());
+    }
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  }
+  std::fflush(stdout);
+  return 0;
+}

@@ -1,0 +1,156 @@
+"""The LibTorch example (examples/libtorch): built with CMake against this
+torch, it loads the JIT-built op library and trains a tiny transducer with
+0.5 * simple + pruned through c10::Dispatcher handles of the rnnt:: ops. Its
+per-step losses, first-step gradients and final weights must match the
+same training in Python (1e-12 relative in float64, 1e-6 in float32), and a
+bad input (int32 symbols) must raise a c10::Error with Python's message."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.jit._pickle  # torch::pickle_save output refers to it
+from torch import nn
+
+import rnnt_ops
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "libtorch"
+# Mirrors of train.cpp's constants.
+BLANK = 0
+S_RANGE = 3
+LR = 0.01
+STEPS = 4
+FEATURES, VOCAB, DIM = 5, 7, 12
+
+
+class TinyTransducer(nn.Module):
+    """The Python twin of train.cpp's model (same parameter names)."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(FEATURES, DIM)
+        self.decoder = nn.Embedding(VOCAB, DIM)
+        self.simple_am_proj = nn.Linear(DIM, VOCAB)
+        self.simple_lm_proj = nn.Linear(DIM, VOCAB)
+        self.joiner_encoder_proj = nn.Linear(DIM, DIM)
+        self.joiner_decoder_proj = nn.Linear(DIM, DIM)
+        self.joiner_output = nn.Linear(DIM, VOCAB)
+
+    def forward(self, features, symbols, boundary):
+        encoder_out = torch.tanh(self.encoder(features))
+        history = torch.cat([symbols.new_full((symbols.shape[0], 1), BLANK), symbols], dim=1)
+        decoder_out = self.decoder(history)
+        simple, (px_grad, py_grad) = rnnt_ops.rnnt_loss_simple(
+            self.simple_lm_proj(decoder_out), self.simple_am_proj(encoder_out), symbols, BLANK,
+            boundary, reduction="sum", return_grad=True,
+        )
+        ranges = rnnt_ops.get_rnnt_prune_ranges(px_grad, py_grad, boundary, S_RANGE)
+        am_pruned, lm_pruned = rnnt_ops.do_rnnt_pruning(
+            self.joiner_encoder_proj(encoder_out), self.joiner_decoder_proj(decoder_out), ranges
+        )
+        logits = self.joiner_output(torch.tanh(am_pruned + lm_pruned))
+        pruned = rnnt_ops.rnnt_loss_pruned(logits, symbols, ranges, BLANK, boundary, reduction="sum")
+        return 0.5 * simple + pruned, simple, pruned
+
+
+def train_in_python(model, features, symbols, boundary):
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    losses, first_grads = [], {}
+    for step in range(STEPS):
+        optimizer.zero_grad()
+        loss, simple, pruned = model(features, symbols, boundary)
+        loss.backward()
+        if step == 0:
+            first_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+        optimizer.step()
+        losses.append(torch.stack([loss, simple, pruned]).detach())
+    return torch.stack(losses), first_grads, {n: p.detach() for n, p in model.named_parameters()}
+
+
+@pytest.fixture(scope="module")
+def train_binary(tmp_path_factory):
+    cmake = shutil.which("cmake")
+    compiler = shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+    if cmake is None or compiler is None:
+        pytest.skip("needs cmake and a C++ compiler")
+    build = tmp_path_factory.mktemp("libtorch_build")
+    configure = [
+        cmake, "-S", str(EXAMPLE), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+        f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}",
+    ]
+    if shutil.which("ninja"):
+        configure += ["-G", "Ninja"]
+    for command in (configure, [cmake, "--build", str(build), "--parallel", "2"]):
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, f"{' '.join(command)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return build / "train"
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_libtorch_training_matches_python(train_binary, tmp_path, dtype):
+    torch.manual_seed(0)
+    model = TinyTransducer().to(dtype)
+    g = torch.Generator().manual_seed(3)
+    B, T, S = 3, 11, 4
+    features = torch.randn(B, T, FEATURES, generator=g, dtype=dtype)
+    symbols = torch.randint(1, VOCAB, (B, S), generator=g)
+    boundary = torch.tensor([[0, 0, S, T], [0, 0, S - 1, T - 3], [0, 0, 2, T - 5]])
+    data = {"features": features, "symbols": symbols, "boundary": boundary}
+    data.update({f"param/{n}": p.detach().clone() for n, p in model.named_parameters()})
+    torch.save(data, tmp_path / "data.pt")
+
+    proc = subprocess.run(
+        [str(train_binary), str(rnnt_ops.library_path()), str(tmp_path / "data.pt"),
+         str(tmp_path / "out.pt"), str(STEPS)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, f"train failed:\n{proc.stdout}\n{proc.stderr}"
+    print(proc.stdout)
+    assert proc.stdout.count("step ") == STEPS, proc.stdout
+    # torch::pickle_save tags the typed Dict[str, Tensor] with its type.
+    with torch.serialization.safe_globals([torch.jit._pickle.restore_type_tag]):
+        got = torch.load(tmp_path / "out.pt")
+
+    losses, first_grads, final = train_in_python(model, features, symbols, boundary)
+    tol = 1e-12 if dtype == torch.float64 else 1e-6
+    torch.testing.assert_close(got["losses"], losses, rtol=tol, atol=tol, msg=lambda m: f"losses: {m}")
+    # The first step's printed loss is the saved one, too.
+    first_line = proc.stdout.splitlines()[0].split()
+    assert abs(float(first_line[3]) - losses[0, 0].item()) <= tol * abs(losses[0, 0].item())
+    assert losses[-1, 0] < losses[0, 0], f"training did not lower the loss: {losses[:, 0]}"
+    for name, grad in first_grads.items():
+        torch.testing.assert_close(got[f"grad/{name}"], grad, rtol=tol, atol=tol, msg=lambda m: f"grad {name}: {m}")
+        torch.testing.assert_close(got[f"param/{name}"], final[name], rtol=tol, atol=tol, msg=lambda m: f"{name}: {m}")
+
+    # The C++ c10::Error for int32 symbols carries Python's message.
+    with pytest.raises(RuntimeError) as python_error:
+        rnnt_ops.rnnt_loss_simple(
+            torch.zeros(1, 3, 4), torch.zeros(1, 5, 4), torch.ones(1, 2, dtype=torch.int32), BLANK,
+            reduction="sum", return_grad=True,
+        )
+    message = str(python_error.value).splitlines()[0]
+    assert "must be int64" in message
+    assert f"bad symbols error: {message}" in proc.stdout.splitlines(), proc.stdout
+
+
+def test_libtorch_seeded_run(train_binary):
+    """Without a data file: seeded weights, a synthetic batch, no output file."""
+    proc = subprocess.run(
+        [str(train_binary), str(rnnt_ops.library_path())], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, f"train failed:\n{proc.stdout}\n{proc.stderr}"
+    lines = proc.stdout.splitlines()
+    assert [line.split()[1] for line in lines[:5]] == ["1", "2", "3", "4", "5"], proc.stdout
+    first, last = float(lines[0].split()[3]), float(lines[4].split()[3])
+    assert first > last > 0, proc.stdout
+    assert lines[5].startswith("bad symbols error: ") and "must be int64" in lines[5], proc.stdout
+
+
+def test_bad_library_path_fails_cleanly(train_binary, tmp_path):
+    proc = subprocess.run(
+        [str(train_binary), str(tmp_path / "missing.so")], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1 and "cannot load" in proc.stderr, (proc.stdout, proc.stderr)
