@@ -126,6 +126,20 @@ def _cummin_symbolic(g, x, dim):
     return values, indices
 
 
+def _joiner_logprobs_symbolic(g, logits, symbol_index, termination_symbol):
+    """rnnt::_joiner_logprobs (the fused joiner log-probs) in standard ONNX
+    (op set >= 18): see _joiner_logprobs_translation."""
+    from torch.onnx._internal.torchscript_exporter import symbolic_helper
+
+    blank = symbolic_helper._get_const(termination_symbol, "i", "termination_symbol")
+    last = _int64(g, [-1])
+    log_norm = g.op("ReduceLogSumExp", logits, last, keepdims_i=0)
+    symbol = g.op("Squeeze", g.op("GatherElements", logits,
+                                  g.op("Unsqueeze", symbol_index, last), axis_i=-1), last)
+    blank_logit = g.op("Gather", logits, _int64(g, blank), axis_i=-1)
+    return g.op("Sub", symbol, log_norm), g.op("Sub", blank_logit, log_norm), log_norm
+
+
 def composite_rnnt_ops() -> list:
     """The rnnt ops implemented as CompositeImplicitAutograd (the losses,
     px/py constructions, pruning): compositions of ATen ops and the
@@ -192,6 +206,9 @@ def register_torchscript_symbolics() -> None:
             "rnnt::_checked_index", _checked_index_symbolic, 1)
         torch.onnx.register_custom_op_symbolic(
             "aten::cummin", _cummin_symbolic, 18)
+    if hasattr(torch.ops.rnnt, "_joiner_logprobs"):
+        torch.onnx.register_custom_op_symbolic(
+            "rnnt::_joiner_logprobs", _joiner_logprobs_symbolic, 18)
     _register_tracer_decompositions()
     _torchscript_registered = True
 
@@ -287,7 +304,21 @@ def custom_translation_table() -> dict[Callable, Callable]:
         # do_rnnt_pruning multiplies by a symbolic size (S+1), which torch's
         # aten::mul.Scalar translation only accepts as a Python number.
         table[torch.ops.aten.mul.Scalar] = _mul_scalar_translation
+    if hasattr(torch.ops.rnnt, "_joiner_logprobs"):
+        table[torch.ops.rnnt._joiner_logprobs.default] = _joiner_logprobs_translation
     return table
+
+
+def _joiner_logprobs_translation(logits, symbol_index, termination_symbol: int):
+    """rnnt::_joiner_logprobs in standard ONNX: per row of logits [..., C],
+    (logits[sym] - lse, logits[blank] - lse, lse) with lse the row's
+    ReduceLogSumExp (ONNX Runtime computes it in one pass as well)."""
+    from onnxscript import opset18 as op
+
+    log_norm = op.ReduceLogSumExp(logits, [-1], keepdims=0)
+    symbol = op.Squeeze(op.GatherElements(logits, op.Unsqueeze(symbol_index, [-1]), axis=-1), [-1])
+    blank = op.Gather(logits, termination_symbol, axis=-1)
+    return op.Sub(symbol, log_norm), op.Sub(blank, log_norm), log_norm
 
 
 def _mul_scalar_translation(self, other):
