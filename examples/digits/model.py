@@ -1,0 +1,119 @@
+"""A small transducer: conv subsampling + BiLSTM encoder, stateless decoder,
+joiner; trained with the pruned RNN-T loss (or the full one, for timing).
+
+Token 0 is blank, tokens 1..10 are the digits 0..9.
+"""
+
+from typing import Tuple
+
+import torch
+from torch import Tensor, nn
+
+import rnnt_ops
+
+BLANK = 0
+VOCAB_SIZE = 11
+
+
+class Conv2dSubsampling(nn.Module):
+    """Two 3x3 stride-2 convolutions: T frames -> ((T - 1) // 2 - 1) // 2."""
+
+    def __init__(self, num_features: int, out_dim: int, channels: int = 32):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, channels, 3, stride=2), nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, stride=2), nn.ReLU(),
+        )
+        freq = ((num_features - 1) // 2 - 1) // 2
+        self.out = nn.Linear(channels * freq, out_dim)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
+        x = self.conv(x.unsqueeze(1))  # [B][C][T'][F']
+        b, c, t, f = x.shape
+        x = self.out(x.transpose(1, 2).reshape(b, t, c * f))
+        return x, ((lengths - 1) // 2 - 1) // 2
+
+
+class Encoder(nn.Module):
+    def __init__(self, num_features: int = 80, dim: int = 256, num_layers: int = 2):
+        super().__init__()
+        self.subsampling = Conv2dSubsampling(num_features, dim)
+        self.lstm = nn.LSTM(dim, dim // 2, num_layers=num_layers, batch_first=True,
+                            bidirectional=True, dropout=0.1)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
+        x, lengths = self.subsampling(x, lengths)
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return out, lengths
+
+
+class StatelessDecoder(nn.Module):
+    """Embedding of the last ``context_size`` symbols (blank-padded on the left),
+    mixed by a depthwise 1-D convolution, as in icefall's stateless decoder."""
+
+    def __init__(self, vocab_size: int, dim: int, context_size: int = 2):
+        super().__init__()
+        self.context_size = context_size
+        self.embedding = nn.Embedding(vocab_size, dim)
+        self.conv = nn.Conv1d(dim, dim, context_size, groups=dim, bias=False)
+
+    def forward(self, history: Tensor) -> Tensor:
+        """history: [B][U] symbols, left-padded with at least context_size - 1
+        blanks; returns [B][U - context_size + 1][dim]."""
+        x = self.embedding(history).transpose(1, 2)
+        return torch.relu(self.conv(x).transpose(1, 2))
+
+
+class Joiner(nn.Module):
+    def __init__(self, dim: int, vocab_size: int):
+        super().__init__()
+        self.encoder_proj = nn.Linear(dim, dim)
+        self.decoder_proj = nn.Linear(dim, dim)
+        self.output = nn.Linear(dim, vocab_size)
+
+    def forward(self, enc: Tensor, dec: Tensor, project: bool = True) -> Tensor:
+        if project:
+            enc, dec = self.encoder_proj(enc), self.decoder_proj(dec)
+        return self.output(torch.tanh(enc + dec))
+
+
+class Transducer(nn.Module):
+    def __init__(self, num_features: int = 80, dim: int = 256, vocab_size: int = VOCAB_SIZE,
+                 num_layers: int = 2, context_size: int = 2):
+        super().__init__()
+        self.encoder = Encoder(num_features, dim, num_layers)
+        self.decoder = StatelessDecoder(vocab_size, dim, context_size)
+        self.joiner = Joiner(dim, vocab_size)
+        self.simple_am_proj = nn.Linear(dim, vocab_size)
+        self.simple_lm_proj = nn.Linear(dim, vocab_size)
+
+    def decoder_history(self, symbols: Tensor) -> Tensor:
+        pad = symbols.new_full((symbols.shape[0], self.decoder.context_size), BLANK)
+        return torch.cat([pad, symbols], dim=1)
+
+    def forward(self, feats: Tensor, feat_lens: Tensor, symbols: Tensor, symbol_lens: Tensor,
+                loss: str = "pruned", s_range: int = 5) -> Tuple[Tensor, Tensor]:
+        """Returns (simple_loss, pruned_loss), both summed over the batch.
+        With loss="full" the second is the full RNN-T loss and the first is 0."""
+        enc, enc_lens = self.encoder(feats, feat_lens)  # [B][T][dim]
+        dec = self.decoder(self.decoder_history(symbols))  # [B][S+1][dim]
+        zeros = torch.zeros_like(enc_lens)
+        boundary = torch.stack([zeros, zeros, symbol_lens, enc_lens], dim=1).to(torch.int64)
+
+        if loss == "full":
+            logits = self.joiner(enc.unsqueeze(2), dec.unsqueeze(1))  # [B][T][S+1][V]
+            full = rnnt_ops.rnnt_loss(logits, symbols, BLANK, boundary, reduction="sum")
+            return full.new_zeros(()), full
+
+        simple, (px_grad, py_grad) = rnnt_ops.rnnt_loss_simple(
+            lm=self.simple_lm_proj(dec), am=self.simple_am_proj(enc), symbols=symbols,
+            termination_symbol=BLANK, boundary=boundary, reduction="sum", return_grad=True,
+        )
+        ranges = rnnt_ops.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range)
+        am_pruned, lm_pruned = rnnt_ops.do_rnnt_pruning(
+            am=self.joiner.encoder_proj(enc), lm=self.joiner.decoder_proj(dec), ranges=ranges)
+        logits = self.joiner(am_pruned, lm_pruned, project=False)  # [B][T][s_range][V]
+        pruned = rnnt_ops.rnnt_loss_pruned(logits, symbols, ranges, BLANK, boundary, reduction="sum")
+        return simple, pruned

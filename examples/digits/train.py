@@ -1,0 +1,224 @@
+"""Train a small spoken-digit transducer with the pruned RNN-T loss.
+
+Single process:   python examples/digits/train.py
+DDP (2 procs):    torchrun --nproc_per_node=2 examples/digits/train.py
+GPU timing:       python examples/digits/train.py --device cuda --loss full|pruned
+
+See examples/digits/README.md.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from corpus import DEFAULT_DATA_DIR, load_split  # noqa: E402
+from data import collate, rank_batches  # noqa: E402
+from decode import error_counts, greedy_search  # noqa: E402
+from model import Transducer  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="spoken-digit transducer with the pruned RNN-T loss")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    p.add_argument("--num-train", type=int, default=2000)
+    p.add_argument("--num-test", type=int, default=200)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32, help="global batch (utterances, all ranks together)")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate")
+    p.add_argument("--lr-warmup-steps", type=int, default=50)
+    p.add_argument("--warm-steps", type=int, default=300,
+                   help="loss-scale warm-up: simple 1.0 -> 0.5, pruned 0.1 -> 1.0 over these steps")
+    p.add_argument("--simple-loss-scale", type=float, default=0.5)
+    p.add_argument("--s-range", type=int, default=5)
+    p.add_argument("--loss", choices=["pruned", "full"], default="pruned")
+    p.add_argument("--dim", type=int, default=256)
+    p.add_argument("--num-layers", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per process (0: cores / processes)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--out-dir", type=Path, default=None, help="history.json, curve.png (default: --data-dir/exp)")
+    p.add_argument("--dump-params", action="store_true", help="save each rank's final parameters (tests)")
+    return p.parse_args(argv)
+
+
+def loss_scales(step: int, warm_steps: int, simple_scale: float):
+    """icefall's warm-up: the simple loss starts at 1.0 and the pruned loss at
+    0.1 (its pruning bounds are poor until the simple loss has learned)."""
+    if step >= warm_steps:
+        return simple_scale, 1.0
+    frac = step / warm_steps
+    return 1.0 - frac * (1.0 - simple_scale), 0.1 + 0.9 * frac
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up, then cosine decay to 5% of the peak."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def all_sum(values, device):
+    """Sum a list of numbers over the ranks (no-op without DDP)."""
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    if dist.is_initialized():
+        dist.all_reduce(t)
+    return t.tolist()
+
+
+def evaluate(model, test, rank, world_size, device, batch_size=50):
+    """Digit error rate over the whole test set; each rank decodes a shard."""
+    model.eval()
+    errors = ref_len = 0
+    mine = list(range(rank, len(test["texts"]), world_size))
+    examples = []
+    for start in range(0, len(mine), batch_size):
+        feats, feat_lens, _, _, texts = collate(test, mine[start:start + batch_size], device)
+        hyps = greedy_search(model, feats, feat_lens)
+        e, n = error_counts(texts, hyps)
+        errors, ref_len = errors + e, ref_len + n
+        examples += list(zip(texts, hyps))[: 3 - len(examples)]
+    model.train()
+    errors, ref_len = all_sum([errors, ref_len], device)
+    return errors / max(ref_len, 1), examples
+
+
+def save_curve(history, path: Path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not importable: no curve PNG (pip install matplotlib)")
+        return
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label in (("simple", "simple loss"), ("pruned", "pruned (or full) loss")):
+        ax1.plot(epochs, [h[key] for h in history], marker="o", label=label)
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("train loss per utterance")
+    ax1.set_yscale("log")
+    ax1.legend()
+    ax2.plot(epochs, [100 * h["der"] for h in history], marker="o", color="C3")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("test digit error rate (%)")
+    ax2.set_yscale("log")
+    ax2.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    print(f"wrote {path}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    t_start = time.time()
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    ddp = world_size > 1
+    if args.device == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+        torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // world_size))
+    if ddp:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    def log(*a):
+        if rank == 0:
+            print(*a, flush=True)
+
+    # Rank 0 synthesizes (once; cached), the others wait and load the cache.
+    if rank == 0:
+        train = load_split(args.data_dir, "train", args.num_train, args.seed, log)
+        test = load_split(args.data_dir, "test", args.num_test, args.seed + 1000, log)
+    if ddp:
+        dist.barrier()
+    if rank != 0:
+        train = load_split(args.data_dir, "train", args.num_train, args.seed, log)
+        test = load_split(args.data_dir, "test", args.num_test, args.seed + 1000, log)
+    log(f"data ready in {time.time() - t_start:.1f} s: {len(train['texts'])} train, {len(test['texts'])} test utterances")
+
+    torch.manual_seed(args.seed)  # same initial parameters on every rank
+    model = Transducer(dim=args.dim, num_layers=args.num_layers).to(device)
+    log(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
+        f"world size {world_size}, device {device}, loss {args.loss}")
+    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None) if ddp else model
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    steps_per_epoch = sum(1 for _ in rank_batches(train, args.batch_size, args.seed, 0, rank, world_size))
+    total_steps = steps_per_epoch * args.epochs
+
+    out_dir = args.out_dir or (Path(args.data_dir) / "exp")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    history, step = [], 0
+    for epoch in range(1, args.epochs + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t_epoch = time.time()
+        sums = [0.0, 0.0, 0.0]  # simple, pruned, utterances (this rank)
+        for indices, global_batch in rank_batches(train, args.batch_size, args.seed, epoch, rank, world_size):
+            feats, feat_lens, symbols, symbol_lens, _ = collate(train, indices, device)
+            simple, pruned = net(feats, feat_lens, symbols, symbol_lens, loss=args.loss, s_range=args.s_range)
+            if args.loss == "full":
+                loss = pruned
+            else:
+                simple_scale, pruned_scale = loss_scales(step, args.warm_steps, args.simple_loss_scale)
+                loss = simple_scale * simple + pruned_scale * pruned
+            # Losses are sums over this rank's utterances. DDP *averages*
+            # gradients over ranks, so scaling by world_size / global_batch
+            # makes the result the gradient of the mean loss per utterance of
+            # the global batch (see README: "Loss reduction and DDP").
+            for group in optimizer.param_groups:
+                group["lr"] = args.lr * lr_factor(step, args.lr_warmup_steps, total_steps)
+            optimizer.zero_grad()
+            (loss * (world_size / global_batch)).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            step += 1
+            sums[0] += simple.item()
+            sums[1] += pruned.item()
+            sums[2] += len(indices)
+            if step % args.log_every == 0:
+                log(f"epoch {epoch} step {step}: simple {simple.item() / len(indices):.3f} "
+                    f"pruned {pruned.item() / len(indices):.3f} per utterance, lr {optimizer.param_groups[0]['lr']:.2e}")
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        train_time = time.time() - t_epoch
+        simple_sum, pruned_sum, utts = all_sum(sums, device)
+        der, examples = evaluate(model, test, rank, world_size, device)
+        record = {
+            "epoch": epoch, "step": step, "simple": simple_sum / utts, "pruned": pruned_sum / utts,
+            "der": der, "train_time_s": train_time, "elapsed_s": time.time() - t_start,
+        }
+        if device.type == "cuda":
+            record["max_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+        history.append(record)
+        log(f"epoch {epoch}: simple {record['simple']:.3f} {args.loss} {record['pruned']:.3f} per utterance, "
+            f"test DER {100 * der:.2f}%, train {train_time:.1f} s, elapsed {record['elapsed_s']:.0f} s; "
+            f"e.g. ref/hyp {examples}")
+
+    if args.dump_params:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out_dir / f"params-rank{rank}.pt")
+    if rank == 0:
+        (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+        save_curve(history, out_dir / "curve.png")
+        print(f"final test digit error rate {100 * history[-1]['der']:.2f}% after {args.epochs} epochs, "
+              f"total {time.time() - t_start:.0f} s")
+    if ddp:
+        dist.destroy_process_group()
+    return history
+
+
+if __name__ == "__main__":
+    main()
