@@ -39,7 +39,7 @@ class Encoder(nn.Module):
         super().__init__()
         self.subsampling = Conv2dSubsampling(num_features, dim)
         self.lstm = nn.LSTM(dim, dim // 2, num_layers=num_layers, batch_first=True,
-                            bidirectional=True, dropout=0.1)
+                            bidirectional=True, dropout=0.1 if num_layers > 1 else 0.0)
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tuple[Tensor, Tensor]:
         x, lengths = self.subsampling(x, lengths)
