@@ -207,11 +207,12 @@ def main(argv=None):
         log(f"epoch {epoch}: simple {record['simple']:.3f} {args.loss} {record['pruned']:.3f} per utterance, "
             f"test DER {100 * der:.2f}%, train {train_time:.1f} s, elapsed {record['elapsed_s']:.0f} s; "
             f"e.g. ref/hyp {examples}")
+        if rank == 0:  # after every epoch, so an interrupted run keeps its curve
+            (out_dir / "history.json").write_text(json.dumps(history, indent=1))
 
     if args.dump_params:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out_dir / f"params-rank{rank}.pt")
     if rank == 0:
-        (out_dir / "history.json").write_text(json.dumps(history, indent=1))
         save_curve(history, out_dir / "curve.png")
         print(f"final test digit error rate {100 * history[-1]['der']:.2f}% after {args.epochs} epochs, "
               f"total {time.time() - t_start:.0f} s")
