@@ -1,6 +1,6 @@
-"""A small CUDA run of the recursion kernels for compute-sanitizer (memcheck,
-racecheck, synccheck): every launch path on small shapes, checked against the
-CPU kernels. Prints "ok" on success.
+"""A small CUDA run of the recursion and fused-joiner kernels for
+compute-sanitizer (memcheck, racecheck, synccheck): every launch path on small
+shapes, checked against the CPU kernels. Prints "ok" on success.
 
     compute-sanitizer --tool racecheck python bench/cuda_sanitize_case.py
 """
@@ -38,6 +38,20 @@ def main() -> None:
         gpu = run(px.cuda(), py.cuda(), boundary.cuda())
         for a, b in zip(cpu, gpu):
             torch.testing.assert_close(b.cpu(), a, rtol=1e-5, atol=1e-4)
+    # Fused joiner log-probs, forward + backward, every dtype, C not a
+    # multiple of the warp, an empty batch of rows.
+    for dtype, rows, C in [(torch.float32, (3, 7, 5), 37), (torch.bfloat16, (2, 4, 3), 500),
+                           (torch.float64, (0, 4), 9)]:
+        logits = torch.randn(*rows, C, generator=g).to(dtype)
+        index = torch.randint(0, C, rows, generator=g)
+        outs = []
+        for device in ("cpu", "cuda"):
+            x = logits.to(device).requires_grad_()
+            sym, blank, norm = torch.ops.rnnt._joiner_logprobs(x, index.to(device), 1)
+            (grad,) = torch.autograd.grad((sym + 2 * blank).sum(), x) if x.numel() else (x,)
+            outs.append([t.detach().cpu().float() for t in (sym, blank, norm, grad)])
+        for a, b in zip(*outs):
+            torch.testing.assert_close(b, a, rtol=1e-2, atol=1e-3)
     torch.cuda.synchronize()
     print("ok")
 

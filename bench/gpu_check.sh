@@ -46,7 +46,8 @@ echo "|---|---|" >>"$OUT/summary.md"
 } >"$OUT/env.log" 2>&1
 
 step build 150 "$PY" -m rnnt_ops.build
-step cuda_tests 60 "$PY" -m pytest -q -x tests/test_cuda_vs_cpu.py tests/test_recursion.py -k cuda
+step cuda_tests 90 "$PY" -m pytest -q -x tests/test_cuda_vs_cpu.py tests/test_recursion.py \
+  tests/test_losses.py tests/test_mixed_precision.py tests/test_loss_errors.py -k cuda
 if command -v compute-sanitizer >/dev/null; then
   for tool in memcheck racecheck synccheck; do
     step "sanitizer_$tool" 40 compute-sanitizer --tool "$tool" --error-exitcode 1 \
@@ -56,5 +57,6 @@ else
   echo "| sanitizer | skipped: no compute-sanitizer |" >>"$OUT/summary.md"
 fi
 step bench 60 "$PY" bench/bench_recursion_cuda.py
+step bench_loss 90 "$PY" bench/bench_loss.py --device cuda --sections standard --warmup 3 --batches 5 --plots ""
 step all_tests 200 "$PY" -m pytest tests -q -x
 cat "$OUT/summary.md"

@@ -20,9 +20,9 @@ import pytest
 import torch
 import torch._dynamo
 import torch._inductor.config
-from torch import nn
 
 import rnnt_ops
+from standin import StandInTransducer
 
 BLANK = 0
 VOCAB = 7
@@ -33,28 +33,9 @@ S_RANGE = 3
 SHAPES = [(2, 9, 3), (3, 11, 4), (4, 14, 6)]
 
 
-class StandIn(nn.Module):
-    """Encoder / stateless decoder stand-ins, simple-loss projections and a
-    non-linear joiner, as in a pruned-RNN-T recipe, in miniature."""
-
+class StandIn(StandInTransducer):
     def __init__(self):
-        super().__init__()
-        self.encoder = nn.Linear(FEATURES, DIM)
-        self.decoder = nn.Embedding(VOCAB, DIM)
-        self.simple_am_proj = nn.Linear(DIM, VOCAB)
-        self.simple_lm_proj = nn.Linear(DIM, VOCAB)
-        self.joiner_encoder_proj = nn.Linear(DIM, DIM)
-        self.joiner_decoder_proj = nn.Linear(DIM, DIM)
-        self.joiner_output = nn.Linear(DIM, VOCAB)
-
-    def encode(self, features, symbols):
-        encoder_out = torch.tanh(self.encoder(features))  # [B][T][DIM]
-        history = torch.cat([symbols.new_full((symbols.shape[0], 1), BLANK), symbols], dim=1)
-        decoder_out = self.decoder(history)  # [B][S+1][DIM]
-        return encoder_out, decoder_out
-
-    def joiner(self, am, lm):
-        return self.joiner_output(torch.tanh(am + lm))
+        super().__init__(FEATURES, VOCAB, DIM, BLANK)
 
 
 def pruned_loss_fn(model: StandIn, features, symbols, boundary):

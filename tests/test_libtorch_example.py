@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 import torch.jit._pickle  # torch::pickle_save output refers to it
-from torch import nn
 
 import rnnt_ops
+from standin import StandInTransducer
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "libtorch"
 # Mirrors of train.cpp's constants.
@@ -26,23 +26,14 @@ STEPS = 4
 FEATURES, VOCAB, DIM = 5, 7, 12
 
 
-class TinyTransducer(nn.Module):
+class TinyTransducer(StandInTransducer):
     """The Python twin of train.cpp's model (same parameter names)."""
 
     def __init__(self):
-        super().__init__()
-        self.encoder = nn.Linear(FEATURES, DIM)
-        self.decoder = nn.Embedding(VOCAB, DIM)
-        self.simple_am_proj = nn.Linear(DIM, VOCAB)
-        self.simple_lm_proj = nn.Linear(DIM, VOCAB)
-        self.joiner_encoder_proj = nn.Linear(DIM, DIM)
-        self.joiner_decoder_proj = nn.Linear(DIM, DIM)
-        self.joiner_output = nn.Linear(DIM, VOCAB)
+        super().__init__(FEATURES, VOCAB, DIM, BLANK)
 
     def forward(self, features, symbols, boundary):
-        encoder_out = torch.tanh(self.encoder(features))
-        history = torch.cat([symbols.new_full((symbols.shape[0], 1), BLANK), symbols], dim=1)
-        decoder_out = self.decoder(history)
+        encoder_out, decoder_out = self.encode(features, symbols)
         simple, (px_grad, py_grad) = rnnt_ops.rnnt_loss_simple(
             self.simple_lm_proj(decoder_out), self.simple_am_proj(encoder_out), symbols, BLANK,
             boundary, reduction="sum", return_grad=True,
@@ -51,7 +42,7 @@ class TinyTransducer(nn.Module):
         am_pruned, lm_pruned = rnnt_ops.do_rnnt_pruning(
             self.joiner_encoder_proj(encoder_out), self.joiner_decoder_proj(decoder_out), ranges
         )
-        logits = self.joiner_output(torch.tanh(am_pruned + lm_pruned))
+        logits = self.joiner(am_pruned, lm_pruned)
         pruned = rnnt_ops.rnnt_loss_pruned(logits, symbols, ranges, BLANK, boundary, reduction="sum")
         return 0.5 * simple + pruned, simple, pruned
 

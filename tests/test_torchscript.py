@@ -12,9 +12,10 @@ from typing import Optional, Tuple
 
 import pytest
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 import rnnt_ops
+from standin import StandInTransducer
 
 BLANK = 0
 VOCAB = 6
@@ -23,27 +24,14 @@ DIM = 8
 S_RANGE = 3
 
 
-class ScriptableTransducerLoss(nn.Module):
+class ScriptableTransducerLoss(StandInTransducer):
     """Encoder/decoder stand-ins and a joiner; forward returns
     (0.5 * simple + pruned, simple, pruned, full), all reduction='sum'."""
 
     def __init__(self):
-        super().__init__()
-        # Module attributes, not globals: TorchScript cannot close over globals.
-        self.blank = BLANK
+        super().__init__(FEATURES, VOCAB, DIM, BLANK)
+        # A module attribute, not a global: TorchScript cannot close over globals.
         self.s_range = S_RANGE
-        self.encoder = nn.Linear(FEATURES, DIM)
-        self.decoder = nn.Embedding(VOCAB, DIM)
-        self.simple_am_proj = nn.Linear(DIM, VOCAB)
-        self.simple_lm_proj = nn.Linear(DIM, VOCAB)
-        self.joiner_encoder_proj = nn.Linear(DIM, DIM)
-        self.joiner_decoder_proj = nn.Linear(DIM, DIM)
-        self.joiner_output = nn.Linear(DIM, VOCAB)
-
-    def encode(self, features: Tensor, symbols: Tensor) -> Tuple[Tensor, Tensor]:
-        encoder_out = torch.tanh(self.encoder(features))
-        history = torch.cat([symbols.new_full((symbols.size(0), 1), self.blank), symbols], dim=1)
-        return encoder_out, self.decoder(history)
 
     def forward(
         self, features: Tensor, symbols: Tensor, boundary: Optional[Tensor]
