@@ -31,7 +31,7 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     p.add_argument("--num-train", type=int, default=2000)
     p.add_argument("--num-test", type=int, default=200)
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--batch-size", type=int, default=32, help="global batch (utterances, all ranks together)")
     p.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate")
     p.add_argument("--lr-warmup-steps", type=int, default=50)
