@@ -154,7 +154,11 @@ def main(argv=None):
     model = Transducer(dim=args.dim, num_layers=args.num_layers).to(device)
     log(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
         f"world size {world_size}, device {device}, loss {args.loss}")
-    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None) if ddp else model
+    net = model
+    if ddp:  # --loss full leaves the simple-loss projections unused
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[local_rank] if device.type == "cuda" else None,
+            find_unused_parameters=args.loss == "full")
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps_per_epoch = sum(1 for _ in rank_batches(train, args.batch_size, args.seed, 0, rank, world_size))
     total_steps = steps_per_epoch * args.epochs
