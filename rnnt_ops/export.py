@@ -306,7 +306,28 @@ def custom_translation_table() -> dict[Callable, Callable]:
         table[torch.ops.aten.mul.Scalar] = _mul_scalar_translation
     if hasattr(torch.ops.rnnt, "_joiner_logprobs"):
         table[torch.ops.rnnt._joiner_logprobs.default] = _joiner_logprobs_translation
+    # The exporter turns Python scalars (loss scales, the smoothed loss's
+    # 1 - lm_only_scale - am_only_scale, DBL_MIN guards) into
+    # aten::scalar_tensor; onnxscript's translation goes through a float32
+    # constant, which would round them (0.55 -> 0.550000011920929, and
+    # DBL_MIN -> 0) in float64 models.
+    table[torch.ops.aten.scalar_tensor.default] = _scalar_tensor_translation
     return table
+
+
+def _scalar_tensor_translation(s, dtype=None, layout="", device="",
+                               pin_memory=False):
+    """aten::scalar_tensor with the scalar converted to ``dtype`` exactly
+    (torch's rounding), not through float32."""
+    import onnx_ir as ir
+    from onnxscript import opset18 as op
+
+    if dtype is None or dtype == -1:
+        dtype = ir.DataType.FLOAT
+    dtype = ir.DataType(dtype)
+    if isinstance(s, (bool, int, float)):
+        return op.Constant(value=ir.tensor(s, dtype=dtype))
+    return op.Cast(s, to=dtype)
 
 
 def _joiner_logprobs_translation(logits, symbol_index, termination_symbol: int):
@@ -473,8 +494,7 @@ def _fetch_headers(target: Path) -> None:
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         raise OrtHeadersUnavailable(
             "rnnt_ops: fetching the ONNX Runtime headers needs apt-get and "
-            "dpkg-deb (Debian/Ubuntu); set RNNT_ORT_INCLUDE_DIR to a directory "
-            "holding onnxruntime_c_api.h and onnxruntime_cxx_api.h instead"
+            "dpkg-deb (Debian/Ubuntu)"
         )
     work = Path(tempfile.mkdtemp(prefix="apt-", dir=target.parent))
     try:
@@ -539,20 +559,48 @@ def _fetch_headers(target: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+INCLUDE_DIR_VARIABLES = ("ORT_INCLUDE_DIR", "RNNT_ORT_INCLUDE_DIR")
+_HEADERS = ("onnxruntime_c_api.h", "onnxruntime_cxx_api.h")
+
+
+def _what_to_do() -> str:
+    """What a user without fetchable headers has to install or set."""
+    return (
+        "To build the rnnt ONNX Runtime custom-op library, install ONNX "
+        "Runtime's C/C++ API headers and point ORT_INCLUDE_DIR at the "
+        "directory holding onnxruntime_c_api.h and onnxruntime_cxx_api.h "
+        "(ONNX Runtime >= 1.21), e.g.:\n"
+        "  Debian/Ubuntu: apt-get install libonnxruntime-dev; "
+        "export ORT_INCLUDE_DIR=/usr/include/onnxruntime\n"
+        "  elsewhere: unpack an onnxruntime release archive "
+        "(https://github.com/microsoft/onnxruntime/releases); "
+        "export ORT_INCLUDE_DIR=<archive>/include\n"
+        "(RNNT_ORT_INCLUDE_DIR is accepted as an alias.) Without it, "
+        f"rnnt_ops fetches Debian {ORT_HEADERS_SUITE}'s {ORT_HEADERS_PACKAGE} "
+        "with apt-get download, which needs apt-get, dpkg-deb and network "
+        "access to a Debian mirror."
+    )
+
+
 def ort_include_dir() -> Path:
     """Directory holding ONNX Runtime's C/C++ API headers.
 
-    ``RNNT_ORT_INCLUDE_DIR`` if set; otherwise Debian trixie's
-    ``libonnxruntime-dev`` headers (ORT 1.21, C API version 21), fetched once
-    into ``<cache root>/ort-headers``. Raises :class:`OrtHeadersUnavailable`
-    when they cannot be fetched (no network, no apt)."""
-    override = os.environ.get("RNNT_ORT_INCLUDE_DIR")
-    if override:
-        path = Path(override)
-        if not (path / "onnxruntime_cxx_api.h").is_file():
+    ``ORT_INCLUDE_DIR`` (alias ``RNNT_ORT_INCLUDE_DIR``; the first one set
+    wins) if set; otherwise Debian trixie's ``libonnxruntime-dev`` headers
+    (ORT 1.21, C API version 21), fetched once into
+    ``<cache root>/ort-headers``. Raises :class:`OrtHeadersUnavailable`,
+    saying what to install or set, when the variable's directory lacks the
+    headers or they cannot be fetched (no network, no apt)."""
+    for variable in INCLUDE_DIR_VARIABLES:
+        override = os.environ.get(variable)
+        if not override:
+            continue
+        path = Path(override).expanduser()
+        missing = [h for h in _HEADERS if not (path / h).is_file()]
+        if missing:
             raise OrtHeadersUnavailable(
-                f"rnnt_ops: RNNT_ORT_INCLUDE_DIR={override} has no "
-                "onnxruntime_cxx_api.h")
+                f"rnnt_ops: {variable}={override} has no "
+                f"{' or '.join(missing)}.\n{_what_to_do()}")
         return path
     root = cache_root() / "ort-headers"
     target = root / ORT_HEADERS_SUITE
@@ -568,7 +616,13 @@ def ort_include_dir() -> Path:
                     f"({ORT_HEADERS_PACKAGE}, Debian {ORT_HEADERS_SUITE}) "
                     f"into {target}...", file=sys.stderr, flush=True,
                 )
-                _fetch_headers(target)
+                try:
+                    _fetch_headers(target)
+                except OrtHeadersUnavailable as exc:
+                    raise OrtHeadersUnavailable(
+                        f"{exc}\n\nORT_INCLUDE_DIR is not set and the "
+                        f"headers could not be fetched.\n{_what_to_do()}"
+                    ) from exc
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return target
@@ -604,7 +658,8 @@ def ort_library_path() -> Path:
         digest.update(path.read_bytes())
     for name in ("onnxruntime_c_api.h", "onnxruntime_cxx_api.h",
                  "onnxruntime_cxx_inline.h"):
-        digest.update((include / name).read_bytes())
+        if (include / name).is_file():
+            digest.update((include / name).read_bytes())
     digest.update(repr(_ort_compile_command(Path("I"), Path("O"))).encode())
     directory = cache_root() / f"ort-{digest.hexdigest()[:16]}"
     library = directory / ORT_LIBRARY_NAME

@@ -3,7 +3,11 @@ torch, it loads the JIT-built op library and trains a tiny transducer with
 0.5 * simple + pruned through c10::Dispatcher handles of the rnnt:: ops. Its
 per-step losses, first-step gradients and final weights must match the
 same training in Python (1e-12 relative in float64, 1e-6 in float32), and a
-bad input (int32 symbols) must raise a c10::Error with Python's message."""
+bad input (int32 symbols) must raise a c10::Error with Python's message.
+The seeded run (no data file) trains 20 steps and its loss must fall; with
+``--scripted`` the same program loads the TorchScript module of
+test_torchscript.py with torch::jit::load and its printed losses and
+gradient norm must match the module run in Python."""
 
 import shutil
 import subprocess
@@ -16,6 +20,7 @@ import torch.jit._pickle  # torch::pickle_save output refers to it
 
 import rnnt_ops
 from standin import StandInTransducer
+from test_torchscript import ScriptableTransducerLoss, make_inputs
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "libtorch"
 # Mirrors of train.cpp's constants.
@@ -23,6 +28,7 @@ BLANK = 0
 S_RANGE = 3
 LR = 0.01
 STEPS = 4
+SEEDED_STEPS = 20  # train.cpp's default
 FEATURES, VOCAB, DIM = 5, 7, 12
 
 
@@ -128,16 +134,60 @@ def test_libtorch_training_matches_python(train_binary, tmp_path, dtype):
 
 
 def test_libtorch_seeded_run(train_binary):
-    """Without a data file: seeded weights, a synthetic batch, no output file."""
+    """Without a data file: seeded weights, a synthetic batch, no output
+    file, the default 20 SGD steps; the loss must fall."""
     proc = subprocess.run(
         [str(train_binary), str(rnnt_ops.library_path())], capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, f"train failed:\n{proc.stdout}\n{proc.stderr}"
+    print(proc.stdout)
     lines = proc.stdout.splitlines()
-    assert [line.split()[1] for line in lines[:5]] == ["1", "2", "3", "4", "5"], proc.stdout
-    first, last = float(lines[0].split()[3]), float(lines[4].split()[3])
-    assert first > last > 0, proc.stdout
-    assert lines[5].startswith("bad symbols error: ") and "must be int64" in lines[5], proc.stdout
+    steps = [line for line in lines if line.startswith("step ")]
+    assert [line.split()[1] for line in steps] == [str(i) for i in range(1, SEEDED_STEPS + 1)], proc.stdout
+    losses = [float(line.split()[3]) for line in steps]
+    first, last = losses[0], losses[-1]
+    assert 0 < last < 0.5 * first, f"the loss did not fall over {SEEDED_STEPS} steps: {losses}"
+    assert last == min(losses), f"the last step's loss is not the lowest: {losses}"
+    bad = lines[SEEDED_STEPS]
+    assert bad.startswith("bad symbols error: ") and "must be int64" in bad, proc.stdout
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_libtorch_runs_scripted_model(train_binary, tmp_path, dtype):
+    """torch::jit::load of the TorchScript module from test_torchscript.py
+    (saved here with torch.jit.save) in the same program, after its seeded
+    training: forward + backward of the sum of the returned losses; the
+    printed losses and gradient norm match the module run in Python."""
+    torch.manual_seed(0)
+    scripted = torch.jit.script(ScriptableTransducerLoss().to(dtype))
+    torch.jit.save(scripted, str(tmp_path / "model.pt"))
+    inputs = make_inputs(dtype)
+    torch.save(inputs, tmp_path / "inputs.pt")
+
+    proc = subprocess.run(
+        [str(train_binary), str(rnnt_ops.library_path()),
+         "--scripted", str(tmp_path / "model.pt"), str(tmp_path / "inputs.pt")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, f"train failed:\n{proc.stdout}\n{proc.stderr}"
+    print(proc.stdout)
+    lines = proc.stdout.splitlines()
+    assert sum(line.startswith("step ") for line in lines) == SEEDED_STEPS, proc.stdout
+    got_losses = [float(x) for x in lines[-2].split()[2:]]
+    assert lines[-2].startswith("scripted losses ") and len(got_losses) == 4, proc.stdout
+    assert lines[-1].startswith("scripted grad-norm "), proc.stdout
+    got_norm = float(lines[-1].split()[2])
+
+    model = torch.jit.load(str(tmp_path / "model.pt"))
+    features = inputs["features"].clone().requires_grad_()
+    losses = model(features, inputs["symbols"], inputs["boundary"])
+    sum(losses).backward()
+    grads = [features.grad] + [p.grad for p in model.parameters()]
+    norm = torch.stack([g.pow(2).sum() for g in grads]).sum().sqrt()
+    tol = 1e-12 if dtype == torch.float64 else 1e-6
+    for i, (a, b) in enumerate(zip(got_losses, losses)):
+        assert abs(a - b.item()) <= tol * abs(b.item()), f"loss {i}: C++ {a} Python {b.item()}"
+    assert abs(got_norm - norm.item()) <= tol * norm.item(), f"grad norm: C++ {got_norm} Python {norm.item()}"
 
 
 def test_bad_library_path_fails_cleanly(train_binary, tmp_path):

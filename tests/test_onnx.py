@@ -304,8 +304,9 @@ class PrunedLoss(torch.nn.Module):
     """The pruned RNN-T training path: simple loss with occupation grads,
     prune ranges, pruning, a joiner inside the windows, pruned loss."""
 
-    def __init__(self):
+    def __init__(self, use_hat_loss=False):
         super().__init__()
+        self.use_hat_loss = use_hat_loss
         self.simple_am = torch.nn.Linear(D_MODEL, C_VOCAB)
         self.simple_lm = torch.nn.Linear(D_MODEL, C_VOCAB)
         self.joiner = torch.nn.Linear(D_MODEL, C_VOCAB)
@@ -318,9 +319,27 @@ class PrunedLoss(torch.nn.Module):
                                                 S_RANGE)
         am_pruned, lm_pruned = rnnt_ops.do_rnnt_pruning(am, lm, ranges)
         logits = self.joiner(torch.tanh(am_pruned + lm_pruned))
-        pruned = rnnt_ops.rnnt_loss_pruned(logits, symbols, ranges, 0,
-                                           boundary, reduction="none")
+        pruned = rnnt_ops.rnnt_loss_pruned(
+            logits, symbols, ranges, 0, boundary, reduction="none",
+            use_hat_loss=self.use_hat_loss)
         return simple, px_grad, py_grad, ranges, pruned
+
+
+class SmoothedLoss(torch.nn.Module):
+    """rnnt_loss_smoothed of two linear heads, with occupation grads."""
+
+    def __init__(self, rnnt_type="regular"):
+        super().__init__()
+        self.rnnt_type = rnnt_type
+        self.simple_am = torch.nn.Linear(D_MODEL, C_VOCAB)
+        self.simple_lm = torch.nn.Linear(D_MODEL, C_VOCAB)
+
+    def forward(self, am, lm, symbols, boundary):
+        loss, (px_grad, py_grad) = rnnt_ops.rnnt_loss_smoothed(
+            self.simple_lm(lm), self.simple_am(am), symbols, 0,
+            lm_only_scale=0.25, am_only_scale=0.2, boundary=boundary,
+            rnnt_type=self.rnnt_type, reduction="none", return_grad=True)
+        return loss, px_grad, py_grad
 
 
 LOSS_NAMES = ["am", "lm", "symbols", "boundary"]
@@ -328,7 +347,12 @@ LOSS_DYNAMIC = {"am": {0: "B", 1: "T"}, "lm": {0: "B", 1: "S+1"},
                 "symbols": {0: "B", 1: "S"}, "boundary": {0: "B"}}
 
 
-def _check_loss_module(module, outputs, exporter, dtype, ort_library):
+def _check_loss_module(module, outputs, exporter, dtype, ort_library,
+                       report=None):
+    """Export module, run it in ORT on the export sizes and (dynamo) on two
+    other batch sizes and lengths, compare with eager PyTorch. report, a
+    dict, receives the ONNX model and the max absolute and relative
+    differences."""
     module = module.to(dtype).eval()
     torch.manual_seed(0)
     args = _loss_inputs(2, 3, 5, dtype, 0)
@@ -344,7 +368,8 @@ def _check_loss_module(module, outputs, exporter, dtype, ort_library):
     # The TorchScript tracer bakes the sizes the composite ops compute from
     # shapes into the graph: only the export shapes are valid there.
     shapes = [(2, 3, 5)] + ([(4, 5, 9), (3, 4, 4)] if exporter == "dynamo" else [])
-    worst = 0.0
+    worst = 0.0  # relative to max(1, max |torch|) per output
+    max_abs = 0.0  # max |ORT - torch| over the float outputs
     for seed, (B, S, T) in enumerate(shapes):
         tensors = _loss_inputs(B, S, T, dtype, seed + 1)
         got = session.run(None, _feeds(LOSS_NAMES, tensors))
@@ -357,28 +382,121 @@ def _check_loss_module(module, outputs, exporter, dtype, ort_library):
             if w.dtype == torch.int64:
                 assert torch.equal(g, w)
                 continue
+            assert torch.isfinite(w).all() and torch.isfinite(g).all()
+            diff = float((g - w).abs().max())
             scale = max(1.0, float(w.abs().max()))
-            worst = max(worst, float((g - w).abs().max()) / scale)
+            worst = max(worst, diff / scale)
+            max_abs = max(max_abs, diff)
     assert worst <= TOL[dtype], worst
+    if report is not None:
+        report.update(model=model, max_abs=max_abs, max_rel=worst)
     return custom
 
 
+DTYPES = pytest.mark.parametrize("dtype", [torch.float32, torch.float64],
+                                 ids=["f32", "f64"])
+PRUNED_OUTPUTS = ["simple", "px_grad", "py_grad", "ranges", "pruned"]
+
+
 @pytest.mark.parametrize("exporter", EXPORTERS)
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64],
-                         ids=["f32", "f64"])
-def test_pruned_loss_path_exports(ort_library, exporter, dtype):
-    custom = _check_loss_module(
-        PrunedLoss(), ["simple", "px_grad", "py_grad", "ranges", "pruned"],
-        exporter, dtype, ort_library)
+@pytest.mark.parametrize("use_hat_loss", [False, True], ids=["rnnt", "hat"])
+@DTYPES
+def test_pruned_loss_path_exports(ort_library, exporter, use_hat_loss, dtype):
+    """rnnt_loss_simple (return_grad=True), get_rnnt_prune_ranges,
+    do_rnnt_pruning and rnnt_loss_pruned (also HAT)."""
+    custom = _check_loss_module(PrunedLoss(use_hat_loss), PRUNED_OUTPUTS,
+                                exporter, dtype, ort_library)
     assert custom == {"MutualInformation", "MutualInformationWithGrad"}
 
 
 @pytest.mark.parametrize("exporter", EXPORTERS)
 @pytest.mark.parametrize("rnnt_type", ["regular", "modified", "constrained"])
-def test_full_loss_exports(ort_library, exporter, rnnt_type):
+@DTYPES
+def test_full_loss_exports(ort_library, exporter, rnnt_type, dtype):
     custom = _check_loss_module(FullLoss(rnnt_type), ["loss"], exporter,
-                                torch.float64, ort_library)
+                                dtype, ort_library)
     assert custom == {"MutualInformation"}
+
+
+@pytest.mark.parametrize("exporter", EXPORTERS)
+@pytest.mark.parametrize("rnnt_type", ["regular", "modified"])
+@DTYPES
+def test_smoothed_loss_exports(ort_library, exporter, rnnt_type, dtype):
+    """rnnt_loss_smoothed with return_grad=True."""
+    custom = _check_loss_module(SmoothedLoss(rnnt_type),
+                                ["loss", "px_grad", "py_grad"], exporter,
+                                dtype, ort_library)
+    assert custom == {"MutualInformationWithGrad"}
+
+
+def test_ort_without_our_library_fails():
+    """A plain ORT session does not know the rnnt nodes (so they really are
+    ours, not standard ONNX that ORT happens to run)."""
+    module = Recursion(with_boundary=False, return_grad=False)
+    px, py, _ = _inputs(2, 3, 4, False, torch.float32, False, 0)
+    for exporter in EXPORTERS:
+        model_bytes = _export(module, (px, py), ["px", "py"], ["scores"],
+                              exporter, {"px": {0: "B"}, "py": {0: "B"}})
+        with pytest.raises(
+                Exception,
+                match=r"rnnt:MutualInformation\(-1\) is not a registered "
+                      r"function/op"):
+            ort.InferenceSession(model_bytes, ort.SessionOptions(),
+                                 providers=["CPUExecutionProvider"])
+
+
+# ---------------------------------------------------------------------------
+# Where the ORT headers come from (no network needed)
+# ---------------------------------------------------------------------------
+
+
+def _fake_headers(directory):
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("onnxruntime_c_api.h", "onnxruntime_cxx_api.h"):
+        (directory / name).write_text("")
+    return directory
+
+
+@pytest.mark.parametrize("variable", ["ORT_INCLUDE_DIR", "RNNT_ORT_INCLUDE_DIR"])
+def test_ort_include_dir_from_environment(tmp_path, monkeypatch, variable):
+    monkeypatch.delenv("ORT_INCLUDE_DIR", raising=False)
+    monkeypatch.delenv("RNNT_ORT_INCLUDE_DIR", raising=False)
+    headers = _fake_headers(tmp_path / "include")
+    monkeypatch.setenv(variable, str(headers))
+    assert rnnt_export.ort_include_dir() == headers
+    # ORT_INCLUDE_DIR (the documented name) wins over the alias.
+    if variable == "RNNT_ORT_INCLUDE_DIR":
+        other = _fake_headers(tmp_path / "other")
+        monkeypatch.setenv("ORT_INCLUDE_DIR", str(other))
+        assert rnnt_export.ort_include_dir() == other
+    # A directory without the headers is an error, not a silent fetch.
+    monkeypatch.setenv("ORT_INCLUDE_DIR", str(tmp_path / "empty"))
+    with pytest.raises(rnnt_export.OrtHeadersUnavailable) as info:
+        rnnt_export.ort_include_dir()
+    message = str(info.value)
+    assert f"ORT_INCLUDE_DIR={tmp_path / 'empty'} has no" in message
+    assert "apt-get install libonnxruntime-dev" in message
+    assert "export ORT_INCLUDE_DIR=" in message
+
+
+def test_ort_headers_unfetchable_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.delenv("ORT_INCLUDE_DIR", raising=False)
+    monkeypatch.delenv("RNNT_ORT_INCLUDE_DIR", raising=False)
+    monkeypatch.setenv("RNNT_OPS_BUILD_DIR", str(tmp_path))
+
+    def no_network(target):
+        raise rnnt_export.OrtHeadersUnavailable(
+            "rnnt_ops: could not fetch the Debian trixie package index")
+
+    monkeypatch.setattr(rnnt_export, "_fetch_headers", no_network)
+    with pytest.raises(rnnt_export.OrtHeadersUnavailable) as info:
+        rnnt_export.ort_include_dir()
+    message = str(info.value)
+    assert "could not fetch the Debian trixie package index" in message
+    assert "ORT_INCLUDE_DIR is not set" in message
+    assert "apt-get install libonnxruntime-dev" in message
+    assert "export ORT_INCLUDE_DIR=/usr/include/onnxruntime" in message
+    assert "onnxruntime_c_api.h and onnxruntime_cxx_api.h" in message
 
 
 def test_checked_index_fails_in_ort(ort_library):

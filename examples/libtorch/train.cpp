@@ -1,7 +1,8 @@
 // A tiny pruned-RNN-T training loop in C++ (LibTorch), on the same rnnt::
-// ops as Python: 0.5 * simple + pruned, plain SGD.
+// ops as Python: 0.5 * simple + pruned, plain SGD. Optionally it also runs
+// a TorchScript model saved by Python (torch::jit::load).
 //
-//   train LIBRARY [DATA|-] [OUT|-] [STEPS]
+//   train LIBRARY [DATA|-] [OUT|-] [STEPS] [--scripted MODEL INPUTS]
 //
 // LIBRARY: the op library (`python -m rnnt_ops.build` prints its path); it is
 //          dlopen'ed, which registers the rnnt:: ops with the dispatcher.
@@ -14,12 +15,27 @@
 //          torch.load): "losses" [STEPS][3] (loss, simple, pruned), the first
 //          step's gradients "grad/<name>" and the final weights
 //          "param/<name>". "-" (default): nothing saved.
-// STEPS:   training steps (default 5).
+// STEPS:   training steps (default 20).
 //
-// Finally it calls the simple loss with int32 symbols and prints the
+// Then it calls the simple loss with int32 symbols and prints the
 // c10::Error message ("bad symbols error: ..."), the same text Python shows.
+//
+// --scripted MODEL INPUTS (may come anywhere after LIBRARY): MODEL is a
+//          `torch.jit.save`d module whose forward(features, symbols,
+//          boundary) calls torch.ops.rnnt.* and returns a tuple of loss
+//          tensors (the module of tests/test_torchscript.py returns
+//          (0.5 * simple + pruned, simple, pruned, full)); INPUTS is a
+//          `torch.save`d dict with "features" [B][T][F] (float),
+//          "symbols" int64 [B][S] and "boundary" int64 [B][4]. The program
+//          loads MODEL with torch::jit::load, runs forward, backpropagates
+//          the sum of the returned losses and prints
+//            scripted losses L0 L1 ...
+//            scripted grad-norm G
+//          where G is the 2-norm of all parameter gradients and the
+//          features' gradient together.
 #include <dlfcn.h>
 
+#include <torch/script.h>
 #include <torch/torch.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/jit/serialization/pickle.h>
@@ -174,22 +190,67 @@ std::pair<TinyTransducer, Batch> from_seed(uint64_t seed) {
   return {model, batch};
 }
 
+// Runs a scripted model saved by Python on saved inputs (see the header).
+void run_scripted(const std::string& model_path, const std::string& inputs_path) {
+  torch::jit::Module model = torch::jit::load(model_path);
+  const auto dict = load_dict(inputs_path);
+  const at::Tensor features = get(dict, "features").clone().requires_grad_(true);
+  const c10::IValue output =
+      model.forward({features, get(dict, "symbols"), get(dict, "boundary")});
+  std::vector<at::Tensor> losses;
+  if (output.isTuple()) {
+    for (const auto& item : output.toTupleRef().elements()) losses.push_back(item.toTensor());
+  } else {
+    losses.push_back(output.toTensor());
+  }
+  at::Tensor total = losses[0];
+  for (size_t i = 1; i < losses.size(); ++i) total = total + losses[i];
+  total.backward();
+
+  std::printf("scripted losses");
+  for (const auto& loss : losses) std::printf(" %.17g", loss.item<double>());
+  std::printf("\n");
+  torch::NoGradGuard no_grad;
+  at::Tensor sum_sq = features.grad().pow(2).sum();
+  for (const auto& param : model.parameters()) {
+    if (param.grad().defined()) sum_sq = sum_sq + param.grad().pow(2).sum();
+  }
+  std::printf("scripted grad-norm %.17g\n", sum_sq.sqrt().item<double>());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::cerr << "usage: " << argv[0] << " LIBRARY [DATA|-] [OUT|-] [STEPS]\n";
+  // Positional arguments, with "--scripted MODEL INPUTS" taken out.
+  std::vector<std::string> args;
+  std::string scripted_model, scripted_inputs;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--scripted") {
+      if (i + 2 >= argc) {
+        std::cerr << "--scripted needs MODEL and INPUTS\n";
+        return 2;
+      }
+      scripted_model = argv[i + 1];
+      scripted_inputs = argv[i + 2];
+      i += 2;
+    } else {
+      args.emplace_back(argv[i]);
+    }
+  }
+  if (args.empty() || args.size() > 4) {
+    std::cerr << "usage: " << argv[0]
+              << " LIBRARY [DATA|-] [OUT|-] [STEPS] [--scripted MODEL INPUTS]\n";
     return 2;
   }
   // RTLD_GLOBAL: the library shares the process's libtorch/libc10; loading
   // it runs its static TORCH_LIBRARY registrations.
-  if (dlopen(argv[1], RTLD_NOW | RTLD_GLOBAL) == nullptr) {
-    std::cerr << "cannot load " << argv[1] << ": " << dlerror() << "\n";
+  if (dlopen(args[0].c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+    std::cerr << "cannot load " << args[0] << ": " << dlerror() << "\n";
     return 1;
   }
-  const std::string data = argc > 2 ? argv[2] : "-";
-  const std::string out = argc > 3 ? argv[3] : "-";
-  const int steps = argc > 4 ? std::stoi(argv[4]) : 5;
+  const std::string data = args.size() > 1 ? args[1] : "-";
+  const std::string out = args.size() > 2 ? args[2] : "-";
+  const int steps = args.size() > 3 ? std::stoi(args[3]) : 20;
 
   try {
     const RnntOps ops;
@@ -231,6 +292,10 @@ int main(int argc, char** argv) {
       std::printf("bad symbols error: none\n");
     } catch (const c10::Error& e) {
       std::printf("bad symbols error: %s\n", e.what_without_backtrace());
+    }
+    if (!scripted_model.empty()) {
+      c10::AutoGradMode enable_grad(true);
+      run_scripted(scripted_model, scripted_inputs);
     }
   } catch (const c10::Error& e) {
     std::cerr << "error: " << e.what_without_backtrace() << "\n";
