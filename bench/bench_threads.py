@@ -1,0 +1,69 @@
+"""CPU thread scaling of the two hot kernels, in the same run: the lattice
+recursion (forward + backward, parallel over batch items) and the fused
+joiner log-probs (forward + backward, parallel over logits rows), with 1 and
+N threads; the 1-thread time is the baseline.
+
+    python bench/bench_threads.py [--threads 2 --repeats 5]
+"""
+
+import argparse
+import time
+
+import torch
+
+import rnnt_ops  # noqa: F401  (loads the ops)
+
+
+def median_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def recursion_case():
+    px = torch.randn(16, 100, 501).log_softmax(-1)
+    py = torch.randn(16, 101, 500).log_softmax(-1)
+
+    def run():
+        scores, p = torch.ops.rnnt._mutual_information_forward(px, py, None)
+        torch.ops.rnnt._mutual_information_backward(px, py, None, p)
+
+    return "recursion fwd+bwd, B=16 S=100 T=500 float32", run
+
+
+def joiner_case():
+    logits = torch.randn(8, 200, 51, 500)
+    index = torch.randint(0, 500, (8, 200, 51))
+
+    def run():
+        sym, blank, norm = torch.ops.rnnt._joiner_logprobs(logits, index, 0)
+        torch.ops.rnnt._joiner_logprobs_backward(
+            torch.ones_like(sym), torch.ones_like(blank), logits, index, norm, 0
+        )
+
+    return "fused joiner fwd+bwd, [8][200][51][500] float32", run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    print(f"median of {args.repeats}; baseline: the same kernel on 1 thread")
+    print("| kernel | 1 thread ms | {n} threads ms | speed-up |".format(n=args.threads))
+    print("|---|---|---|---|")
+    for name, run in (recursion_case(), joiner_case()):
+        torch.set_num_threads(1)
+        one = median_seconds(run, args.repeats)
+        torch.set_num_threads(args.threads)
+        many = median_seconds(run, args.repeats)
+        print(f"| {name} | {one * 1e3:.1f} | {many * 1e3:.1f} | {one / many:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
