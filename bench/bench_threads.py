@@ -7,21 +7,16 @@ N threads; the 1-thread time is the baseline.
 """
 
 import argparse
-import time
 
 import torch
 
 import rnnt_ops  # noqa: F401  (loads the ops)
+from bench_recursion import median_time
 
 
 def median_seconds(fn, repeats: int) -> float:
     fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+    return median_time(fn, repeats)
 
 
 def recursion_case():
