@@ -125,13 +125,7 @@ std::tuple<at::Tensor, at::Tensor> mutual_information_backward_cuda(
   const RecursionInputs in = check_recursion_inputs(
       px_in, py_in, boundary, "rnnt::mutual_information_backward");
   const LatticeDims d = in.dims;
-  TORCH_CHECK(p_in.dim() == 3 && p_in.size(0) == in.B &&
-                  p_in.size(1) == d.S + 1 && p_in.size(2) == d.p_cols() &&
-                  p_in.scalar_type() == px_in.scalar_type() &&
-                  p_in.device() == px_in.device(),
-              "rnnt::mutual_information_backward: p must be the [B][S+1][T+1] "
-              "forward table of px's dtype and device, got shape ",
-              shape_str(p_in));
+  check_forward_table(p_in, px_in, in);
   const c10::cuda::CUDAGuard guard(px_in.device());
   const at::Tensor px = px_in.contiguous(), py = py_in.contiguous(),
                    p = p_in.contiguous();

@@ -93,6 +93,17 @@ inline RecursionInputs check_recursion_inputs(
   return {B, dims, boxes};
 }
 
+// p: the [B][S+1][T+1] forward table of px's dtype and device that
+// _mutual_information_forward returned for these inputs.
+inline void check_forward_table(const at::Tensor& p, const at::Tensor& px,
+                                const RecursionInputs& in) {
+  TORCH_CHECK(p.dim() == 3 && p.size(0) == in.B && p.size(1) == in.dims.S + 1 &&
+                  p.size(2) == in.dims.p_cols() && p.scalar_type() == px.scalar_type() &&
+                  p.device() == px.device(),
+              "rnnt::mutual_information_backward: p must be the [B][S+1][T+1] "
+              "forward table of px's dtype and device, got shape ", shape_str(p));
+}
+
 inline Box box_of(const int64_t* boxes, int64_t b) {
   return Box{boxes[4 * b], boxes[4 * b + 1], boxes[4 * b + 2],
              boxes[4 * b + 3]};
