@@ -4,10 +4,15 @@ and step time (loss forward + backward on given logits).
 
 * fused: ``rnnt_ops.rnnt_loss`` (one pass per logits row for the normaliser
   and the gathers; backward writes d loss / d logits directly).
+* fused, inplace_grad: the same, writing d loss / d logits over the logits.
 * unfused (baseline): the same loss built from plain PyTorch ops,
   ``log_softmax`` + ``gather`` into px/py + ``mutual_information_recursion``.
 
-    python bench/bench_fused.py [--B 8 --T 200 --S 50 --C 500 --threads 1]
+With ``--joiner-dim D`` the step also runs a joiner: the logits are
+``Linear(D, C)(tanh(hidden))`` for a given ``hidden [B][T][S+1][D]``, as in
+training (then the joiner's own backward buffers count too).
+
+    python bench/bench_fused.py [--B 8 --T 200 --S 50 --C 500 --threads 1 --joiner-dim 0]
 """
 
 import argparse
@@ -32,6 +37,9 @@ def unfused_loss(logits, symbols, blank):
     return -mutual_information_recursion(px, py).sum()
 
 
+MODES = {"unfused": "unfused (baseline)", "fused": "fused", "fused_inplace": "fused, inplace_grad"}
+
+
 def child(mode: str, dtype_name: str, args) -> None:
     import torch
 
@@ -40,14 +48,22 @@ def child(mode: str, dtype_name: str, args) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     dtype = getattr(torch, dtype_name)
-    logits = torch.randn(args.B, args.T, args.S + 1, args.C, dtype=dtype, requires_grad=True)
+    lattice = (args.B, args.T, args.S + 1)
+    if args.joiner_dim:
+        hidden = torch.randn(*lattice, args.joiner_dim, dtype=dtype, requires_grad=True)
+        joiner = torch.nn.Linear(args.joiner_dim, args.C).to(dtype)
+    else:
+        logits_in = torch.randn(*lattice, args.C, dtype=dtype, requires_grad=True)
     symbols = torch.randint(1, args.C, (args.B, args.S))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
-    if mode == "fused":
-        loss = rnnt_ops.rnnt_loss(logits, symbols, 0, reduction="sum")
-    else:
+    logits = joiner(torch.tanh(hidden)) if args.joiner_dim else logits_in
+    if mode == "unfused":
         loss = unfused_loss(logits, symbols, 0)
+    else:
+        loss = rnnt_ops.rnnt_loss(logits, symbols, 0, reduction="sum",
+                                  inplace_grad=mode == "fused_inplace")
+    del logits  # the step keeps no reference of its own, as in training
     loss.backward()
     elapsed = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -56,7 +72,8 @@ def child(mode: str, dtype_name: str, args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    for name, default in (("B", 8), ("T", 200), ("S", 50), ("C", 500), ("threads", 1)):
+    for name, default in (("B", 8), ("T", 200), ("S", 50), ("C", 500), ("threads", 1),
+                          ("joiner-dim", 0)):
         parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument("--child", nargs=2)
     args = parser.parse_args()
@@ -64,22 +81,22 @@ def main() -> None:
         child(*args.child, args)
         return
     shape = ["--B", str(args.B), "--T", str(args.T), "--S", str(args.S), "--C", str(args.C),
-             "--threads", str(args.threads)]
+             "--threads", str(args.threads), "--joiner-dim", str(args.joiner_dim)]
     logits_mib = args.B * args.T * (args.S + 1) * args.C * 4 / 2**20
-    print(f"B={args.B} T={args.T} S={args.S} C={args.C}, {args.threads} thread(s), CPU; "
+    joiner = f"joiner Linear({args.joiner_dim}, C)(tanh(hidden))" if args.joiner_dim else "given logits"
+    print(f"B={args.B} T={args.T} S={args.S} C={args.C}, {joiner}, {args.threads} thread(s), CPU; "
           f"float32 logits = {logits_mib:.0f} MiB")
     print("| dtype | path | step peak MiB (above inputs) | step s | peak ratio to unfused | loss |")
     print("|---|---|---|---|---|---|")
     for dtype in ("float32", "bfloat16"):
         results = {}
-        for mode in ("unfused", "fused"):
+        for mode in MODES:
             out = subprocess.run([sys.executable, __file__, "--child", mode, dtype, *shape],
                                  check=True, capture_output=True, text=True).stdout
             results[mode] = json.loads(out.strip().splitlines()[-1])
         base = results["unfused"]["extra_kib"]
-        for mode in ("unfused", "fused"):
+        for mode, label in MODES.items():
             r = results[mode]
-            label = "unfused (baseline)" if mode == "unfused" else "fused"
             print(f"| {dtype} | {label} | {r['extra_kib'] / 1024:.0f} | {r['seconds']:.2f} | "
                   f"{r['extra_kib'] / base:.3f} | {r['loss']:.2f} |")
 

@@ -52,7 +52,7 @@ def _checked_index_fake(index, size, name):
 
 
 @torch.library.register_fake("rnnt::_joiner_logprobs")
-def _joiner_logprobs_fake(logits, symbol_index, termination_symbol):
+def _joiner_logprobs_fake(logits, symbol_index, termination_symbol, inplace_grad=False):
     acc = torch.float64 if logits.dtype == torch.float64 else torch.float32
     out = symbol_index.new_empty(symbol_index.shape, dtype=acc)
     return out, torch.empty_like(out), torch.empty_like(out)
@@ -61,3 +61,8 @@ def _joiner_logprobs_fake(logits, symbol_index, termination_symbol):
 @torch.library.register_fake("rnnt::_joiner_logprobs_backward")
 def _joiner_logprobs_backward_fake(grad_symbol, grad_blank, logits, symbol_index, log_norm, termination_symbol):
     return torch.empty_like(logits)
+
+
+@torch.library.register_fake("rnnt::_joiner_logprobs_backward_")
+def _joiner_logprobs_backward_inplace_fake(grad_symbol, grad_blank, logits, symbol_index, log_norm, termination_symbol):
+    return None

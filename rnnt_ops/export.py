@@ -126,7 +126,7 @@ def _cummin_symbolic(g, x, dim):
     return values, indices
 
 
-def _joiner_logprobs_symbolic(g, logits, symbol_index, termination_symbol):
+def _joiner_logprobs_symbolic(g, logits, symbol_index, termination_symbol, inplace_grad=None):
     """rnnt::_joiner_logprobs (the fused joiner log-probs) in standard ONNX
     (op set >= 18): see _joiner_logprobs_translation."""
     from torch.onnx._internal.torchscript_exporter import symbolic_helper
@@ -330,7 +330,7 @@ def _scalar_tensor_translation(s, dtype=None, layout="", device="",
     return op.Cast(s, to=dtype)
 
 
-def _joiner_logprobs_translation(logits, symbol_index, termination_symbol: int):
+def _joiner_logprobs_translation(logits, symbol_index, termination_symbol: int, inplace_grad: bool = False):
     """rnnt::_joiner_logprobs in standard ONNX: per row of logits [..., C],
     (logits[sym] - lse, logits[blank] - lse, lse) with lse the row's
     ReduceLogSumExp (ONNX Runtime computes it in one pass as well)."""

@@ -26,6 +26,17 @@ smoothed loss, whose unigram LM averages over the batch). With ``return_grad=Tru
 ``(loss, (px_grad, py_grad))``: the gradients of the summed per-item scores
 w.r.t. px and py (the lattice occupation probabilities), which
 :func:`get_rnnt_prune_ranges` needs.
+
+``inplace_grad=True`` (``rnnt_loss``, ``rnnt_loss_pruned``): the backward
+writes d loss / d logits over the memory of ``logits`` instead of a new
+buffer, saving one logits-sized tensor at the backward's peak (what matters
+when C is much larger than the joiner's hidden size). The logits' values
+are lost after backward; a leaf ``logits``' ``.grad`` then shares its memory.
+Any other autograd node that saved ``logits`` raises at its backward (the
+version counter is bumped), so misuse is caught, not silently wrong; a
+second backward through the same graph raises likewise. Applies to the
+softmax joiner of contiguous logits (ignored with ``use_hat_loss`` or
+non-contiguous logits).
 """
 
 from typing import Optional, Tuple, Union
@@ -123,9 +134,12 @@ def get_rnnt_logprobs_joint(
     termination_symbol: int,
     boundary: Optional[Tensor] = None,
     rnnt_type: str = "regular",
+    inplace_grad: bool = False,
 ) -> Tuple[Tensor, Tensor]:
     """(px, py) of a full joiner output ``logits [B][T][S+1][C]``."""
-    return torch.ops.rnnt.get_rnnt_logprobs_joint(logits, symbols, termination_symbol, boundary, rnnt_type)
+    return torch.ops.rnnt.get_rnnt_logprobs_joint(
+        logits, symbols, termination_symbol, boundary, rnnt_type, inplace_grad
+    )
 
 
 def rnnt_loss(
@@ -138,9 +152,13 @@ def rnnt_loss(
     reduction: Optional[str] = "mean",
     return_grad: bool = False,
     zero_infinity: bool = False,
+    inplace_grad: bool = False,
 ) -> LossOut:
     """The full RNN-T loss of ``logits [B][T][S+1][C]``."""
-    args = (logits, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction, zero_infinity)
+    args = (
+        logits, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction,
+        zero_infinity, inplace_grad,
+    )
     if return_grad:
         return _with_grad(torch.ops.rnnt.rnnt_loss_with_grad(*args))
     return torch.ops.rnnt.rnnt_loss(*args)
@@ -199,6 +217,7 @@ def rnnt_loss_pruned(
     use_hat_loss: bool = False,
     return_grad: bool = False,
     zero_infinity: bool = False,
+    inplace_grad: bool = False,
 ) -> LossOut:
     """RNN-T loss on a pruned joiner output ``logits [B][T][s_range][C]``
     (windows from :func:`get_rnnt_prune_ranges`). ``use_hat_loss=True``: HAT
@@ -206,7 +225,7 @@ def rnnt_loss_pruned(
     softmax over ``logits[..., 1:]``); needs ``termination_symbol == 0``."""
     args = (
         logits, symbols, ranges, termination_symbol, boundary, rnnt_type,
-        delay_penalty, reduction, use_hat_loss, zero_infinity,
+        delay_penalty, reduction, use_hat_loss, zero_infinity, inplace_grad,
     )
     if return_grad:
         return _with_grad(torch.ops.rnnt.rnnt_loss_pruned_with_grad(*args))

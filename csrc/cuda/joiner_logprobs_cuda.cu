@@ -96,7 +96,8 @@ int blocks_for(int64_t N) {
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> joiner_logprobs_cuda(
-    const at::Tensor& logits_in, const at::Tensor& index_in, int64_t termination_symbol) {
+    const at::Tensor& logits_in, const at::Tensor& index_in, int64_t termination_symbol,
+    bool /*inplace_grad: the autograd kernel's*/) {
   const JoinerRows rows = check_joiner_inputs(logits_in, index_in, termination_symbol);
   const c10::cuda::CUDAGuard guard(logits_in.device());
   const at::Tensor logits = logits_in.contiguous();
@@ -117,20 +118,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> joiner_logprobs_cuda(
   return {symbol_logp, blank_logp, log_norm};
 }
 
-at::Tensor joiner_logprobs_backward_cuda(const at::Tensor& grad_symbol_in,
-                                         const at::Tensor& grad_blank_in,
-                                         const at::Tensor& logits_in, const at::Tensor& index_in,
-                                         const at::Tensor& log_norm_in,
-                                         int64_t termination_symbol) {
-  const JoinerRows rows = check_joiner_inputs(logits_in, index_in, termination_symbol);
-  const c10::cuda::CUDAGuard guard(logits_in.device());
-  const at::Tensor logits = logits_in.contiguous();
+// Writes the gradient of the logits into grad_logits (which may be logits:
+// each element is read and then written by the same thread).
+void write_logits_grad_cuda(const at::Tensor& grad_symbol_in, const at::Tensor& grad_blank_in,
+                            const at::Tensor& logits, const at::Tensor& index_in,
+                            const at::Tensor& log_norm_in, int64_t termination_symbol,
+                            const at::Tensor& grad_logits) {
+  const JoinerRows rows = check_joiner_inputs(logits, index_in, termination_symbol);
+  if (rows.N == 0) return;
+  const c10::cuda::CUDAGuard guard(logits.device());
   const at::Tensor index = index_in.contiguous();
   const at::Tensor log_norm = log_norm_in.contiguous();
   const at::Tensor grad_symbol = grad_symbol_in.to(log_norm.scalar_type()).contiguous();
   const at::Tensor grad_blank = grad_blank_in.to(log_norm.scalar_type()).contiguous();
-  at::Tensor grad_logits = at::empty_like(logits);
-  if (rows.N == 0) return grad_logits;
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, logits.scalar_type(), "joiner_logprobs_backward_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -141,7 +141,28 @@ at::Tensor joiner_logprobs_backward_cuda(const at::Tensor& grad_symbol_in,
             termination_symbol, grad_logits.data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
+}
+
+at::Tensor joiner_logprobs_backward_cuda(const at::Tensor& grad_symbol,
+                                         const at::Tensor& grad_blank,
+                                         const at::Tensor& logits_in, const at::Tensor& index,
+                                         const at::Tensor& log_norm,
+                                         int64_t termination_symbol) {
+  const at::Tensor logits = logits_in.contiguous();
+  at::Tensor grad_logits = at::empty_like(logits);
+  write_logits_grad_cuda(grad_symbol, grad_blank, logits, index, log_norm,
+                         termination_symbol, grad_logits);
   return grad_logits;
+}
+
+void joiner_logprobs_backward_inplace_cuda(const at::Tensor& grad_symbol,
+                                           const at::Tensor& grad_blank,
+                                           const at::Tensor& logits, const at::Tensor& index,
+                                           const at::Tensor& log_norm,
+                                           int64_t termination_symbol) {
+  check_inplace_logits(logits);
+  write_logits_grad_cuda(grad_symbol, grad_blank, logits, index, log_norm,
+                         termination_symbol, logits);
 }
 
 }  // namespace
@@ -150,6 +171,7 @@ at::Tensor joiner_logprobs_backward_cuda(const at::Tensor& grad_symbol_in,
 TORCH_LIBRARY_IMPL(rnnt, CUDA, m) {
   m.impl("_joiner_logprobs", &cuda::joiner_logprobs_cuda);
   m.impl("_joiner_logprobs_backward", &cuda::joiner_logprobs_backward_cuda);
+  m.impl("_joiner_logprobs_backward_", &cuda::joiner_logprobs_backward_inplace_cuda);
 }
 
 }  // namespace rnnt

@@ -71,15 +71,17 @@ inline at::Tensor call_checked_index(const at::Tensor& index,
 
 // Fused joiner log-probs (joiner_logprobs_cpu.cpp): per row of logits
 // [..., C], (logits[sym] - lse, logits[termination] - lse, lse) in the
-// accumulation dtype (float32 for float16/bfloat16 logits).
+// accumulation dtype (float32 for float16/bfloat16 logits); with
+// inplace_grad the backward overwrites logits with its gradient.
 inline std::tuple<at::Tensor, at::Tensor, at::Tensor> call_joiner_logprobs(
-    const at::Tensor& logits, const at::Tensor& symbol_index, int64_t termination_symbol) {
+    const at::Tensor& logits, const at::Tensor& symbol_index, int64_t termination_symbol,
+    bool inplace_grad) {
   static const auto op =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("rnnt::_joiner_logprobs", "")
           .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
-              const at::Tensor&, const at::Tensor&, int64_t)>();
-  return op.call(logits, symbol_index, termination_symbol);
+              const at::Tensor&, const at::Tensor&, int64_t, bool)>();
+  return op.call(logits, symbol_index, termination_symbol, inplace_grad);
 }
 
 inline at::Tensor call_joiner_logprobs_backward(
@@ -91,6 +93,17 @@ inline at::Tensor call_joiner_logprobs_backward(
           .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                             const at::Tensor&, const at::Tensor&, int64_t)>();
   return op.call(grad_symbol, grad_blank, logits, symbol_index, log_norm, termination_symbol);
+}
+
+inline void call_joiner_logprobs_backward_inplace(
+    const at::Tensor& grad_symbol, const at::Tensor& grad_blank, const at::Tensor& logits,
+    const at::Tensor& symbol_index, const at::Tensor& log_norm, int64_t termination_symbol) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("rnnt::_joiner_logprobs_backward_", "")
+          .typed<void(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                      const at::Tensor&, const at::Tensor&, int64_t)>();
+  op.call(grad_symbol, grad_blank, logits, symbol_index, log_norm, termination_symbol);
 }
 
 }  // namespace rnnt

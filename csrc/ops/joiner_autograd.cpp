@@ -1,7 +1,12 @@
 // Autograd of rnnt::_joiner_logprobs: the backward is its own kernel
 // (rnnt::_joiner_logprobs_backward), which reads the saved logits (no copy)
 // and the per-row normalisers, and writes d loss / d logits in one pass.
+// With inplace_grad (and contiguous logits) it writes them over the logits
+// (rnnt::_joiner_logprobs_backward_) and bumps their version counter, so
+// that any other autograd node that saved the logits raises instead of
+// reading the gradient as if it were logits.
 #include <torch/autograd.h>
+#include <torch/csrc/autograd/VariableTypeUtils.h>
 #include <torch/library.h>
 
 #include "dispatch.h"
@@ -15,12 +20,14 @@ using torch::autograd::variable_list;
 class JoinerLogprobsFunction : public torch::autograd::Function<JoinerLogprobsFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& logits,
-                               const at::Tensor& symbol_index, int64_t termination_symbol) {
+                               const at::Tensor& symbol_index, int64_t termination_symbol,
+                               bool inplace_grad) {
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [symbol_logp, blank_logp, log_norm] =
-        call_joiner_logprobs(logits, symbol_index, termination_symbol);
+        call_joiner_logprobs(logits, symbol_index, termination_symbol, inplace_grad);
     ctx->save_for_backward({logits, symbol_index, log_norm});
     ctx->saved_data["termination_symbol"] = termination_symbol;
+    ctx->saved_data["inplace_grad"] = inplace_grad;
     ctx->mark_non_differentiable({log_norm});
     return {symbol_logp, blank_logp, log_norm};
   }
@@ -31,16 +38,30 @@ class JoinerLogprobsFunction : public torch::autograd::Function<JoinerLogprobsFu
     const auto zero_if_undefined = [&](const at::Tensor& g) {
       return g.defined() ? g : at::zeros_like(log_norm);
     };
+    const at::Tensor& logits = saved[0];
+    const int64_t termination_symbol = ctx->saved_data["termination_symbol"].toInt();
+    const at::Tensor grad_symbol = zero_if_undefined(grads[0]);
+    const at::Tensor grad_blank = zero_if_undefined(grads[1]);
+    if (ctx->saved_data["inplace_grad"].toBool() && logits.is_contiguous()) {
+      {
+        at::AutoDispatchBelowADInplaceOrView guard;
+        call_joiner_logprobs_backward_inplace(grad_symbol, grad_blank, logits, saved[1],
+                                              log_norm, termination_symbol);
+      }
+      torch::autograd::increment_version(logits);
+      return {logits.detach(), at::Tensor(), at::Tensor(), at::Tensor()};
+    }
     const at::Tensor grad_logits = call_joiner_logprobs_backward(
-        zero_if_undefined(grads[0]), zero_if_undefined(grads[1]), saved[0], saved[1],
-        log_norm, ctx->saved_data["termination_symbol"].toInt());
-    return {grad_logits, at::Tensor(), at::Tensor()};
+        grad_symbol, grad_blank, logits, saved[1], log_norm, termination_symbol);
+    return {grad_logits, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> joiner_logprobs_autograd(
-    const at::Tensor& logits, const at::Tensor& symbol_index, int64_t termination_symbol) {
-  const auto out = JoinerLogprobsFunction::apply(logits, symbol_index, termination_symbol);
+    const at::Tensor& logits, const at::Tensor& symbol_index, int64_t termination_symbol,
+    bool inplace_grad) {
+  const auto out =
+      JoinerLogprobsFunction::apply(logits, symbol_index, termination_symbol, inplace_grad);
   return {out[0], out[1], out[2]};
 }
 

@@ -37,4 +37,12 @@ inline JoinerRows check_joiner_inputs(const at::Tensor& logits,
   return {symbol_index.numel(), C};
 }
 
+// The in-place backward overwrites logits with its gradient: it needs the
+// logits' own (contiguous) memory.
+inline void check_inplace_logits(const at::Tensor& logits) {
+  TORCH_CHECK(logits.is_contiguous(), "rnnt::_joiner_logprobs_backward_: logits must be "
+              "contiguous to receive its gradient in place, got strides ",
+              logits.strides());
+}
+
 }  // namespace rnnt

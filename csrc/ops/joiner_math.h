@@ -1,5 +1,7 @@
-// Per-element math of the fused joiner log-probs (joiner_logprobs_cpu.cpp,
-// csrc/cuda/joiner_logprobs_cuda.cu): for one row x of C logits with
+// Per-element math of the fused joiner log-probs, as the CUDA kernels
+// (csrc/cuda/joiner_logprobs_cuda.cu) apply it; the CPU kernels
+// (joiner_logprobs_cpu.cpp) evaluate the same formulas on SIMD vectors of a
+// row. For one row x of C logits with
 // normaliser L = logsumexp(x), the two log-probs the lattice needs are
 //   symbol_logp = x[sym] - L,   blank_logp = x[blank] - L,
 // and for upstream gradients g_s, g_b their gradient w.r.t. x[c] is

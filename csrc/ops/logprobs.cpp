@@ -166,7 +166,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
     const at::Tensor& logits, const at::Tensor& symbols_in,
     int64_t termination_symbol, const c10::optional<at::Tensor>& boundary,
-    c10::string_view rnnt_type) {
+    c10::string_view rnnt_type, bool inplace_grad) {
   const char* op = "rnnt::get_rnnt_logprobs_joint";
   const RnntType type = parse_rnnt_type(rnnt_type, op);
   TORCH_CHECK(logits.dim() == 4, op, ": logits must be 4-D [B][T][S+1][C], got ",
@@ -187,7 +187,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
       at::cat({symbols, symbols.new_full_symint({B, 1}, termination_symbol)}, 1);  // [B][S+1]
   const at::Tensor index = symbols_ext.unsqueeze(1).expand_symint({B, T, S + 1});
   const auto [symbol_logp, blank_logp, log_norm] =
-      call_joiner_logprobs(logits, index, termination_symbol);  // [B][T][S+1]
+      call_joiner_logprobs(logits, index, termination_symbol, inplace_grad);  // [B][T][S+1]
   const at::Tensor px = symbol_logp.narrow_symint(2, 0, S).transpose(1, 2);  // [B][S][T]
   const at::Tensor py = blank_logp.transpose(1, 2);                          // [B][S+1][T]
   return finish_logprobs(px, py, type, boundary);
@@ -197,7 +197,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
     const at::Tensor& logits, const at::Tensor& symbols_in,
     const at::Tensor& ranges, int64_t termination_symbol,
     const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type,
-    bool use_hat_loss) {
+    bool use_hat_loss, bool inplace_grad) {
   const char* op = "rnnt::get_rnnt_logprobs_pruned";
   const RnntType type = parse_rnnt_type(rnnt_type, op);
   TORCH_CHECK(logits.dim() == 4, op, ": logits must be 4-D [B][T][s_range][C], got ",
@@ -247,7 +247,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
     py_kept = at::log_sigmoid(blank_logit);
   } else {
     std::tie(px_kept, py_kept, std::ignore) =
-        call_joiner_logprobs(logits, kept_symbols, termination_symbol);
+        call_joiner_logprobs(logits, kept_symbols, termination_symbol, inplace_grad);
   }
   // Scatter the kept positions into the full lattice; the rest is -inf.
   const at::Tensor lattice = px_kept.new_full_symint({B, T, S + 1}, kNegInf);

@@ -26,12 +26,12 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
     const at::Tensor& logits, const at::Tensor& symbols,
     int64_t termination_symbol, const c10::optional<at::Tensor>& boundary,
-    c10::string_view rnnt_type);
+    c10::string_view rnnt_type, bool inplace_grad);
 
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
     const at::Tensor& logits, const at::Tensor& symbols,
     const at::Tensor& ranges, int64_t termination_symbol,
     const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type,
-    bool use_hat_loss);
+    bool use_hat_loss, bool inplace_grad);
 
 }  // namespace rnnt

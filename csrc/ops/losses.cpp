@@ -97,11 +97,12 @@ LossWithGrad full_loss(const at::Tensor& logits, const at::Tensor& symbols,
                        const c10::optional<at::Tensor>& boundary,
                        c10::string_view rnnt_type, double delay_penalty,
                        c10::string_view reduction, bool zero_infinity,
-                         bool return_grad) {
+                       bool inplace_grad, bool return_grad) {
   const char* op = "rnnt::rnnt_loss";
   const Reduction red = parse_reduction(reduction, op);
   return loss_from_logprobs(
-      get_rnnt_logprobs_joint(logits, symbols, termination_symbol, boundary, rnnt_type),
+      get_rnnt_logprobs_joint(logits, symbols, termination_symbol, boundary, rnnt_type,
+                              inplace_grad),
       boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, zero_infinity, return_grad);
 }
 
@@ -110,12 +111,12 @@ LossWithGrad pruned_loss(const at::Tensor& logits, const at::Tensor& symbols,
                          const c10::optional<at::Tensor>& boundary,
                          c10::string_view rnnt_type, double delay_penalty,
                          c10::string_view reduction, bool use_hat_loss,
-                         bool zero_infinity, bool return_grad) {
+                         bool zero_infinity, bool inplace_grad, bool return_grad) {
   const char* op = "rnnt::rnnt_loss_pruned";
   const Reduction red = parse_reduction(reduction, op);
   return loss_from_logprobs(
       get_rnnt_logprobs_pruned(logits, symbols, ranges, termination_symbol, boundary,
-                               rnnt_type, use_hat_loss),
+                               rnnt_type, use_hat_loss, inplace_grad),
       boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, zero_infinity, return_grad);
 }
 
@@ -160,34 +161,38 @@ at::Tensor rnnt_loss(const at::Tensor& logits, const at::Tensor& symbols,
                      int64_t termination_symbol,
                      const c10::optional<at::Tensor>& boundary,
                      c10::string_view rnnt_type, double delay_penalty,
-                     c10::string_view reduction, bool zero_infinity) {
+                     c10::string_view reduction, bool zero_infinity, bool inplace_grad) {
   return std::get<0>(full_loss(logits, symbols, termination_symbol, boundary, rnnt_type,
-                               delay_penalty, reduction, zero_infinity, false));
+                               delay_penalty, reduction, zero_infinity, inplace_grad, false));
 }
 LossWithGrad rnnt_loss_with_grad(const at::Tensor& logits, const at::Tensor& symbols,
                                  int64_t termination_symbol,
                                  const c10::optional<at::Tensor>& boundary,
                                  c10::string_view rnnt_type, double delay_penalty,
-                                 c10::string_view reduction, bool zero_infinity) {
+                                 c10::string_view reduction, bool zero_infinity,
+                                 bool inplace_grad) {
   return full_loss(logits, symbols, termination_symbol, boundary, rnnt_type,
-                   delay_penalty, reduction, zero_infinity, true);
+                   delay_penalty, reduction, zero_infinity, inplace_grad, true);
 }
 
 at::Tensor rnnt_loss_pruned(const at::Tensor& logits, const at::Tensor& symbols,
                             const at::Tensor& ranges, int64_t termination_symbol,
                             const c10::optional<at::Tensor>& boundary,
                             c10::string_view rnnt_type, double delay_penalty,
-                            c10::string_view reduction, bool use_hat_loss, bool zero_infinity) {
+                            c10::string_view reduction, bool use_hat_loss, bool zero_infinity,
+                            bool inplace_grad) {
   return std::get<0>(pruned_loss(logits, symbols, ranges, termination_symbol, boundary,
-                                 rnnt_type, delay_penalty, reduction, use_hat_loss, zero_infinity, false));
+                                 rnnt_type, delay_penalty, reduction, use_hat_loss,
+                                 zero_infinity, inplace_grad, false));
 }
 LossWithGrad rnnt_loss_pruned_with_grad(
     const at::Tensor& logits, const at::Tensor& symbols, const at::Tensor& ranges,
     int64_t termination_symbol, const c10::optional<at::Tensor>& boundary,
     c10::string_view rnnt_type, double delay_penalty, c10::string_view reduction,
-    bool use_hat_loss, bool zero_infinity) {
+    bool use_hat_loss, bool zero_infinity, bool inplace_grad) {
   return pruned_loss(logits, symbols, ranges, termination_symbol, boundary, rnnt_type,
-                     delay_penalty, reduction, use_hat_loss, zero_infinity, true);
+                     delay_penalty, reduction, use_hat_loss, zero_infinity, inplace_grad,
+                     true);
 }
 
 }  // namespace

@@ -33,11 +33,12 @@ TORCH_LIBRARY(rnnt, m) {
       " Tensor? boundary=None, str rnnt_type=\"regular\") -> (Tensor, Tensor)");
   m.def(
       "get_rnnt_logprobs_joint(Tensor logits, Tensor symbols, int termination_symbol,"
-      " Tensor? boundary=None, str rnnt_type=\"regular\") -> (Tensor, Tensor)");
+      " Tensor? boundary=None, str rnnt_type=\"regular\", bool inplace_grad=False)"
+      " -> (Tensor, Tensor)");
   m.def(
       "get_rnnt_logprobs_pruned(Tensor logits, Tensor symbols, Tensor ranges,"
       " int termination_symbol, Tensor? boundary=None, str rnnt_type=\"regular\","
-      " bool use_hat_loss=False) -> (Tensor, Tensor)");
+      " bool use_hat_loss=False, bool inplace_grad=False) -> (Tensor, Tensor)");
   // Each loss returns the reduced loss; its _with_grad twin also returns
   // (px_grad, py_grad), the occupation probabilities pruning needs.
 #define RNNT_LOSS_DEF(name, args)                                         \
@@ -55,12 +56,13 @@ TORCH_LIBRARY(rnnt, m) {
   RNNT_LOSS_DEF("rnnt_loss",
                 "Tensor logits, Tensor symbols, int termination_symbol,"
                 " Tensor? boundary=None, str rnnt_type=\"regular\","
-                " float delay_penalty=0.0, str reduction=\"mean\", bool zero_infinity=False");
+                " float delay_penalty=0.0, str reduction=\"mean\", bool zero_infinity=False,"
+                " bool inplace_grad=False");
   RNNT_LOSS_DEF("rnnt_loss_pruned",
                 "Tensor logits, Tensor symbols, Tensor ranges, int termination_symbol,"
                 " Tensor? boundary=None, str rnnt_type=\"regular\","
                 " float delay_penalty=0.0, str reduction=\"mean\","
-                " bool use_hat_loss=False, bool zero_infinity=False");
+                " bool use_hat_loss=False, bool zero_infinity=False, bool inplace_grad=False");
 #undef RNNT_LOSS_DEF
   // Pruning: ranges [B][T][s_range] of kept label positions per frame, and
   // am/lm gathered into them, each [B][T][s_range][C].
@@ -74,11 +76,16 @@ TORCH_LIBRARY(rnnt, m) {
   // Fused joiner log-probs: for logits [..., C] and an int64 symbol index of
   // the leading shape, (logits[sym] - lse, logits[termination] - lse, lse)
   // per row, in float32 for float16/bfloat16 logits (float64 for float64);
-  // the backward writes d loss / d logits without a log-softmax copy.
+  // the backward writes d loss / d logits without a log-softmax copy, into
+  // the memory of (contiguous) logits itself when inplace_grad is set.
   m.def(
-      "_joiner_logprobs(Tensor logits, Tensor symbol_index, int termination_symbol)"
-      " -> (Tensor, Tensor, Tensor)");
+      "_joiner_logprobs(Tensor logits, Tensor symbol_index, int termination_symbol,"
+      " bool inplace_grad=False) -> (Tensor, Tensor, Tensor)");
   m.def(
       "_joiner_logprobs_backward(Tensor grad_symbol, Tensor grad_blank, Tensor logits,"
       " Tensor symbol_index, Tensor log_norm, int termination_symbol) -> Tensor");
+  // Same, overwriting logits with its gradient (logits must be contiguous).
+  m.def(
+      "_joiner_logprobs_backward_(Tensor grad_symbol, Tensor grad_blank, Tensor(a!) logits,"
+      " Tensor symbol_index, Tensor log_norm, int termination_symbol) -> ()");
 }

@@ -75,7 +75,7 @@ struct RnntOps {
       do_pruning;
   c10::TypedOperatorHandle<at::Tensor(
       const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
-      const OptTensor&, c10::string_view, double, c10::string_view, bool, bool)>
+      const OptTensor&, c10::string_view, double, c10::string_view, bool, bool, bool)>
       pruned;
 
   static c10::OperatorHandle find(const char* name) {
@@ -97,7 +97,7 @@ struct RnntOps {
         pruned(find("rnnt::rnnt_loss_pruned")
                    .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                      int64_t, const OptTensor&, c10::string_view, double,
-                                     c10::string_view, bool, bool)>()) {}
+                                     c10::string_view, bool, bool, bool)>()) {}
 };
 
 // Encoder (linear + tanh) and stateless decoder (embedding of the previous
@@ -131,7 +131,8 @@ struct TinyTransducerImpl : torch::nn::Module {
     const at::Tensor logits = joiner_output(torch::tanh(am_pruned + lm_pruned));
     const at::Tensor pruned_loss = ops.pruned.call(logits, symbols, ranges, kBlank, boundary,
                                                    "regular", 0.0, "sum",
-                                                   /*use_hat_loss=*/false, /*zero_infinity=*/false);
+                                                   /*use_hat_loss=*/false, /*zero_infinity=*/false,
+                                                   /*inplace_grad=*/true);
     return {0.5 * simple + pruned_loss, simple, pruned_loss};
   }
 
