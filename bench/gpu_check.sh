@@ -47,7 +47,8 @@ echo "|---|---|" >>"$OUT/summary.md"
 
 step build 150 "$PY" -m rnnt_ops.build
 step cuda_tests 90 "$PY" -m pytest -q -x tests/test_cuda_vs_cpu.py tests/test_recursion.py \
-  tests/test_losses.py tests/test_mixed_precision.py tests/test_loss_errors.py -k cuda
+  tests/test_losses.py tests/test_mixed_precision.py tests/test_loss_errors.py \
+  tests/test_inplace_grad.py tests/test_fused_joiner_rows.py -k cuda
 if command -v compute-sanitizer >/dev/null; then
   for tool in memcheck racecheck synccheck; do
     step "sanitizer_$tool" 40 compute-sanitizer --tool "$tool" --error-exitcode 1 \
