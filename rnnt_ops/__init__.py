@@ -9,7 +9,10 @@ from rnnt_ops._build import library_path, load_library
 load_library()
 
 from rnnt_ops import _fake  # noqa: E402,F401  (registers fake kernels)
-from rnnt_ops.mutual_information import mutual_information_recursion  # noqa: E402
+from rnnt_ops.mutual_information import (  # noqa: E402
+    joint_mutual_information_recursion,
+    mutual_information_recursion,
+)
 from rnnt_ops.rnnt_loss import (  # noqa: E402
     do_rnnt_pruning,
     get_rnnt_logprobs,
@@ -30,6 +33,7 @@ __all__ = [
     "get_rnnt_logprobs_pruned",
     "get_rnnt_logprobs_smoothed",
     "get_rnnt_prune_ranges",
+    "joint_mutual_information_recursion",
     "library_path",
     "load_library",
     "mutual_information_recursion",

@@ -1,6 +1,6 @@
 """The lattice recursion at the heart of (pruned) RNN-T, k2/fast_rnnt style."""
 
-from typing import Optional, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -51,3 +51,47 @@ def mutual_information_recursion(
         )
         return scores, (px_grad, py_grad)
     return torch.ops.rnnt.mutual_information(px, py, boundary)
+
+
+def joint_mutual_information_recursion(
+    px: Sequence[Tensor],
+    py: Sequence[Tensor],
+    boundary: Optional[Tensor] = None,
+) -> Tensor:
+    r"""The recursion of :func:`mutual_information_recursion` on the summed
+    terms ``px_sum = sum(px)``, ``py_sum = sum(py)``, reported per term
+    (k2 / fast_rnnt semantics).
+
+    Returns ``[N][B]`` (``N = len(px) = len(py)``): row i is the expected
+    value of term i's arc weights over the paths, under the posterior of the
+    summed recursion, ``sum(occ_x * px[i]) + sum(occ_y * py[i])`` with
+    ``occ`` the occupation probabilities. Row 0 also carries the offset
+    ``total - sum_i row_i`` (log of sum versus expected sum of logs), so the
+    rows sum to the total log-score; put the main term first. Gradients flow
+    to every ``px[i]``/``py[i]`` with the occupations held constant, so
+    ``d ans.sum(0) / d px[i]`` is the gradient of the total w.r.t. px_sum.
+
+    Args:
+      px: a non-empty sequence of tensors, all ``[B][S][T+1]`` (or all
+        ``[B][S][T]``, modified), float32 or float64.
+      py: a sequence of the same length, all ``[B][S+1][T]``.
+      boundary: as in :func:`mutual_information_recursion`.
+    """
+    if len(px) == 0 or len(px) != len(py):
+        raise ValueError(
+            "joint_mutual_information_recursion: px and py must be non-empty sequences of "
+            f"the same length, got {len(px)} and {len(py)}"
+        )
+    px_all = torch.stack(list(px))  # [N][B][S][T or T+1]
+    py_all = torch.stack(list(py))  # [N][B][S+1][T]
+    with torch.no_grad():
+        total, (px_occ, py_occ) = mutual_information_recursion(
+            px_all.sum(0), py_all.sum(0), boundary, return_grad=True
+        )
+    # -inf arcs have occupation 0; clamp them so that 0 * -inf is not NaN.
+    lowest = torch.finfo(px_all.dtype).min
+    terms = (px_all.clamp(min=lowest) * px_occ).flatten(2).sum(2) + (
+        py_all.clamp(min=lowest) * py_occ
+    ).flatten(2).sum(2)  # [N][B]
+    offset = total - terms.detach().sum(0)
+    return torch.cat([terms[:1] + offset, terms[1:]])

@@ -99,6 +99,32 @@ def recursion_by_enumeration(
     return torch.tensor(out, dtype=torch.float64)
 
 
+def expected_terms_by_enumeration(
+    px_terms, py_terms, boundary: Optional[torch.Tensor] = None
+) -> torch.Tensor:
+    """[N][B]: for each term i, the expected sum of px_terms[i]/py_terms[i]
+    along a path, paths weighted by their posterior under the summed terms;
+    tiny sizes."""
+    px_sum, py_sum = sum(px_terms), sum(py_terms)
+    B, S, T1 = px_sum.shape
+    T = py_sum.shape[2]
+    modified = T1 == T
+    if boundary is None:
+        boundary = default_boundary(B, S, T)
+    out = torch.zeros(len(px_terms), B, dtype=torch.float64)
+    for b in range(B):
+        sb, tb, se, te = (int(v) for v in boundary[b])
+        paths = list(_paths(sb, tb, se, te, modified))
+        def arc_sum(path, x, y):
+            return sum(float(x[b, s, t] if kind == "x" else y[b, s, t]) for kind, s, t in path)
+        scores = torch.tensor([arc_sum(path, px_sum, py_sum) for path in paths], dtype=torch.float64)
+        weights = scores.softmax(0)
+        for i, (x, y) in enumerate(zip(px_terms, py_terms)):
+            sums = torch.tensor([arc_sum(path, x, y) for path in paths], dtype=torch.float64)
+            out[i, b] = (weights * sums).sum()
+    return out
+
+
 def random_boundary(
     B: int, S: int, T: int, generator: torch.Generator, with_begin: bool = True,
     modified: bool = False,
