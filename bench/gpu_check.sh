@@ -6,7 +6,8 @@
 #
 # Steps, most informative first, each bounded by what is left of the budget:
 # build, CUDA-vs-CPU tests, compute-sanitizer (memcheck, racecheck,
-# synccheck: small run), the CUDA benchmark, then the whole test suite.
+# synccheck: small run), the CUDA benchmark, a profile of each benchmark
+# step (top kernels), then the whole test suite.
 # Every step's output goes to $OUT/<step>.log; $OUT/summary.md has one line
 # per step with its exit status (124 = cut off by the time budget).
 set -u
@@ -59,5 +60,6 @@ else
 fi
 step bench 60 "$PY" bench/bench_recursion_cuda.py
 step bench_loss 90 "$PY" bench/bench_loss.py --device cuda --sections standard --warmup 3 --batches 5 --plots ""
+step profile 45 "$PY" bench/profile_step.py --device cuda --steps 3
 step all_tests 200 "$PY" -m pytest tests -q -x
 cat "$OUT/summary.md"

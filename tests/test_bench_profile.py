@@ -1,0 +1,21 @@
+"""bench/profile_step.py runs and names our kernels in its table (tiny CPU
+configuration; no timing assertions)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import profile_step  # noqa: E402
+
+
+def test_profile_table_lists_the_rnnt_kernels(tmp_path, capsys):
+    argv = ["--device", "cpu", "--impls", "full,pruned", "--shapes", str(tmp_path / "absent.json"),
+            "--batch-size", "2", "--length-divisor", "20", "--vocab", "16", "--dim", "8",
+            "--warmup", "1", "--steps", "1", "--top", "50"]
+    assert profile_step.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "stand-in lengths" in out
+    full, pruned = out.split("rnnt_ops pruned")
+    assert "| operator / kernel |" in full and "`rnnt::_joiner_logprobs`" in full
+    assert "`rnnt::_mutual_information_forward`" in pruned
