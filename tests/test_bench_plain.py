@@ -13,6 +13,7 @@ import rnnt_ops
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import plain_rnnt  # noqa: E402
+from bench.steps import STEPS, BenchModel, make_batch  # noqa: E402
 
 B, T, S, C = 4, 9, 5, 7
 TOL = dict(rtol=0, atol=1e-9)
@@ -101,3 +102,15 @@ def test_pruned_loss_without_a_path_in_the_windows_is_inf(device):
     loss = plain_rnnt.rnnt_loss_pruned(logits, symbols, ranges, 0, boundary, reduction="none")
     assert torch.isinf(loss).all()
     assert loss == rnnt_ops.rnnt_loss_pruned(logits, symbols, ranges, 0, boundary, reduction="none")
+
+
+@pytest.mark.parametrize("kind", ["full", "pruned"])
+def test_bench_steps_agree(kind, device):
+    shapes = [(12, 4), (9, 3), (5, 2)]
+    losses = []
+    for name in (kind, f"plain_{kind}"):
+        torch.manual_seed(0)
+        model = BenchModel(20, 16).to(device)
+        batch = make_batch(shapes, vocab_size=20, dim=16, device=device, seed=0)
+        losses.append(STEPS[name](model, batch).item())
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
