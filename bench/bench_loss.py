@@ -2,13 +2,14 @@
 beside torchaudio.functional.rnnt_loss (when it imports) and the same losses
 in plain, vectorised PyTorch (bench/plain_rnnt.py), on identical data.
 
-    python bench/bench_loss.py [--device cpu|cuda] [--shapes PATH]
+    python bench/bench_loss.py [--device cpu|cuda] [--shapes PATH] [--length-scale 1]
         [--warmup 20 --batches 20] [--scale-batch 30 --scale-warmup 2 --scale-batches 5]
 
 Standard configuration: batches of 30 utterances with real LibriSpeech
 train-clean-100 lengths (--shapes, default ../shared/bench/librispeech_shapes.json
 relative to the repo root: {"TU": [[T, U], ...]}, consecutive groups of 30;
-a seeded stand-in distribution without it, see bench/shapes.py), vocabulary
+a seeded stand-in distribution without it, see bench/shapes.py; every T and
+U divided by --length-scale, rounded up, for a smaller run), vocabulary
 500, blank 0, dim 512, joiner Linear(512, 500)(tanh(am + lm)), random
 float32 inputs, reduction="sum"; warm-up batches, then measured batches;
 step = joiner forward + loss forward + backward (bench/steps.py). Reported:
@@ -33,7 +34,7 @@ import torch  # noqa: E402
 
 from bench import plotting  # noqa: E402
 from bench.runner import measure  # noqa: E402
-from bench.shapes import batches, get_shapes  # noqa: E402
+from bench.shapes import batches, get_shapes, scale_lengths  # noqa: E402
 from bench.steps import LABELS, PRUNED_STEPS, full_logits_gib, torchaudio_rnnt_loss  # noqa: E402
 
 REL_TOL = 1e-5
@@ -48,6 +49,8 @@ def parse_args(argv=None):
     p.add_argument("--shapes", default=None,
                    help=f"(T, U) rows as JSON {{'TU': [[T, U], ...]}} (default {DEFAULT_SHAPES}, "
                         "relative to the repo root; a seeded stand-in when absent)")
+    p.add_argument("--length-scale", type=float, default=1.0,
+                   help="divide every T and U by this, rounded up (a smaller, faster run)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads in each measuring process (default: torch's)")
@@ -217,6 +220,9 @@ def main(argv=None) -> int:
     shapes, source = get_shapes(args.shapes or REPO / DEFAULT_SHAPES, seed=args.seed)
     if args.shapes is None:
         source = source.replace(str(REPO / DEFAULT_SHAPES), f"{DEFAULT_SHAPES} (repo-relative)")
+    if args.length_scale != 1:
+        shapes = scale_lengths(shapes, args.length_scale)
+        source += f", every T and U divided by {args.length_scale:g} (rounded up)"
     sections = [s.strip() for s in args.sections.split(",")]
     print(f"\n## Transducer-loss benchmark ({args.device})")
     passed = True
