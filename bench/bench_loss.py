@@ -1,19 +1,22 @@
 """The standard transducer-loss benchmark: rnnt_ops' full and pruned losses
-beside torchaudio.functional.rnnt_loss (when it imports), on identical data.
+beside torchaudio.functional.rnnt_loss (when it imports) and the same losses
+in plain, vectorised PyTorch (bench/plain_rnnt.py), on identical data.
 
-    python bench/bench_loss.py [--device cpu|cuda] [--shapes PATH]
+    python bench/bench_loss.py [--device cpu|cuda] [--shapes PATH] [--length-scale 1]
         [--warmup 20 --batches 20] [--scale-batch 30 --scale-warmup 2 --scale-batches 5]
 
 Standard configuration: batches of 30 utterances with real LibriSpeech
 train-clean-100 lengths (--shapes, default ../shared/bench/librispeech_shapes.json
 relative to the repo root: {"TU": [[T, U], ...]}, consecutive groups of 30;
-a seeded stand-in distribution without it, see bench/shapes.py), vocabulary
+a seeded stand-in distribution without it, see bench/shapes.py; every T and
+U divided by --length-scale, rounded up, for a smaller run), vocabulary
 500, blank 0, dim 512, joiner Linear(512, 500)(tanh(am + lm)), random
 float32 inputs, reduction="sum"; warm-up batches, then measured batches;
 step = joiner forward + loss forward + backward (bench/steps.py). Reported:
-median step time and peak memory (bench/runner.py), ratios to torchaudio (or
-to our full loss when torchaudio is absent), and our full loss against
-torchaudio's (1e-5 relative). Then scaling versus vocabulary size and T.
+median step time and peak memory (bench/runner.py), ratios to torchaudio (or,
+when it is absent, to the plain full loss, else to our full loss), and our
+full loss against torchaudio's, else the plain one's (1e-5 relative). Then
+scaling versus vocabulary size and T.
 Markdown goes to stdout, PNGs to --plots (needs matplotlib: the `bench` extra).
 """
 
@@ -22,6 +25,7 @@ import platform
 import statistics
 import sys
 from pathlib import Path
+from typing import Optional
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -30,11 +34,12 @@ import torch  # noqa: E402
 
 from bench import plotting  # noqa: E402
 from bench.runner import measure  # noqa: E402
-from bench.shapes import batches, get_shapes  # noqa: E402
-from bench.steps import LABELS, full_logits_gib, torchaudio_rnnt_loss  # noqa: E402
+from bench.shapes import batches, get_shapes, scale_lengths  # noqa: E402
+from bench.steps import LABELS, PRUNED_STEPS, full_logits_gib, torchaudio_rnnt_loss  # noqa: E402
 
 REL_TOL = 1e-5
 DEFAULT_SHAPES = "../shared/bench/librispeech_shapes.json"
+DEFAULT_IMPLS = {"cpu": "full,pruned,plain_full,plain_pruned", "cuda": "full,pruned,torchaudio,plain_full"}
 
 
 def parse_args(argv=None):
@@ -44,6 +49,8 @@ def parse_args(argv=None):
     p.add_argument("--shapes", default=None,
                    help=f"(T, U) rows as JSON {{'TU': [[T, U], ...]}} (default {DEFAULT_SHAPES}, "
                         "relative to the repo root; a seeded stand-in when absent)")
+    p.add_argument("--length-scale", type=float, default=1.0,
+                   help="divide every T and U by this, rounded up (a smaller, faster run)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads in each measuring process (default: torch's)")
@@ -53,11 +60,12 @@ def parse_args(argv=None):
     p.add_argument("--vocab", type=int, default=500)
     p.add_argument("--dim", type=int, default=512)
     p.add_argument("--s-range", type=int, default=5)
-    p.add_argument("--impls", default="full,pruned,torchaudio",
-                   help="comma-separated subset of full, pruned, torchaudio")
+    p.add_argument("--impls", default=None,
+                   help="comma-separated subset of full, pruned, plain_full, plain_pruned, torchaudio "
+                        f"(default: {DEFAULT_IMPLS['cpu']} on cpu, {DEFAULT_IMPLS['cuda']} on cuda)")
     p.add_argument("--max-full-gib", type=float, default=None,
-                   help="skip full/torchaudio runs whose padded [B][T][U+1][C] logits exceed "
-                        "this many GiB (default 8 on cuda, 1 on cpu)")
+                   help="skip full-lattice runs (all but the pruned ones) whose padded "
+                        "[B][T][U+1][C] logits exceed this many GiB (default 8 on cuda, 1 on cpu)")
     p.add_argument("--sections", default="standard,vocab,T",
                    help="comma-separated subset of standard, vocab, T")
     p.add_argument("--scale-vocab", default="500,2000,8000")
@@ -70,6 +78,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.max_full_gib is None:
         args.max_full_gib = 8.0 if args.device == "cuda" else 1.0
+    if args.impls is None:
+        args.impls = DEFAULT_IMPLS[args.device]
     return args
 
 
@@ -78,7 +88,7 @@ def environment(args) -> str:
         where = f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda})"
     else:
         threads = args.threads or torch.get_num_threads()
-        where = f"CPU ({platform.processor() or platform.machine()}, {threads} thread{'s' * (threads != 1)})"
+        where = f"CPU ({platform.processor() or platform.machine()}, {threads} torch thread{'s' * (threads != 1)})"
     ta = "absent"
     if torchaudio_rnnt_loss() is not None:
         import torchaudio
@@ -96,7 +106,7 @@ def impls(args):
 
 def run(args, impl, groups, warmup, vocab):
     """Result dict of one implementation, or {"skipped": why}."""
-    if impl != "pruned":
+    if impl not in PRUNED_STEPS:
         gib = max(full_logits_gib(g, vocab) for g in groups)
         if gib > args.max_full_gib:
             return {"skipped": f"skipped: logits {gib:.1f} GiB > --max-full-gib {args.max_full_gib:g}"}
@@ -114,6 +124,11 @@ def ok(r) -> bool:
     return "ms" in r
 
 
+def reference(results) -> Optional[str]:
+    """The baseline that ran: torchaudio, else the plain full loss (None if neither)."""
+    return next((n for n in ("torchaudio", "plain_full") if ok(results.get(n, {}))), None)
+
+
 def note(r) -> str:
     return r.get("skipped") or f"failed: {r['error']}"
 
@@ -125,13 +140,14 @@ def standard(args, shapes, source) -> bool:
     used = [groups[i % len(groups)] for i in range(args.warmup + args.batches)]
     names = impls(args)
     results = {name: run(args, name, used, args.warmup, args.vocab) for name in names}
-    base = "torchaudio" if ok(results.get("torchaudio", {})) else "full"
+    ref = reference(results)
+    base = ref or "full"
     print(f"\n### Standard configuration ({args.device})\n")
     print(f"{environment(args)}. {source}. B={args.batch_size}, C={args.vocab}, dim {args.dim}, "
           f"s_range {args.s_range}, warm-up {args.warmup} + measured {args.batches} batches "
           f"(groups 0..{len(used) - 1} of {len(groups)}, cycled if fewer).")
-    if base == "full":
-        print("\ntorchaudio did not run here: ratios are to our full rnnt_loss.")
+    if base != "torchaudio":
+        print(f"\ntorchaudio did not run here: ratios are to {LABELS[base]}.")
     print(f"\n| implementation | median step ms | time ratio to {base} | peak MiB | memory ratio to {base} |")
     print("|---|---|---|---|---|")
     b = results.get(base, {})
@@ -144,14 +160,15 @@ def standard(args, shapes, source) -> bool:
         m_ratio = f"{r['mib'] / b['mib']:.3f}" if ok(b) and b["mib"] > 0 else "-"
         print(f"| {LABELS[name]} | {r['ms']:.1f} | {t_ratio} | {r['mib']:.0f} | {m_ratio} |")
     passed = True
-    full, ta = results.get("full", {}), results.get("torchaudio", {})
-    if ok(full) and ok(ta):
-        rel = max(abs(a - t) / max(abs(t), 1e-30) for a, t in zip(full["losses"], ta["losses"]))
+    full = results.get("full", {})
+    if ok(full) and ref:
+        losses = results[ref]["losses"]
+        rel = max(abs(a - t) / max(abs(t), 1e-30) for a, t in zip(full["losses"], losses))
         passed = rel <= REL_TOL
-        print(f"\nFull loss versus torchaudio over {len(ta['losses'])} batches: max relative "
+        print(f"\nFull loss versus {LABELS[ref]} over {len(losses)} batches: max relative "
               f"difference {rel:.2e} ({'OK' if passed else 'FAIL'}, tolerance {REL_TOL:g}).")
     else:
-        print("\nFull loss versus torchaudio: not checked (both must run).")
+        print("\nFull loss versus torchaudio or the plain full loss: not checked (one of them and ours must run).")
     if args.plots:
         rows = [dict(label=n, ms=results[n]["ms"], mib=results[n]["mib"]) for n in names if ok(results[n])]
         path = plotting.plot_standard(
@@ -203,6 +220,9 @@ def main(argv=None) -> int:
     shapes, source = get_shapes(args.shapes or REPO / DEFAULT_SHAPES, seed=args.seed)
     if args.shapes is None:
         source = source.replace(str(REPO / DEFAULT_SHAPES), f"{DEFAULT_SHAPES} (repo-relative)")
+    if args.length_scale != 1:
+        shapes = scale_lengths(shapes, args.length_scale)
+        source += f", every T and U divided by {args.length_scale:g} (rounded up)"
     sections = [s.strip() for s in args.sections.split(",")]
     print(f"\n## Transducer-loss benchmark ({args.device})")
     passed = True

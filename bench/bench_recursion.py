@@ -1,6 +1,7 @@
 """CPU time of rnnt::mutual_information (forward + backward) against a
 plain-PyTorch baseline (the same recursion vectorised over batch and
-anti-diagonals, differentiated by autograd), in the same run.
+anti-diagonals, differentiated by autograd: bench/plain_rnnt.py), in the
+same run.
 
     python bench/bench_recursion.py [--B 16 --S 100 --T 500 --threads N]
 """
@@ -10,30 +11,8 @@ import time
 
 import torch
 
+from plain_rnnt import antidiagonal_recursion
 from rnnt_ops import mutual_information_recursion
-
-
-def antidiagonal_recursion(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
-    """Regular recursion, no boundary: nodes with s + t = k depend only on
-    diagonal k - 1, so each diagonal is one vectorised step."""
-    B, S, T1 = px.shape
-    T = T1 - 1
-    neg_inf = torch.tensor(float("-inf"), dtype=px.dtype)
-    diag = torch.zeros(B, 1, dtype=px.dtype)  # p on diagonal 0: (0, 0)
-    for k in range(1, S + T + 1):
-        s = torch.arange(max(0, k - T), min(S, k) + 1)
-        t = k - s
-        prev_s0 = max(0, k - 1 - T)  # first s on diagonal k - 1
-        # from (s-1, t): index s-1-prev_s0 on the previous diagonal
-        from_symbol = torch.where(
-            s >= 1, diag[:, (s - 1 - prev_s0).clamp(0, diag.shape[1] - 1)] + px[:, (s - 1).clamp(min=0), t], neg_inf
-        )
-        ok_blank = (t >= 1) & (s - prev_s0 < diag.shape[1])
-        from_blank = torch.where(
-            ok_blank, diag[:, (s - prev_s0).clamp(0, diag.shape[1] - 1)] + py[:, s, (t - 1).clamp(min=0)], neg_inf
-        )
-        diag = torch.logaddexp(from_symbol, from_blank)
-    return diag[:, -1]
 
 
 def median_time(fn, repeats: int) -> float:

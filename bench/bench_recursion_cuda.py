@@ -10,36 +10,10 @@ import argparse
 
 import torch
 
+from plain_rnnt import antidiagonal_recursion
 from rnnt_ops import mutual_information_recursion
 
 SHAPES = [(16, 100, 500), (30, 120, 474)]
-
-
-def antidiagonal_recursion(px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
-    """Regular recursion, no boundary, on px's device: the nodes with s + t = k
-    depend only on diagonal k - 1, so each diagonal is one vectorised step."""
-    B, S, T1 = px.shape
-    T = T1 - 1
-    device = px.device
-    neg_inf = torch.tensor(float("-inf"), dtype=px.dtype, device=device)
-    diag = torch.zeros(B, 1, dtype=px.dtype, device=device)  # node (0, 0)
-    for k in range(1, S + T + 1):
-        s = torch.arange(max(0, k - T), min(S, k) + 1, device=device)
-        t = k - s
-        prev_lo = max(0, k - 1 - T)  # first row of diagonal k - 1
-        width = diag.shape[1]
-        up = (s - 1 - prev_lo).clamp(0, width - 1)  # (s-1, t) on diagonal k-1
-        left = (s - prev_lo).clamp(0, width - 1)  # (s, t-1) on diagonal k-1
-        from_symbol = torch.where(
-            s >= 1, diag[:, up] + px[:, (s - 1).clamp(min=0), t], neg_inf
-        )
-        from_blank = torch.where(
-            (t >= 1) & (s - prev_lo < width),
-            diag[:, left] + py[:, s, (t - 1).clamp(min=0)],
-            neg_inf,
-        )
-        diag = torch.logaddexp(from_symbol, from_blank)
-    return diag[:, -1]
 
 
 def median_ms(fn, repeats: int) -> float:

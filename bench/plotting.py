@@ -26,7 +26,7 @@ def plot_standard(path: Path, title: str, rows: List[dict]) -> Optional[Path]:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     names = [r["label"] for r in rows]
     for ax, key, ylabel in ((axes[0], "ms", "median step time (ms)"), (axes[1], "mib", "peak memory (MiB)")):
-        ax.bar(range(len(rows)), [r[key] for r in rows], color=["C0", "C1", "C2"][: len(rows)])
+        ax.bar(range(len(rows)), [r[key] for r in rows], color=[f"C{i}" for i in range(len(rows))])
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels(names, fontsize=7)
         ax.set_ylabel(ylabel)

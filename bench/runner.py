@@ -31,13 +31,13 @@ REPO = Path(__file__).resolve().parents[1]
 def run_in_process(cfg: dict) -> dict:
     import torch
 
-    from bench.steps import STEPS, BenchModel, make_batch
+    from bench.steps import PRUNED_STEPS, STEPS, BenchModel, make_batch
 
     if cfg.get("threads"):
         torch.set_num_threads(cfg["threads"])
     device, dtype = torch.device(cfg["device"]), getattr(torch, cfg["dtype"])
     step = STEPS[cfg["impl"]]
-    kwargs = {"s_range": cfg["s_range"]} if cfg["impl"] == "pruned" else {}
+    kwargs = {"s_range": cfg["s_range"]} if cfg["impl"] in PRUNED_STEPS else {}
     torch.manual_seed(cfg["seed"])
     model = BenchModel(cfg["vocab"], cfg["dim"]).to(device=device, dtype=dtype)
     cuda = device.type == "cuda"

@@ -13,6 +13,7 @@ U = round(0.215 * T + normal(0, 8)), clipped to [7, 120]; seeded
 """
 
 import json
+import math
 import random
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -59,3 +60,8 @@ def get_shapes(path, n: int = 1800, seed: int = 0) -> Tuple[List[Shape], str]:
 def batches(shapes: List[Shape], batch_size: int) -> List[List[Shape]]:
     """Consecutive groups of ``batch_size`` rows, in order (a short tail is dropped)."""
     return [shapes[i:i + batch_size] for i in range(0, len(shapes) - batch_size + 1, batch_size)]
+
+
+def scale_lengths(shapes: List[Shape], factor: float) -> List[Shape]:
+    """Every T and U divided by ``factor``, rounded up (so T stays >= 1)."""
+    return [(math.ceil(t / factor), math.ceil(u / factor)) for t, u in shapes]

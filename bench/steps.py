@@ -13,6 +13,11 @@ grad) through the joiner ``Linear(dim, C)(tanh(am + lm))``:
 - ``torchaudio_step``: the full joiner, then ``torchaudio.functional.rnnt_loss``
   (int32 targets and lengths).
 
+``full_step`` and ``pruned_step`` take the module of loss functions as
+``ops``: ``rnnt_ops`` (our kernels), or ``bench.plain_rnnt`` (the same
+functions in plain, vectorised PyTorch: the "plain_full" and "plain_pruned"
+steps).
+
 Ragged batches are padded to the batch maximum; rnnt_ops sees per-item
 ``boundary`` rows (0, 0, U_b, T_b), torchaudio the lengths. Every loss is
 reduction="sum", blank 0. Each step returns the loss value (a detached
@@ -20,12 +25,15 @@ reduction="sum", blank 0. Each step returns the loss value (a detached
 """
 
 from dataclasses import dataclass
+from functools import partial
+from types import ModuleType
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 import rnnt_ops
+from bench import plain_rnnt
 
 BLANK = 0
 
@@ -90,23 +98,25 @@ def full_logits(model: BenchModel, batch: Batch) -> torch.Tensor:
     return model.joiner(batch.encoder_out[:, :, None, :], batch.decoder_out[:, None, :, :])
 
 
-def full_step(model: BenchModel, batch: Batch) -> torch.Tensor:
+def full_step(model: BenchModel, batch: Batch, ops: ModuleType = rnnt_ops) -> torch.Tensor:
     logits = full_logits(model, batch)
-    loss = rnnt_ops.rnnt_loss(logits, batch.symbols, BLANK, batch.boundary, reduction="sum")
+    loss = ops.rnnt_loss(logits, batch.symbols, BLANK, batch.boundary, reduction="sum")
     loss.backward()
     return loss.detach()
 
 
-def pruned_step(model: BenchModel, batch: Batch, s_range: int = 5) -> torch.Tensor:
-    simple, (px_grad, py_grad) = rnnt_ops.rnnt_loss_simple(
+def pruned_step(
+    model: BenchModel, batch: Batch, s_range: int = 5, ops: ModuleType = rnnt_ops
+) -> torch.Tensor:
+    simple, (px_grad, py_grad) = ops.rnnt_loss_simple(
         lm=model.simple_lm_proj(batch.decoder_out), am=model.simple_am_proj(batch.encoder_out),
         symbols=batch.symbols, termination_symbol=BLANK, boundary=batch.boundary,
         reduction="sum", return_grad=True,
     )
-    ranges = rnnt_ops.get_rnnt_prune_ranges(px_grad, py_grad, batch.boundary, s_range)
-    am_pruned, lm_pruned = rnnt_ops.do_rnnt_pruning(batch.encoder_out, batch.decoder_out, ranges)
+    ranges = ops.get_rnnt_prune_ranges(px_grad, py_grad, batch.boundary, s_range)
+    am_pruned, lm_pruned = ops.do_rnnt_pruning(batch.encoder_out, batch.decoder_out, ranges)
     logits = model.joiner(am_pruned, lm_pruned)  # [B][T][s_range][C]
-    pruned = rnnt_ops.rnnt_loss_pruned(
+    pruned = ops.rnnt_loss_pruned(
         logits, batch.symbols, ranges, BLANK, batch.boundary, reduction="sum"
     )
     loss = 0.5 * simple + pruned
@@ -136,15 +146,20 @@ def torchaudio_step(model: BenchModel, batch: Batch) -> torch.Tensor:
     return loss.detach()
 
 
-STEPS: Dict[str, Callable[[BenchModel, Batch], torch.Tensor]] = {
+STEPS: Dict[str, Callable[..., torch.Tensor]] = {
     "full": full_step,
     "pruned": pruned_step,
+    "plain_full": partial(full_step, ops=plain_rnnt),
+    "plain_pruned": partial(pruned_step, ops=plain_rnnt),
     "torchaudio": torchaudio_step,
 }
+PRUNED_STEPS = {"pruned", "plain_pruned"}  # the steps that take s_range
 
 LABELS = {
     "full": "rnnt_ops rnnt_loss (full)",
     "pruned": "rnnt_ops pruned (0.5*simple + pruned, s_range 5)",
+    "plain_full": "plain PyTorch full loss",
+    "plain_pruned": "plain PyTorch pruned (0.5*simple + pruned, s_range 5)",
     "torchaudio": "torchaudio.functional.rnnt_loss",
 }
 

@@ -13,7 +13,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.runner import run_in_process  # noqa: E402
-from bench.shapes import batches, get_shapes, load_shapes, standin_shapes  # noqa: E402
+from bench.shapes import batches, get_shapes, load_shapes, scale_lengths, standin_shapes  # noqa: E402
 from bench.steps import (  # noqa: E402
     BenchModel, full_logits_gib, full_step, make_batch, pruned_step, torchaudio_rnnt_loss, torchaudio_step,
 )
@@ -37,6 +37,10 @@ def test_shapes_loader(tmp_path):
     shapes, source = get_shapes(tmp_path / "missing.json", n=60, seed=1)
     assert shapes == standin_shapes(60, seed=1) and "stand-in" in source
     assert [len(g) for g in batches(shapes, 30)] == [30, 30]
+
+
+def test_scale_lengths_rounds_up():
+    assert scale_lengths([(100, 21), (3, 0), (8, 4)], 4) == [(25, 6), (1, 0), (2, 1)]
 
 
 @pytest.mark.skipif(not SHARED.is_file(), reason="shared LibriSpeech shapes file absent")
