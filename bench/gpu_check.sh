@@ -59,7 +59,7 @@ else
   echo "| sanitizer | skipped: no compute-sanitizer |" >>"$OUT/summary.md"
 fi
 step bench 60 "$PY" bench/bench_recursion_cuda.py
-step bench_loss 90 "$PY" bench/bench_loss.py --device cuda --sections standard --impls full,pruned,torchaudio \
+step bench_loss 90 "$PY" bench/bench_loss.py --device cuda --sections standard --impls full,full_inplace,pruned,torchaudio \
   --warmup 3 --batches 5 --plots ""
 step profile 45 "$PY" bench/profile_step.py --device cuda --steps 3
 step all_tests 200 "$PY" -m pytest tests -q -x

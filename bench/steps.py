@@ -5,7 +5,7 @@ encoder/decoder outputs (``[B][T][dim]``, ``[B][U+1][dim]``, both requiring
 grad) through the joiner ``Linear(dim, C)(tanh(am + lm))``:
 
 - ``full_step``: the joiner on the whole lattice ``[B][T][U+1][C]``, then
-  ``rnnt_ops.rnnt_loss``;
+  ``rnnt_ops.rnnt_loss`` (the "full_inplace" step passes ``inplace_grad=True``);
 - ``pruned_step``: two ``Linear(dim, C)`` projections for
   ``rnnt_loss_simple(return_grad=True)``, ``get_rnnt_prune_ranges(s_range)``,
   ``do_rnnt_pruning``, the joiner on ``[B][T][s_range][C]``,
@@ -98,9 +98,13 @@ def full_logits(model: BenchModel, batch: Batch) -> torch.Tensor:
     return model.joiner(batch.encoder_out[:, :, None, :], batch.decoder_out[:, None, :, :])
 
 
-def full_step(model: BenchModel, batch: Batch, ops: ModuleType = rnnt_ops) -> torch.Tensor:
+def full_step(
+    model: BenchModel, batch: Batch, ops: ModuleType = rnnt_ops, **loss_options
+) -> torch.Tensor:
     logits = full_logits(model, batch)
-    loss = ops.rnnt_loss(logits, batch.symbols, BLANK, batch.boundary, reduction="sum")
+    loss = ops.rnnt_loss(logits, batch.symbols, BLANK, batch.boundary, reduction="sum",
+                         **loss_options)
+    del logits  # no reference beyond the loss's own, as in training
     loss.backward()
     return loss.detach()
 
@@ -148,6 +152,7 @@ def torchaudio_step(model: BenchModel, batch: Batch) -> torch.Tensor:
 
 STEPS: Dict[str, Callable[..., torch.Tensor]] = {
     "full": full_step,
+    "full_inplace": partial(full_step, inplace_grad=True),
     "pruned": pruned_step,
     "plain_full": partial(full_step, ops=plain_rnnt),
     "plain_pruned": partial(pruned_step, ops=plain_rnnt),
@@ -157,6 +162,7 @@ PRUNED_STEPS = {"pruned", "plain_pruned"}  # the steps that take s_range
 
 LABELS = {
     "full": "rnnt_ops rnnt_loss (full)",
+    "full_inplace": "rnnt_ops rnnt_loss (full, inplace_grad=True)",
     "pruned": "rnnt_ops pruned (0.5*simple + pruned, s_range 5)",
     "plain_full": "plain PyTorch full loss",
     "plain_pruned": "plain PyTorch pruned (0.5*simple + pruned, s_range 5)",

@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.runner import run_in_process  # noqa: E402
 from bench.shapes import batches, get_shapes, load_shapes, scale_lengths, standin_shapes  # noqa: E402
 from bench.steps import (  # noqa: E402
-    BenchModel, full_logits_gib, full_step, make_batch, pruned_step, torchaudio_rnnt_loss, torchaudio_step,
+    STEPS, BenchModel, full_logits_gib, full_step, make_batch, pruned_step, torchaudio_rnnt_loss,
+    torchaudio_step,
 )
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "librispeech_shapes.json"
@@ -53,6 +54,19 @@ def tiny_batch(device="cpu"):
     shapes = standin_shapes(2, seed=0)
     shapes = [(t // 10, max(u // 10, 1)) for t, u in shapes]
     return shapes, make_batch(shapes, vocab_size=20, dim=16, device=device, seed=0)
+
+
+def test_inplace_full_step_matches_full_step(device):
+    losses, grads = [], []
+    for impl in ("full", "full_inplace"):
+        torch.manual_seed(0)
+        model = BenchModel(20, 16).to(device)
+        _, batch = tiny_batch(device)
+        losses.append(STEPS[impl](model, batch))
+        grads.append((batch.encoder_out.grad, model.output.weight.grad))
+    torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=0)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("step", [full_step, pruned_step])
