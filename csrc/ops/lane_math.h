@@ -33,33 +33,36 @@ inline Vec<scalar_t> occupation(const Vec<scalar_t>& log_prob) {
 }
 
 // Lanes moved up by one: lane i of the result is lane i-1 of v, lane 0 is
-// `fill`. One cross-lane instruction where the ISA has one.
+// the last lane of `below` (the register holding the rows before v's).
 #if defined(CPU_CAPABILITY_AVX512)
-inline Vec<float> shift_lanes_up(const Vec<float>& v, float fill) {
-  // alignr of the pair (v : fill) by 15 lanes = [fill[15], v[0..14]].
+inline Vec<float> shift_lanes_up(const Vec<float>& v, const Vec<float>& below) {
+  // alignr of the pair (v : below) by 15 lanes = [below[15], v[0..14]].
   return _mm512_castsi512_ps(_mm512_alignr_epi32(
-      _mm512_castps_si512(v), _mm512_castps_si512(_mm512_set1_ps(fill)), 15));
+      _mm512_castps_si512(v), _mm512_castps_si512(below), 15));
 }
-inline Vec<double> shift_lanes_up(const Vec<double>& v, double fill) {
+inline Vec<double> shift_lanes_up(const Vec<double>& v, const Vec<double>& below) {
   return _mm512_castsi512_pd(_mm512_alignr_epi64(
-      _mm512_castpd_si512(v), _mm512_castpd_si512(_mm512_set1_pd(fill)), 7));
+      _mm512_castpd_si512(v), _mm512_castpd_si512(below), 7));
 }
 #elif defined(CPU_CAPABILITY_AVX2)
-inline Vec<float> shift_lanes_up(const Vec<float>& v, float fill) {
-  const __m256 up = _mm256_permutevar8x32_ps(
-      v, _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6));
-  return _mm256_blend_ps(up, _mm256_set1_ps(fill), 0x1);
+inline Vec<float> shift_lanes_up(const Vec<float>& v, const Vec<float>& below) {
+  // Rotate both up by one lane, then take lane 0 from `below`.
+  const __m256i rotate = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+  return _mm256_blend_ps(_mm256_permutevar8x32_ps(v, rotate),
+                         _mm256_permutevar8x32_ps(below, rotate), 0x1);
 }
-inline Vec<double> shift_lanes_up(const Vec<double>& v, double fill) {
-  const __m256d up = _mm256_permute4x64_pd(v, _MM_SHUFFLE(2, 1, 0, 0));
-  return _mm256_blend_pd(up, _mm256_set1_pd(fill), 0x1);
+inline Vec<double> shift_lanes_up(const Vec<double>& v, const Vec<double>& below) {
+  constexpr int rotate = _MM_SHUFFLE(2, 1, 0, 3);
+  return _mm256_blend_pd(_mm256_permute4x64_pd(v, rotate),
+                         _mm256_permute4x64_pd(below, rotate), 0x1);
 }
 #else
 template <typename scalar_t>
-inline Vec<scalar_t> shift_lanes_up(const Vec<scalar_t>& v, scalar_t fill) {
-  __at_align__ scalar_t lanes[Vec<scalar_t>::size() + 1];
-  lanes[0] = fill;
+inline Vec<scalar_t> shift_lanes_up(const Vec<scalar_t>& v, const Vec<scalar_t>& below) {
+  constexpr int64_t n = Vec<scalar_t>::size();
+  __at_align__ scalar_t lanes[n + 1];
   v.store(lanes + 1);
+  lanes[0] = below[n - 1];
   return Vec<scalar_t>::loadu(lanes);
 }
 #endif

@@ -1,5 +1,6 @@
-// The skewed strip: W = Vec<scalar_t>::size() consecutive lattice rows of one
-// item's box swept together, one SIMD lane per row.
+// The skewed strip: W consecutive lattice rows of one item's box swept
+// together, one SIMD lane per row, in kStripRegisters registers of
+// Vec<scalar_t>::size() lanes.
 //
 // Lane i of the strip is the strip's i-th row; k counts the box's columns
 // from the sweep's start. At step j, lane i holds node (i, k = j - i), so
@@ -11,7 +12,9 @@
 //   v(i-1, k-1) is lane i-1 at step j - 2,  (modified)
 // so a step needs only the previous two steps' registers, the symbol term's
 // shifted up by one lane. Lane 0's symbol neighbour is on the previous
-// strip's last row (the strip's `feed`).
+// strip's last row (the strip's `feed`). The registers of one step depend
+// only on the previous steps: independent chains of exp/log1p that the CPU
+// overlaps.
 //
 // A skewed buffer stores step j's W lanes contiguously: (i, k) at
 // (k + i) * W + i. Lanes outside the box (the ramp-in triangle k < 0, the
@@ -22,6 +25,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 #include "lane_math.h"
@@ -29,9 +33,14 @@
 namespace rnnt {
 namespace simd {
 
+// Registers per strip. Two overlap the exp/log1p latency of one step;
+// four lose more to the ramps and to rows past the box than they gain
+// (bench/bench_recursion.py, B=16 S=100 T=500).
+constexpr int kStripRegisters = 2;
+
 template <typename scalar_t>
-constexpr int64_t lanes() {
-  return Vec<scalar_t>::size();
+constexpr int64_t strip_rows() {
+  return kStripRegisters * Vec<scalar_t>::size();
 }
 
 // Lanes [i_begin, i_end) x columns [k_begin, k_end) of a strip.
@@ -51,15 +60,15 @@ inline LaneRange symbol_arcs(int64_t rows, int64_t n, bool first_strip,
 // Per-thread scratch: skewed buffers for one strip of up to `steps` steps.
 template <typename scalar_t>
 struct StripWork {
-  static constexpr int kSkewed = 6;
+  static constexpr int kSkewed = 3;
   std::vector<scalar_t> storage;
   int64_t steps = 0;
   void reserve_steps(int64_t n_steps) {
     steps = n_steps;
-    const size_t need = static_cast<size_t>((kSkewed * lanes<scalar_t>() + 1) * steps);
+    const size_t need = static_cast<size_t>((kSkewed * strip_rows<scalar_t>() + 1) * steps);
     if (storage.size() < need) storage.resize(need);
   }
-  scalar_t* skewed(int index) { return storage.data() + index * lanes<scalar_t>() * steps; }
+  scalar_t* skewed(int index) { return storage.data() + index * strip_rows<scalar_t>() * steps; }
   scalar_t* feed() { return skewed(kSkewed); }
 };
 
@@ -67,7 +76,7 @@ struct StripWork {
 template <typename scalar_t, typename Value>
 void skew_in(scalar_t* buf, int64_t steps, LaneRange r, scalar_t pad,
              const Value& value) {
-  constexpr int64_t W = lanes<scalar_t>();
+  constexpr int64_t W = strip_rows<scalar_t>();
   std::fill(buf, buf + steps * W, pad);
   for (int64_t i = r.i_begin; i < r.i_end; ++i) {
     for (int64_t k = r.k_begin; k < r.k_end; ++k) {
@@ -79,7 +88,7 @@ void skew_in(scalar_t* buf, int64_t steps, LaneRange r, scalar_t pad,
 // store(i, k, buf at (i, k)) for (i, k) in range.
 template <typename scalar_t, typename Store>
 void skew_out(const scalar_t* buf, LaneRange r, const Store& store) {
-  constexpr int64_t W = lanes<scalar_t>();
+  constexpr int64_t W = strip_rows<scalar_t>();
   for (int64_t i = r.i_begin; i < r.i_end; ++i) {
     for (int64_t k = r.k_begin; k < r.k_end; ++k) {
       store(i, k, buf[(k + i) * W + i]);
@@ -103,7 +112,7 @@ void first_strip_feed(scalar_t* feed, int64_t steps) {
 template <typename scalar_t>
 void next_strip_feed(scalar_t* feed, const scalar_t* out, int64_t n,
                      bool modified) {
-  constexpr int64_t W = lanes<scalar_t>();
+  constexpr int64_t W = strip_rows<scalar_t>();
   const int64_t steps = n + W - 1;
   const int64_t shift = modified ? 1 : 0;
   std::fill(feed, feed + steps, neg_inf<scalar_t>());
@@ -113,23 +122,26 @@ void next_strip_feed(scalar_t* feed, const scalar_t* out, int64_t n,
 }
 
 // The recursion over one strip (see the top of this file): writes step j's
-// values to out + j * W and calls on_step(j, via_symbol, via_blank) with the
-// two log_add operands, for the backward's occupation probabilities.
-template <bool kModified, typename scalar_t, typename OnStep>
+// values to out + j * W.
+template <bool kModified, typename scalar_t>
 void sweep_strip(const scalar_t* symbol_w, const scalar_t* blank_w,
-                 const scalar_t* feed, scalar_t* out, int64_t steps,
-                 const OnStep& on_step) {
-  constexpr int64_t W = lanes<scalar_t>();
-  Vec<scalar_t> last(neg_inf<scalar_t>()), before_last(neg_inf<scalar_t>());
+                 const scalar_t* feed, scalar_t* out, int64_t steps) {
+  using Regs = std::array<Vec<scalar_t>, kStripRegisters>;
+  constexpr int64_t W = strip_rows<scalar_t>(), V = Vec<scalar_t>::size();
+  Regs last, before_last, here;
+  last.fill(Vec<scalar_t>(neg_inf<scalar_t>()));
+  before_last = last;
   for (int64_t j = 0; j < steps; ++j) {
-    const Vec<scalar_t> symbol_neighbour =
-        shift_lanes_up(kModified ? before_last : last, feed[j]);
-    const Vec<scalar_t> via_symbol =
-        symbol_neighbour + Vec<scalar_t>::loadu(symbol_w + j * W);
-    const Vec<scalar_t> via_blank = last + Vec<scalar_t>::loadu(blank_w + j * W);
-    const Vec<scalar_t> here = log_add(via_symbol, via_blank);
-    here.store(out + j * W);
-    on_step(j, via_symbol, via_blank);
+    const Regs& symbol_source = kModified ? before_last : last;
+    for (int r = 0; r < kStripRegisters; ++r) {
+      const Vec<scalar_t> below = r == 0 ? Vec<scalar_t>(feed[j]) : symbol_source[r - 1];
+      const int64_t offset = j * W + r * V;
+      const Vec<scalar_t> via_symbol = shift_lanes_up(symbol_source[r], below) +
+                                       Vec<scalar_t>::loadu(symbol_w + offset);
+      const Vec<scalar_t> via_blank = last[r] + Vec<scalar_t>::loadu(blank_w + offset);
+      here[r] = log_add(via_symbol, via_blank);
+      here[r].store(out + offset);
+    }
     before_last = last;
     last = here;
   }
