@@ -1,8 +1,9 @@
 """The vectorised CPU sweeps (csrc/ops/recursion_item_simd.h: skewed strips
 of W lattice rows, one SIMD lane per row) against the float64 references in
-reference.py, on shapes around the strip edges. W is 4 (float64) or 8
-(float32) with AVX2 and at::vec's default, 8 or 16 with AVX512: the row
-counts below cover 0, 1, W - 1, W, W + 1 and 2W + 1 for each."""
+reference.py, on shapes around the strip edges. W is two registers: 8
+(float64) or 16 (float32) lanes with AVX2 and at::vec's default, 16 or 32
+with AVX512; the row counts below cover 0, 1, W - 1, W, W + 1 and 2W + 1
+for W = 8 and 16, and the strips' registers (4 or 8 lanes) likewise."""
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from rnnt_ops import mutual_information_recursion
 from reference import random_boundary, recursion_reference
 
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-4), torch.float64: dict(rtol=1e-10, atol=1e-10)}
-ROWS = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17]
+ROWS = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33]
 NEG_INF = float("-inf")
 
 
