@@ -1,8 +1,7 @@
 // Lane-wise versions of the node math of rnnt_math.h on at::vec registers,
 // for the vectorised CPU sweeps (recursion_item_simd.h). Real SIMD needs the
-// translation unit built with CPU_CAPABILITY_AVX2/AVX512 and the matching -m
-// flags (rnnt_ops/_build.py); without them at::vec runs the same code lane by
-// lane.
+// translation unit built with CPU_CAPABILITY_AVX2 and the matching -m flags
+// (rnnt_ops/_build.py); without them at::vec runs the same code lane by lane.
 #pragma once
 
 #include <ATen/cpu/vec/vec.h>
@@ -34,17 +33,7 @@ inline Vec<scalar_t> occupation(const Vec<scalar_t>& log_prob) {
 
 // Lanes moved up by one: lane i of the result is lane i-1 of v, lane 0 is
 // the last lane of `below` (the register holding the rows before v's).
-#if defined(CPU_CAPABILITY_AVX512)
-inline Vec<float> shift_lanes_up(const Vec<float>& v, const Vec<float>& below) {
-  // alignr of the pair (v : below) by 15 lanes = [below[15], v[0..14]].
-  return _mm512_castsi512_ps(_mm512_alignr_epi32(
-      _mm512_castps_si512(v), _mm512_castps_si512(below), 15));
-}
-inline Vec<double> shift_lanes_up(const Vec<double>& v, const Vec<double>& below) {
-  return _mm512_castsi512_pd(_mm512_alignr_epi64(
-      _mm512_castpd_si512(v), _mm512_castpd_si512(below), 7));
-}
-#elif defined(CPU_CAPABILITY_AVX2)
+#if defined(CPU_CAPABILITY_AVX2)
 inline Vec<float> shift_lanes_up(const Vec<float>& v, const Vec<float>& below) {
   // Rotate both up by one lane, then take lane 0 from `below`.
   const __m256i rotate = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
