@@ -70,10 +70,20 @@ def _sanitize_flags() -> list[str]:
     return ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
 
 
+def _cpu_vector_flags() -> list[str]:
+    """Host C++ flags that make ``at::vec::Vectorized`` (the vectorised
+    recursion sweeps) use AVX2 registers on a CPU where torch itself runs
+    AVX2 or AVX512 kernels; the build is per machine (keyed by these flags).
+    Elsewhere at::vec runs the same code lane by lane."""
+    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+        return ["-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2", "-mavx2", "-mfma", "-mf16c"]
+    return []
+
+
 def _compile_flags() -> tuple[list[str], list[str], list[str]]:
     sanitize = _sanitize_flags()
     # at::parallel_for is inline: without -fopenmp it runs serially.
-    cflags = ["-O3", "-std=c++17", "-fopenmp"] + sanitize
+    cflags = ["-O3", "-std=c++17", "-fopenmp"] + _cpu_vector_flags() + sanitize
     cuda_flags = ["-O3"] if cuda_enabled() else []
     return cflags, cuda_flags, ["-fopenmp"] + sanitize
 

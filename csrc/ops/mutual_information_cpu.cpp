@@ -1,11 +1,12 @@
 // CPU kernels of the lattice recursion: one batch item per task of
-// at::parallel_for, each running the serial sweep of recursion_item.h.
+// at::parallel_for, each running the vectorised sweep of
+// recursion_item_simd.h with scratch buffers reused within a task.
 #include <ATen/Parallel.h>
 #include <ATen/Dispatch.h>
 #include <torch/library.h>
 
 #include "checks.h"
-#include "recursion_item.h"
+#include "recursion_item_simd.h"
 
 namespace rnnt {
 namespace {
@@ -26,11 +27,12 @@ std::tuple<at::Tensor, at::Tensor> mutual_information_forward_cpu(
     scalar_t* p_a = p.data_ptr<scalar_t>();
     scalar_t* scores_a = scores.data_ptr<scalar_t>();
     at::parallel_for(0, in.B, 1, [&](int64_t begin, int64_t end) {
+      simd::StripWork<scalar_t> work;
       for (int64_t b = begin; b < end; ++b) {
-        scores_a[b] = forward_item(px_a + b * d.S * d.px_cols(),
-                                   py_a + b * (d.S + 1) * d.py_cols(),
-                                   p_a + b * (d.S + 1) * d.p_cols(), d,
-                                   box_of(boxes, b));
+        scores_a[b] = simd::forward_item(px_a + b * d.S * d.px_cols(),
+                                         py_a + b * (d.S + 1) * d.py_cols(),
+                                         p_a + b * (d.S + 1) * d.p_cols(), d,
+                                         box_of(boxes, b), work);
       }
     });
   });
@@ -58,13 +60,14 @@ std::tuple<at::Tensor, at::Tensor> mutual_information_backward_cpu(
     scalar_t* px_grad_a = px_grad.data_ptr<scalar_t>();
     scalar_t* py_grad_a = py_grad.data_ptr<scalar_t>();
     at::parallel_for(0, in.B, 1, [&](int64_t begin, int64_t end) {
+      simd::StripWork<scalar_t> work;
       for (int64_t b = begin; b < end; ++b) {
         const int64_t x_off = b * d.S * d.px_cols();
         const int64_t y_off = b * (d.S + 1) * d.py_cols();
         const int64_t p_off = b * (d.S + 1) * d.p_cols();
-        backward_item(px_a + x_off, py_a + y_off, p_a + p_off, beta_a + p_off,
-                      px_grad_a + x_off, py_grad_a + y_off, d,
-                      box_of(boxes, b));
+        simd::backward_item(px_a + x_off, py_a + y_off, p_a + p_off,
+                            beta_a + p_off, px_grad_a + x_off, py_grad_a + y_off, d,
+                            box_of(boxes, b), work);
       }
     });
   });
