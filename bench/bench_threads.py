@@ -1,7 +1,10 @@
 """CPU thread scaling of the two hot kernels, in the same run: the lattice
 recursion (forward + backward, parallel over batch items) and the fused
-joiner log-probs (forward + backward, parallel over logits rows), with 1 and
-N threads; the 1-thread time is the baseline.
+joiner log-probs (parallel over logits rows: forward, backward into a new
+gradient buffer, backward in place), with 1 and N threads; the 1-thread time
+is the baseline. The backward into a new buffer also pays the operating
+system's first-touch page faults of that buffer (logits-sized), which the
+in-place backward (``inplace_grad=True``) does not.
 
     python bench/bench_threads.py [--threads 2 --repeats 5]
 """
@@ -30,17 +33,23 @@ def recursion_case():
     return "recursion fwd+bwd, B=16 S=100 T=500 float32", run
 
 
-def joiner_case():
+def joiner_cases():
     logits = torch.randn(8, 200, 51, 500)
     index = torch.randint(0, 500, (8, 200, 51))
-
-    def run():
-        sym, blank, norm = torch.ops.rnnt._joiner_logprobs(logits, index, 0)
-        torch.ops.rnnt._joiner_logprobs_backward(
-            torch.ones_like(sym), torch.ones_like(blank), logits, index, norm, 0
-        )
-
-    return "fused joiner fwd+bwd, [8][200][51][500] float32", run
+    sym, blank, norm = torch.ops.rnnt._joiner_logprobs(logits, index, 0)
+    grad_sym, grad_blank = torch.ones_like(sym), torch.ones_like(blank)
+    overwritten = logits.clone()
+    shape = "[8][200][51][500] float32"
+    return [
+        (f"fused joiner forward, {shape}",
+         lambda: torch.ops.rnnt._joiner_logprobs(logits, index, 0)),
+        (f"fused joiner backward, new gradient buffer, {shape}",
+         lambda: torch.ops.rnnt._joiner_logprobs_backward(
+             grad_sym, grad_blank, logits, index, norm, 0)),
+        (f"fused joiner backward in place, {shape}",
+         lambda: torch.ops.rnnt._joiner_logprobs_backward_(
+             grad_sym, grad_blank, overwritten, index, norm, 0)),
+    ]
 
 
 def main() -> None:
@@ -52,7 +61,7 @@ def main() -> None:
     print(f"median of {args.repeats}; baseline: the same kernel on 1 thread")
     print("| kernel | 1 thread ms | {n} threads ms | speed-up |".format(n=args.threads))
     print("|---|---|---|---|")
-    for name, run in (recursion_case(), joiner_case()):
+    for name, run in [recursion_case(), *joiner_cases()]:
         torch.set_num_threads(1)
         one = median_seconds(run, args.repeats)
         torch.set_num_threads(args.threads)
