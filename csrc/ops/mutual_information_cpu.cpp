@@ -1,15 +1,43 @@
-// CPU kernels of the lattice recursion: one batch item per task of
-// at::parallel_for, each running the vectorised sweep of
-// recursion_item_simd.h with scratch buffers reused within a task.
+// CPU kernels of the lattice recursion: the batch items are shared out
+// among the intra-op threads (largest first, dynamically), each running the
+// vectorised sweep of recursion_item_simd.h with scratch buffers reused
+// within a thread.
 #include <ATen/Parallel.h>
 #include <ATen/Dispatch.h>
 #include <torch/library.h>
+
+#include <algorithm>
+#include <atomic>
+#include <numeric>
+#include <vector>
 
 #include "checks.h"
 #include "recursion_item_simd.h"
 
 namespace rnnt {
 namespace {
+
+// Runs item(b, work) for every batch item b on the intra-op threads, one
+// Work (scratch) per thread. Items go largest box first to whichever thread
+// is free (longest-processing-time-first), so a ragged batch keeps every
+// thread busy to the end instead of leaving one thread the long items.
+template <typename Work, typename Item>
+void for_each_item_largest_first(const int64_t* boxes, int64_t B, const Item& item) {
+  const auto area = [&](int64_t b) {
+    const Box x = box_of(boxes, b);
+    return (x.s_end - x.s_begin + 1) * (x.t_end - x.t_begin + 1);
+  };
+  std::vector<int64_t> order(B);
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return area(a) > area(b); });
+  std::atomic<int64_t> next{0};
+  const int64_t workers = std::min<int64_t>(B, at::get_num_threads());
+  at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
+    Work work;
+    for (int64_t i = next.fetch_add(1); i < B; i = next.fetch_add(1)) item(order[i], work);
+  });
+}
 
 std::tuple<at::Tensor, at::Tensor> mutual_information_forward_cpu(
     const at::Tensor& px_in, const at::Tensor& py_in,
@@ -26,15 +54,13 @@ std::tuple<at::Tensor, at::Tensor> mutual_information_forward_cpu(
     const scalar_t* py_a = py.data_ptr<scalar_t>();
     scalar_t* p_a = p.data_ptr<scalar_t>();
     scalar_t* scores_a = scores.data_ptr<scalar_t>();
-    at::parallel_for(0, in.B, 1, [&](int64_t begin, int64_t end) {
-      simd::StripWork<scalar_t> work;
-      for (int64_t b = begin; b < end; ++b) {
-        scores_a[b] = simd::forward_item(px_a + b * d.S * d.px_cols(),
-                                         py_a + b * (d.S + 1) * d.py_cols(),
-                                         p_a + b * (d.S + 1) * d.p_cols(), d,
-                                         box_of(boxes, b), work);
-      }
-    });
+    for_each_item_largest_first<simd::StripWork<scalar_t>>(
+        boxes, in.B, [&](int64_t b, simd::StripWork<scalar_t>& work) {
+          scores_a[b] = simd::forward_item(px_a + b * d.S * d.px_cols(),
+                                           py_a + b * (d.S + 1) * d.py_cols(),
+                                           p_a + b * (d.S + 1) * d.p_cols(), d,
+                                           box_of(boxes, b), work);
+        });
   });
   return {scores, p};
 }
@@ -59,17 +85,15 @@ std::tuple<at::Tensor, at::Tensor> mutual_information_backward_cpu(
     scalar_t* beta_a = beta.data_ptr<scalar_t>();
     scalar_t* px_grad_a = px_grad.data_ptr<scalar_t>();
     scalar_t* py_grad_a = py_grad.data_ptr<scalar_t>();
-    at::parallel_for(0, in.B, 1, [&](int64_t begin, int64_t end) {
-      simd::StripWork<scalar_t> work;
-      for (int64_t b = begin; b < end; ++b) {
-        const int64_t x_off = b * d.S * d.px_cols();
-        const int64_t y_off = b * (d.S + 1) * d.py_cols();
-        const int64_t p_off = b * (d.S + 1) * d.p_cols();
-        simd::backward_item(px_a + x_off, py_a + y_off, p_a + p_off,
-                            beta_a + p_off, px_grad_a + x_off, py_grad_a + y_off, d,
-                            box_of(boxes, b), work);
-      }
-    });
+    for_each_item_largest_first<simd::StripWork<scalar_t>>(
+        boxes, in.B, [&](int64_t b, simd::StripWork<scalar_t>& work) {
+          const int64_t x_off = b * d.S * d.px_cols();
+          const int64_t y_off = b * (d.S + 1) * d.py_cols();
+          const int64_t p_off = b * (d.S + 1) * d.p_cols();
+          simd::backward_item(px_a + x_off, py_a + y_off, p_a + p_off,
+                              beta_a + p_off, px_grad_a + x_off, py_grad_a + y_off, d,
+                              box_of(boxes, b), work);
+        });
   });
   return {px_grad, py_grad};
 }
