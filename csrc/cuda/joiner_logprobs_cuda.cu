@@ -143,35 +143,14 @@ void write_logits_grad_cuda(const at::Tensor& grad_symbol_in, const at::Tensor& 
   });
 }
 
-at::Tensor joiner_logprobs_backward_cuda(const at::Tensor& grad_symbol,
-                                         const at::Tensor& grad_blank,
-                                         const at::Tensor& logits_in, const at::Tensor& index,
-                                         const at::Tensor& log_norm,
-                                         int64_t termination_symbol) {
-  const at::Tensor logits = logits_in.contiguous();
-  at::Tensor grad_logits = at::empty_like(logits);
-  write_logits_grad_cuda(grad_symbol, grad_blank, logits, index, log_norm,
-                         termination_symbol, grad_logits);
-  return grad_logits;
-}
-
-void joiner_logprobs_backward_inplace_cuda(const at::Tensor& grad_symbol,
-                                           const at::Tensor& grad_blank,
-                                           const at::Tensor& logits, const at::Tensor& index,
-                                           const at::Tensor& log_norm,
-                                           int64_t termination_symbol) {
-  check_inplace_logits(logits);
-  write_logits_grad_cuda(grad_symbol, grad_blank, logits, index, log_norm,
-                         termination_symbol, logits);
-}
-
 }  // namespace
 }  // namespace cuda
 
 TORCH_LIBRARY_IMPL(rnnt, CUDA, m) {
   m.impl("_joiner_logprobs", &cuda::joiner_logprobs_cuda);
-  m.impl("_joiner_logprobs_backward", &cuda::joiner_logprobs_backward_cuda);
-  m.impl("_joiner_logprobs_backward_", &cuda::joiner_logprobs_backward_inplace_cuda);
+  m.impl("_joiner_logprobs_backward",
+         &joiner_backward_new_buffer<cuda::write_logits_grad_cuda>);
+  m.impl("_joiner_logprobs_backward_", &joiner_backward_in_place<cuda::write_logits_grad_cuda>);
 }
 
 }  // namespace rnnt

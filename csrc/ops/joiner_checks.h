@@ -1,4 +1,5 @@
-// Checks of the fused joiner log-probs ops, shared by CPU and CUDA.
+// Checks and backward-op wrappers of the fused joiner log-probs ops, shared
+// by CPU and CUDA.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -37,12 +38,38 @@ inline JoinerRows check_joiner_inputs(const at::Tensor& logits,
   return {symbol_index.numel(), C};
 }
 
-// The in-place backward overwrites logits with its gradient: it needs the
-// logits' own (contiguous) memory.
-inline void check_inplace_logits(const at::Tensor& logits) {
+// The two backward ops of _joiner_logprobs, for a backend's gradient writer
+// write_grad(grad_symbol, grad_blank, logits, symbol_index, log_norm,
+// termination_symbol, out), which may write over logits itself.
+using JoinerGradWriter = void (*)(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                  const at::Tensor&, const at::Tensor&, int64_t,
+                                  const at::Tensor&);
+
+// _joiner_logprobs_backward: the gradient in a new tensor.
+template <JoinerGradWriter write_grad>
+at::Tensor joiner_backward_new_buffer(const at::Tensor& grad_symbol,
+                                      const at::Tensor& grad_blank,
+                                      const at::Tensor& logits_in,
+                                      const at::Tensor& symbol_index,
+                                      const at::Tensor& log_norm, int64_t termination_symbol) {
+  const at::Tensor logits = logits_in.contiguous();
+  at::Tensor grad_logits = at::empty_like(logits);
+  write_grad(grad_symbol, grad_blank, logits, symbol_index, log_norm, termination_symbol,
+             grad_logits);
+  return grad_logits;
+}
+
+// _joiner_logprobs_backward_: the gradient over the logits, which must be
+// contiguous (their own memory receives it).
+template <JoinerGradWriter write_grad>
+void joiner_backward_in_place(const at::Tensor& grad_symbol, const at::Tensor& grad_blank,
+                              const at::Tensor& logits, const at::Tensor& symbol_index,
+                              const at::Tensor& log_norm, int64_t termination_symbol) {
   TORCH_CHECK(logits.is_contiguous(), "rnnt::_joiner_logprobs_backward_: logits must be "
               "contiguous to receive its gradient in place, got strides ",
               logits.strides());
+  write_grad(grad_symbol, grad_blank, logits, symbol_index, log_norm, termination_symbol,
+             logits);
 }
 
 }  // namespace rnnt

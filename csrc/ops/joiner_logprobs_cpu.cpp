@@ -146,36 +146,12 @@ void write_logits_grad_cpu(const at::Tensor& grad_symbol_in, const at::Tensor& g
   });
 }
 
-at::Tensor joiner_logprobs_backward_cpu(const at::Tensor& grad_symbol,
-                                        const at::Tensor& grad_blank,
-                                        const at::Tensor& logits_in,
-                                        const at::Tensor& symbol_index,
-                                        const at::Tensor& log_norm,
-                                        int64_t termination_symbol) {
-  const at::Tensor logits = logits_in.contiguous();
-  at::Tensor grad_logits = at::empty_like(logits);
-  write_logits_grad_cpu(grad_symbol, grad_blank, logits, symbol_index, log_norm,
-                        termination_symbol, grad_logits);
-  return grad_logits;
-}
-
-void joiner_logprobs_backward_inplace_cpu(const at::Tensor& grad_symbol,
-                                          const at::Tensor& grad_blank,
-                                          const at::Tensor& logits,
-                                          const at::Tensor& symbol_index,
-                                          const at::Tensor& log_norm,
-                                          int64_t termination_symbol) {
-  check_inplace_logits(logits);
-  write_logits_grad_cpu(grad_symbol, grad_blank, logits, symbol_index, log_norm,
-                        termination_symbol, logits);
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(rnnt, CPU, m) {
   m.impl("_joiner_logprobs", &joiner_logprobs_cpu);
-  m.impl("_joiner_logprobs_backward", &joiner_logprobs_backward_cpu);
-  m.impl("_joiner_logprobs_backward_", &joiner_logprobs_backward_inplace_cpu);
+  m.impl("_joiner_logprobs_backward", &joiner_backward_new_buffer<write_logits_grad_cpu>);
+  m.impl("_joiner_logprobs_backward_", &joiner_backward_in_place<write_logits_grad_cpu>);
 }
 
 }  // namespace rnnt
