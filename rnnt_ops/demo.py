@@ -8,10 +8,16 @@ joiner that only runs inside the pruning windows. The loss is
 ``0.5 * simple + pruned``. The data are a fixed synthetic set: each frame's
 features are a noisy code of the symbol being spoken around then, so the
 model has something real to learn.
+
+``--autocast bfloat16`` (or float16) runs the model's forward under
+``torch.autocast``: the linear layers, hence ``am``, ``lm`` and the joiner's
+logits, come out in that dtype, and the losses take them as they are,
+accumulating in float32.
 """
 
 import argparse
-from typing import Dict, List
+import contextlib
+from typing import Dict, List, Optional
 
 import torch
 from torch import nn
@@ -82,7 +88,10 @@ def synthetic_batch(batch: int = 8, vocab_size: int = 12, num_features: int = 24
     return features, symbols, boundary
 
 
-def train(steps: int = 100, log_every: int = 10, seed: int = 0) -> List[Dict[str, float]]:
+def train(
+    steps: int = 100, log_every: int = 10, seed: int = 0,
+    autocast_dtype: Optional[torch.dtype] = None,
+) -> List[Dict[str, float]]:
     torch.manual_seed(seed)
     features, symbols, boundary = synthetic_batch(seed=seed)
     model = TinyTransducer(features.shape[-1], vocab_size=12)
@@ -90,7 +99,10 @@ def train(steps: int = 100, log_every: int = 10, seed: int = 0) -> List[Dict[str
     num_items = symbols.shape[0]
     history = []
     for step in range(1, steps + 1):
-        simple_loss, pruned_loss = model(features, symbols, boundary)
+        autocast = (torch.autocast("cpu", dtype=autocast_dtype) if autocast_dtype is not None
+                    else contextlib.nullcontext())
+        with autocast:
+            simple_loss, pruned_loss = model(features, symbols, boundary)
         loss = 0.5 * simple_loss + pruned_loss
         optimizer.zero_grad()
         (loss / num_items).backward()
@@ -113,8 +125,10 @@ def train(steps: int = 100, log_every: int = 10, seed: int = 0) -> List[Dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--autocast", choices=["bfloat16", "float16"], default=None,
+                        help="run the forward under torch.autocast with this dtype")
     args = parser.parse_args()
-    history = train(args.steps)
+    history = train(args.steps, autocast_dtype=getattr(torch, args.autocast) if args.autocast else None)
     first, last = history[0], history[-1]
     print(
         f"pruned loss {first['pruned']:.3f} -> {last['pruned']:.3f}, "
