@@ -61,6 +61,8 @@ fi
 step bench 60 "$PY" bench/bench_recursion_cuda.py
 step bench_loss 90 "$PY" bench/bench_loss.py --device cuda --sections standard --impls full,full_inplace,pruned,torchaudio \
   --warmup 3 --batches 5 --plots ""
+step bench_loss_bf16 40 "$PY" bench/bench_loss.py --device cuda --sections standard --dtype bfloat16 \
+  --impls full,full_inplace,pruned --warmup 2 --batches 3 --plots ""
 step profile 45 "$PY" bench/profile_step.py --device cuda --steps 3
 step all_tests 200 "$PY" -m pytest tests -q -x
 cat "$OUT/summary.md"

@@ -96,3 +96,24 @@ def test_runner_in_process_and_size_estimate():
     assert len(result["times_ms"]) == 1 and math.isfinite(result["losses"][0])
     B, T, U = 2, max(t for t, _ in shapes), max(u for _, u in shapes)
     assert full_logits_gib(shapes, 20) == B * T * (U + 1) * 20 * 4 / 2**30
+
+
+@pytest.mark.parametrize("impl", ["full", "full_inplace", "pruned"])
+def test_runner_in_bfloat16_matches_float32(impl):
+    shapes, _ = tiny_batch()
+    losses = {}
+    for dtype in ("float32", "bfloat16"):
+        cfg = dict(impl=impl, groups=[shapes], warmup=0, vocab=20, dim=16, s_range=5,
+                   device="cpu", dtype=dtype, seed=0)
+        losses[dtype] = run_in_process(cfg)["losses"][0]
+    assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=5e-2)
+
+
+def test_bench_loss_skips_implementations_without_the_dtype():
+    from bench import bench_loss
+
+    args = bench_loss.parse_args(["--dtype", "bfloat16"])
+    shapes, _ = tiny_batch()
+    for impl in ("plain_full", "plain_pruned", "torchaudio"):
+        result = bench_loss.run(args, impl, [shapes], 0, 20)
+        assert result == {"skipped": "skipped: takes no bfloat16 input"}
