@@ -2,7 +2,7 @@
 
 Random B, S, T (S = 0, T = 1, S > T included), ragged boundaries (boxes
 without any alignment included), rnnt_type, reduction, delay_penalty,
-s_range and dtype. Each call either matches the float64 reference, or
+s_range and dtype (and inplace_grad against the default). Each call either matches the float64 reference, or
 raises the documented error; never a crash, never a NaN gradient.
 RNNT_OPS_FUZZ_LONG=1 runs 10x more examples.
 """
@@ -62,10 +62,14 @@ def no_boundary_error(p):
     return p["boundary"] is None and p["rnnt_type"] != "regular" and p["S"] > p["T"]
 
 
+def finite_sum(loss):
+    """The sum of the finite entries of the loss."""
+    return torch.where(torch.isfinite(loss), loss, torch.zeros_like(loss)).sum()
+
+
 def check_grads(loss, inputs):
     """Gradients of the finite part of the loss are finite (never NaN)."""
-    finite = torch.where(torch.isfinite(loss), loss, torch.zeros_like(loss)).sum()
-    for g in torch.autograd.grad(finite, inputs, allow_unused=True, retain_graph=True):
+    for g in torch.autograd.grad(finite_sum(loss), inputs, allow_unused=True, retain_graph=True):
         assert g is None or not torch.isnan(g).any()
 
 
@@ -95,6 +99,11 @@ def test_fuzz_full_and_simple_losses(p):
     torch.testing.assert_close(simple, full, **tol(p["dtype"]))
     check_grads(full, (am, lm))
     check_grads(simple, (am, lm))
+    # inplace_grad: the same gradients, bit for bit.
+    inplace = R.rnnt_loss(am[:, :, None] + lm[:, None], symbols, 0, inplace_grad=True, **kw)
+    for a, b in zip(torch.autograd.grad(finite_sum(inplace), (am, lm)),
+                    torch.autograd.grad(finite_sum(full), (am, lm), retain_graph=True)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
     smoothed = R.rnnt_loss_smoothed(lm, am, symbols, 0, 0.2, 0.1, **kw)
     check_grads(smoothed, (am, lm))
 
