@@ -9,6 +9,7 @@ from rnnt_ops._build import library_path, load_library
 load_library()
 
 from rnnt_ops import _fake  # noqa: E402,F401  (registers fake kernels)
+from rnnt_ops._build import with_cuda  # noqa: E402
 from rnnt_ops.mutual_information import (  # noqa: E402
     joint_mutual_information_recursion,
     mutual_information_recursion,
@@ -41,4 +42,5 @@ __all__ = [
     "rnnt_loss_pruned",
     "rnnt_loss_simple",
     "rnnt_loss_smoothed",
+    "with_cuda",
 ]

@@ -45,6 +45,11 @@ def cuda_enabled() -> bool:
     return torch.version.cuda is not None and CUDA_HOME is not None
 
 
+def with_cuda() -> bool:
+    """Whether the loaded op library has CUDA kernels (as ``fast_rnnt.with_cuda()``)."""
+    return torch._C._dispatch_has_kernel_for_dispatch_key("rnnt::_mutual_information_forward", "CUDA")
+
+
 def cuda_arch_list() -> str | None:
     """The CUDA architectures to compile for: ``TORCH_CUDA_ARCH_LIST`` when
     set, else those of the visible GPUs (so the first build compiles one

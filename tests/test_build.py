@@ -66,3 +66,14 @@ def test_cuda_arch_list(monkeypatch):
         assert f"{major}.{minor}" in _build.cuda_arch_list().split(";")
     else:
         assert _build.cuda_arch_list() is None
+
+
+def test_with_cuda_says_whether_the_library_has_cuda_kernels():
+    import torch
+
+    from rnnt_ops import _build
+
+    assert rnnt_ops.with_cuda() is _build.cuda_enabled()
+    if rnnt_ops.with_cuda():
+        px, py = torch.zeros(1, 1, 3, device="cuda"), torch.zeros(1, 2, 2, device="cuda")
+        assert rnnt_ops.mutual_information_recursion(px, py).device.type == "cuda"
