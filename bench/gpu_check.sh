@@ -5,9 +5,10 @@
 #   OUT=/some/dir bash bench/gpu_check.sh
 #
 # Steps, most informative first, each bounded by what is left of the budget:
-# build, CUDA-vs-CPU tests, compute-sanitizer (memcheck, racecheck,
-# synccheck: small run), the CUDA benchmark, a profile of each benchmark
-# step (top kernels), then the whole test suite.
+# build, CUDA-vs-CPU tests, compute-sanitizer memcheck (small run), the CUDA
+# recursion and standard-loss benchmarks, racecheck and synccheck, a
+# bfloat16 standard table, a profile of each benchmark step (top kernels),
+# then the whole test suite.
 # Every step's output goes to $OUT/<step>.log; $OUT/summary.md has one line
 # per step with its exit status (124 = cut off by the time budget).
 set -u
@@ -50,17 +51,22 @@ step build 150 "$PY" -m rnnt_ops.build
 step cuda_tests 90 "$PY" -m pytest -q -x tests/test_cuda_vs_cpu.py tests/test_recursion.py \
   tests/test_losses.py tests/test_mixed_precision.py tests/test_loss_errors.py \
   tests/test_inplace_grad.py tests/test_fused_joiner_rows.py -k cuda
-if command -v compute-sanitizer >/dev/null; then
-  for tool in memcheck racecheck synccheck; do
-    step "sanitizer_$tool" 40 compute-sanitizer --tool "$tool" --error-exitcode 1 \
+# sanitize TOOL: compute-sanitizer over a small forward + backward.
+sanitize() {
+  if command -v compute-sanitizer >/dev/null; then
+    step "sanitizer_$1" 40 compute-sanitizer --tool "$1" --error-exitcode 1 \
       "$PY" bench/cuda_sanitize_case.py
-  done
-else
-  echo "| sanitizer | skipped: no compute-sanitizer |" >>"$OUT/summary.md"
-fi
+  else
+    echo "| sanitizer_$1 | skipped: no compute-sanitizer |" >>"$OUT/summary.md"
+  fi
+}
+
+sanitize memcheck
 step bench 60 "$PY" bench/bench_recursion_cuda.py
 step bench_loss 90 "$PY" bench/bench_loss.py --device cuda --sections standard --impls full,full_inplace,pruned,torchaudio \
   --warmup 3 --batches 5 --plots ""
+sanitize racecheck
+sanitize synccheck
 step bench_loss_bf16 40 "$PY" bench/bench_loss.py --device cuda --sections standard --dtype bfloat16 \
   --impls full,full_inplace,pruned --warmup 2 --batches 3 --plots ""
 step profile 45 "$PY" bench/profile_step.py --device cuda --steps 3
