@@ -1,6 +1,7 @@
 """Property-based fuzzing of every op (hypothesis).
 
-Random B, S, T (S = 0, T = 1, S > T included), ragged boundaries (boxes
+Random B, S, T (S = 0, T = 1, S > T included; up to 41 lattice rows, so
+several SIMD strips, for the recursion), ragged boundaries (boxes
 without any alignment included), rnnt_type, reduction, delay_penalty,
 s_range and dtype (and inplace_grad against the default). Each call either matches the float64 reference, or
 raises the documented error; never a crash, never a NaN gradient.
@@ -147,3 +148,30 @@ def test_fuzz_recursion(p):
     for b in range(p["B"]):
         if math.isinf(scores[b].item()):
             assert (px_grad[b] == 0).all() and (py_grad[b] == 0).all()
+
+
+@st.composite
+def strip_problems(draw):
+    """Lattices of several SIMD strips (up to 41 rows), ragged boxes."""
+    B = draw(st.integers(1, 3))
+    S = draw(st.integers(0, 40))
+    modified = draw(st.booleans())
+    T = draw(st.integers(1 if modified else 0, 48))
+    rows = []
+    for _ in range(B):
+        sb, tb = draw(st.integers(0, S)), draw(st.integers(0, T))
+        rows.append([sb, tb, draw(st.integers(sb, S)), draw(st.integers(tb, T))])
+    return dict(B=B, S=S, T=T, modified=modified, boundary=torch.tensor(rows),
+                neg_inf_fraction=draw(st.sampled_from([0.0, 0.0, 0.1])),
+                dtype=draw(st.sampled_from([torch.float32, torch.float64])),
+                seed=draw(st.integers(0, 2**16)))
+
+
+@settings(max_examples=max(EXAMPLES // 4, 10), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(strip_problems())
+def test_fuzz_recursion_across_strips(p):
+    from test_recursion_simd import check_against_reference, make_inputs
+
+    px, py = make_inputs(p["B"], p["S"], p["T"], p["modified"], p["seed"], p["neg_inf_fraction"])
+    check_against_reference(px, py, p["boundary"], p["dtype"])
