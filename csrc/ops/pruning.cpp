@@ -127,8 +127,10 @@ at::Tensor checked_index(const at::Tensor& index, c10::SymInt size, c10::string_
               " must be int64, got ", index.scalar_type());
   const int64_t upper = size.expect_int();
   if (index.numel() > 0) {
+    // One device-to-host copy (one sync on CUDA) for both bounds.
     const auto [lo, hi] = at::aminmax(index);
-    const int64_t lo_v = lo.item<int64_t>(), hi_v = hi.item<int64_t>();
+    const at::Tensor bounds = at::stack({lo, hi}).cpu();
+    const int64_t lo_v = bounds[0].item<int64_t>(), hi_v = bounds[1].item<int64_t>();
     TORCH_CHECK_VALUE(lo_v >= 0 && hi_v < upper, "rnnt: ", std::string(name),
                       " must lie in [0, ", upper, "), got values in [", lo_v, ", ", hi_v, "]");
   }
