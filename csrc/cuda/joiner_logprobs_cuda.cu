@@ -120,25 +120,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> joiner_logprobs_cuda(
 
 // Writes the gradient of the logits into grad_logits (which may be logits:
 // each element is read and then written by the same thread).
-void write_logits_grad_cuda(const at::Tensor& grad_symbol_in, const at::Tensor& grad_blank_in,
-                            const at::Tensor& logits, const at::Tensor& index_in,
-                            const at::Tensor& log_norm_in, int64_t termination_symbol,
+void write_logits_grad_cuda(const JoinerGradInputs& in, const at::Tensor& logits,
                             const at::Tensor& grad_logits) {
-  const JoinerRows rows = check_joiner_inputs(logits, index_in, termination_symbol);
-  if (rows.N == 0) return;
+  if (in.rows.N == 0) return;
   const c10::cuda::CUDAGuard guard(logits.device());
-  const at::Tensor index = index_in.contiguous();
-  const at::Tensor log_norm = log_norm_in.contiguous();
-  const at::Tensor grad_symbol = grad_symbol_in.to(log_norm.scalar_type()).contiguous();
-  const at::Tensor grad_blank = grad_blank_in.to(log_norm.scalar_type()).contiguous();
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, logits.scalar_type(), "joiner_logprobs_backward_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     joiner_logprobs_backward_kernel<scalar_t, acc_t>
-        <<<blocks_for(rows.N), kWarpsPerBlock * kWarp, 0, stream>>>(
-            logits.data_ptr<scalar_t>(), index.data_ptr<int64_t>(), log_norm.data_ptr<acc_t>(),
-            grad_symbol.data_ptr<acc_t>(), grad_blank.data_ptr<acc_t>(), rows.N, rows.C,
-            termination_symbol, grad_logits.data_ptr<scalar_t>());
+        <<<blocks_for(in.rows.N), kWarpsPerBlock * kWarp, 0, stream>>>(
+            logits.data_ptr<scalar_t>(), in.symbol_index.data_ptr<int64_t>(),
+            in.log_norm.data_ptr<acc_t>(), in.grad_symbol.data_ptr<acc_t>(),
+            in.grad_blank.data_ptr<acc_t>(), in.rows.N, in.rows.C, in.termination_symbol,
+            grad_logits.data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
 }

@@ -38,11 +38,29 @@ inline JoinerRows check_joiner_inputs(const at::Tensor& logits,
   return {symbol_index.numel(), C};
 }
 
+// The inputs of a backend's gradient writer, checked and laid out: index,
+// log_norm and the upstream gradients contiguous, the gradients in
+// log_norm's (accumulation) dtype.
+struct JoinerGradInputs {
+  JoinerRows rows;
+  at::Tensor grad_symbol, grad_blank, symbol_index, log_norm;
+  int64_t termination_symbol;
+};
+
+inline JoinerGradInputs prepare_joiner_grad_inputs(
+    const at::Tensor& grad_symbol, const at::Tensor& grad_blank, const at::Tensor& logits,
+    const at::Tensor& symbol_index, const at::Tensor& log_norm, int64_t termination_symbol) {
+  const JoinerRows rows = check_joiner_inputs(logits, symbol_index, termination_symbol);
+  const at::Tensor norm = log_norm.contiguous();
+  return {rows, grad_symbol.to(norm.scalar_type()).contiguous(),
+          grad_blank.to(norm.scalar_type()).contiguous(), symbol_index.contiguous(), norm,
+          termination_symbol};
+}
+
 // The two backward ops of _joiner_logprobs, for a backend's gradient writer
-// write_grad(grad_symbol, grad_blank, logits, symbol_index, log_norm,
-// termination_symbol, out), which may write over logits itself.
-using JoinerGradWriter = void (*)(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                                  const at::Tensor&, const at::Tensor&, int64_t,
+// write_grad(inputs, logits, out), which writes d loss / d logits into out
+// (out may be logits itself).
+using JoinerGradWriter = void (*)(const JoinerGradInputs&, const at::Tensor&,
                                   const at::Tensor&);
 
 // _joiner_logprobs_backward: the gradient in a new tensor.
@@ -53,9 +71,10 @@ at::Tensor joiner_backward_new_buffer(const at::Tensor& grad_symbol,
                                       const at::Tensor& symbol_index,
                                       const at::Tensor& log_norm, int64_t termination_symbol) {
   const at::Tensor logits = logits_in.contiguous();
+  const JoinerGradInputs in = prepare_joiner_grad_inputs(
+      grad_symbol, grad_blank, logits, symbol_index, log_norm, termination_symbol);
   at::Tensor grad_logits = at::empty_like(logits);
-  write_grad(grad_symbol, grad_blank, logits, symbol_index, log_norm, termination_symbol,
-             grad_logits);
+  write_grad(in, logits, grad_logits);
   return grad_logits;
 }
 
@@ -68,8 +87,9 @@ void joiner_backward_in_place(const at::Tensor& grad_symbol, const at::Tensor& g
   TORCH_CHECK(logits.is_contiguous(), "rnnt::_joiner_logprobs_backward_: logits must be "
               "contiguous to receive its gradient in place, got strides ",
               logits.strides());
-  write_grad(grad_symbol, grad_blank, logits, symbol_index, log_norm, termination_symbol,
-             logits);
+  write_grad(prepare_joiner_grad_inputs(grad_symbol, grad_blank, logits, symbol_index,
+                                        log_norm, termination_symbol),
+             logits, logits);
 }
 
 }  // namespace rnnt

@@ -116,29 +116,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> joiner_logprobs_cpu(
 }
 
 // Writes the gradient of the logits into grad_logits (which may be logits).
-void write_logits_grad_cpu(const at::Tensor& grad_symbol_in, const at::Tensor& grad_blank_in,
-                           const at::Tensor& logits, const at::Tensor& symbol_index_in,
-                           const at::Tensor& log_norm_in, int64_t termination_symbol,
+void write_logits_grad_cpu(const JoinerGradInputs& in, const at::Tensor& logits,
                            const at::Tensor& grad_logits) {
-  const JoinerRows rows = check_joiner_inputs(logits, symbol_index_in, termination_symbol);
-  const at::Tensor index = symbol_index_in.contiguous();
-  const at::Tensor log_norm = log_norm_in.contiguous();
-  const at::Tensor grad_symbol = grad_symbol_in.to(log_norm.scalar_type()).contiguous();
-  const at::Tensor grad_blank = grad_blank_in.to(log_norm.scalar_type()).contiguous();
-  const int64_t C = rows.C;
-  const int64_t* idx = index.data_ptr<int64_t>();
+  const int64_t C = in.rows.C;
+  const int64_t* idx = in.symbol_index.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, logits.scalar_type(), "joiner_logprobs_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* x = logits.data_ptr<scalar_t>();
     scalar_t* gx = grad_logits.data_ptr<scalar_t>();
-    const acc_t* gs = grad_symbol.data_ptr<acc_t>();
-    const acc_t* gb = grad_blank.data_ptr<acc_t>();
-    const acc_t* norm = log_norm.data_ptr<acc_t>();
-    at::parallel_for(0, rows.N, 16, [&](int64_t begin, int64_t end) {
+    const acc_t* gs = in.grad_symbol.data_ptr<acc_t>();
+    const acc_t* gb = in.grad_blank.data_ptr<acc_t>();
+    const acc_t* norm = in.log_norm.data_ptr<acc_t>();
+    at::parallel_for(0, in.rows.N, 16, [&](int64_t begin, int64_t end) {
       AccRow<scalar_t, acc_t> acc(C);
       for (int64_t n = begin; n < end; ++n) {
         const acc_t* row = acc.load(x + n * C, C);
-        row_grad(row, norm[n], gs[n], gb[n], idx[n], termination_symbol, C,
+        row_grad(row, norm[n], gs[n], gb[n], idx[n], in.termination_symbol, C,
                  acc.scratch(gx + n * C));
         acc.store(gx + n * C, C);
       }
