@@ -37,7 +37,7 @@ import torch  # noqa: E402
 
 from bench import plotting  # noqa: E402
 from bench.runner import measure  # noqa: E402
-from bench.shapes import batches, get_shapes, scale_lengths  # noqa: E402
+from bench.shapes import DEFAULT_SHAPES, DEFAULT_SHAPES_PATH, batches, get_shapes, scale_lengths  # noqa: E402
 from bench.steps import LABELS, PRUNED_STEPS, full_logits_gib, torchaudio_rnnt_loss  # noqa: E402
 
 # Relative tolerance of the full-loss check against the reference: float32
@@ -47,7 +47,6 @@ REL_TOL = {"float32": 1e-5, "bfloat16": 1e-2, "float16": 1e-2}
 # kernels: float32/float16 logits; the plain losses: float32 here).
 DTYPES = {"torchaudio": {"float32", "float16"}, "plain_full": {"float32"},
           "plain_pruned": {"float32"}}
-DEFAULT_SHAPES = "../shared/bench/librispeech_shapes.json"
 DEFAULT_IMPLS = {"cpu": "full,pruned,plain_full,plain_pruned", "cuda": "full,pruned,torchaudio,plain_full"}
 
 
@@ -230,9 +229,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: CUDA is not available")
-    shapes, source = get_shapes(args.shapes or REPO / DEFAULT_SHAPES, seed=args.seed)
+    shapes, source = get_shapes(args.shapes or DEFAULT_SHAPES_PATH, seed=args.seed)
     if args.shapes is None:
-        source = source.replace(str(REPO / DEFAULT_SHAPES), f"{DEFAULT_SHAPES} (repo-relative)")
+        source = source.replace(str(DEFAULT_SHAPES_PATH), f"{DEFAULT_SHAPES} (repo-relative)")
     if args.length_scale != 1:
         shapes = scale_lengths(shapes, args.length_scale)
         source += f", every T and U divided by {args.length_scale:g} (rounded up)"

@@ -25,9 +25,7 @@ from bench_recursion import median_time
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.shapes import batches, get_shapes  # noqa: E402
-
-DEFAULT_SHAPES = REPO / ".." / "shared" / "bench" / "librispeech_shapes.json"
+from bench.shapes import DEFAULT_SHAPES_PATH, batches, get_shapes  # noqa: E402
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -88,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--shapes", default=str(DEFAULT_SHAPES))
+    parser.add_argument("--shapes", default=str(DEFAULT_SHAPES_PATH))
     args = parser.parse_args()
     torch.manual_seed(0)
     print(f"median of {args.repeats}; baseline: the same kernel on 1 thread")

@@ -4,7 +4,7 @@ the top operators/kernels per implementation as Markdown (self time on the
 device for CUDA, on the CPU otherwise).
 
     python bench/profile_step.py [--device cuda] [--impls full,pruned,torchaudio]
-        [--shapes PATH] [--batch-size 30] [--warmup 2] [--steps 3] [--top 12]
+        [--shapes PATH] [--batch-size 30] [--length-scale 1] [--warmup 2] [--steps 3] [--top 12]
 
 Used by bench/gpu_check.sh to explain any target of issue 10 that is missed.
 """
@@ -19,20 +19,18 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from bench.shapes import batches, get_shapes  # noqa: E402
+from bench.shapes import DEFAULT_SHAPES_PATH, batches, get_shapes, scale_lengths  # noqa: E402
 from bench.steps import LABELS, STEPS, BenchModel, make_batch, torchaudio_rnnt_loss  # noqa: E402
-
-DEFAULT_SHAPES = REPO / ".." / "shared" / "bench" / "librispeech_shapes.json"
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--impls", default="full,pruned,torchaudio")
-    p.add_argument("--shapes", default=str(DEFAULT_SHAPES))
+    p.add_argument("--shapes", default=str(DEFAULT_SHAPES_PATH))
     p.add_argument("--batch-size", type=int, default=30)
-    p.add_argument("--length-divisor", type=int, default=1,
-                   help="divide every T and U by this (for small CPU runs)")
+    p.add_argument("--length-scale", type=float, default=1.0,
+                   help="divide every T and U by this, rounded up (for small CPU runs)")
     p.add_argument("--vocab", type=int, default=500)
     p.add_argument("--dim", type=int, default=512)
     p.add_argument("--warmup", type=int, default=2)
@@ -87,10 +85,9 @@ def profile_impl(impl: str, args, shapes) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     rows, source = get_shapes(args.shapes)
-    first = batches(rows, args.batch_size)[0]
-    shapes = [(max(t // args.length_divisor, 1), u // args.length_divisor) for t, u in first]
+    shapes = scale_lengths(batches(rows, args.batch_size)[0], args.length_scale)
     print(f"Profile of one step, {args.device}, torch {torch.__version__}, first batch of "
-          f"{args.batch_size} ({source}; lengths divided by {args.length_divisor}), "
+          f"{args.batch_size} ({source}; lengths divided by {args.length_scale:g}, rounded up), "
           f"C={args.vocab}, dim {args.dim}, {args.steps} profiled steps after {args.warmup} warm-up\n")
     for impl in [s.strip() for s in args.impls.split(",") if s.strip()]:
         if impl == "torchaudio" and torchaudio_rnnt_loss() is None:

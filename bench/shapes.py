@@ -20,6 +20,11 @@ from typing import List, Optional, Tuple
 
 Shape = Tuple[int, int]  # (T, U)
 
+# The LibriSpeech lengths file of the standard benchmark, relative to the
+# repository root (beside it, not in it), and as a path.
+DEFAULT_SHAPES = "../shared/bench/librispeech_shapes.json"
+DEFAULT_SHAPES_PATH = Path(__file__).resolve().parents[1] / DEFAULT_SHAPES
+
 STANDIN = (
     "stand-in lengths: T ~ normal(317, 95) clipped to [45, 474], "
     "U = round(0.215*T + normal(0, 8)) clipped to [7, 120], seed {seed}"

@@ -11,7 +11,7 @@ from bench import profile_step  # noqa: E402
 
 def test_profile_table_lists_the_rnnt_kernels(tmp_path, capsys):
     argv = ["--device", "cpu", "--impls", "full,pruned", "--shapes", str(tmp_path / "absent.json"),
-            "--batch-size", "2", "--length-divisor", "20", "--vocab", "16", "--dim", "8",
+            "--batch-size", "2", "--length-scale", "20", "--vocab", "16", "--dim", "8",
             "--warmup", "1", "--steps", "1", "--top", "50"]
     assert profile_step.main(argv) == 0
     out = capsys.readouterr().out

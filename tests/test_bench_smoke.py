@@ -13,13 +13,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.runner import run_in_process  # noqa: E402
-from bench.shapes import batches, get_shapes, load_shapes, scale_lengths, standin_shapes  # noqa: E402
+from bench.shapes import (  # noqa: E402
+    DEFAULT_SHAPES_PATH, batches, get_shapes, load_shapes, scale_lengths, standin_shapes,
+)
 from bench.steps import (  # noqa: E402
     STEPS, BenchModel, full_logits_gib, full_step, make_batch, pruned_step, torchaudio_rnnt_loss,
     torchaudio_step,
 )
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "librispeech_shapes.json"
+SHARED = DEFAULT_SHAPES_PATH
 
 
 def test_standin_shapes_seeded_and_in_range():
