@@ -113,8 +113,10 @@ def _run_training(loss_fn, backend, dtype):
     def compiled_opt_step():
         compiled_opt.step()
 
-    rtol = 1e-6 if dtype == torch.float32 else 1e-12
-    atol = 1e-6 if dtype == torch.float32 else 1e-12
+    # float32: the compiled graph may reassociate sums (torch 2.11's
+    # aot_eager differs from eager by ~2e-6 relative on these gradients).
+    rtol = 1e-5 if dtype == torch.float32 else 1e-12
+    atol = 1e-5 if dtype == torch.float32 else 1e-12
     for step, (B, T, S) in enumerate(SHAPES):
         features, symbols, boundary = batch(B, T, S, dtype, seed=step)
         # Batch and length dimensions are dynamic from the first step on.

@@ -67,6 +67,16 @@ def train_in_python(model, features, symbols, boundary):
     return torch.stack(losses), first_grads, {n: p.detach() for n, p in model.named_parameters()}
 
 
+def _cuda_toolkit_args():
+    """A CUDA build of torch makes find_package(Torch) look for the CUDA
+    toolkit; point it at the one torch's extension builder found (nvcc's)."""
+    from torch.utils.cpp_extension import CUDA_HOME
+
+    if torch.version.cuda is None or CUDA_HOME is None:
+        return []
+    return [f"-DCUDA_TOOLKIT_ROOT_DIR={CUDA_HOME}", f"-DCUDAToolkit_ROOT={CUDA_HOME}"]
+
+
 @pytest.fixture(scope="module")
 def train_binary(tmp_path_factory):
     cmake = shutil.which("cmake")
@@ -80,6 +90,7 @@ def train_binary(tmp_path_factory):
     ]
     if shutil.which("ninja"):
         configure += ["-G", "Ninja"]
+    configure += _cuda_toolkit_args()
     for command in (configure, [cmake, "--build", str(build), "--parallel", "2"]):
         proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, f"{' '.join(command)} failed:\n{proc.stdout}\n{proc.stderr}"
