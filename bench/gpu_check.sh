@@ -2,7 +2,16 @@
 # The CUDA checks of one GPU session, in under 5 minutes. Run from the repo
 # root on a machine with a GPU (H100), torch with CUDA, nvcc, ninja, pytest:
 #
-#   OUT=/some/dir bash bench/gpu_check.sh
+#   bash bench/gpu_check.sh [OUT_DIR]      # default $OUT, else bench/out/ (git-ignored)
+#
+# SHAPES=path/to/librispeech_shapes.json makes the loss benchmark and the
+# profile use the real LibriSpeech lengths (the default path,
+# ../shared/bench/librispeech_shapes.json, is beside the checkout, so it does
+# not travel to a lent GPU machine). Through the device tool, without
+# committing the file (.device_carry/ is git-ignored):
+#   mkdir -p .device_carry && cp ../shared/bench/librispeech_shapes.json .device_carry/
+#   run: SHAPES=.device_carry/librispeech_shapes.json bash bench/gpu_check.sh "$OUT"
+#        with carry [".device_carry"]
 #
 # Steps, most informative first, each bounded by what is left of the budget:
 # build, CUDA-vs-CPU tests, compute-sanitizer memcheck (small run), the CUDA
@@ -12,8 +21,15 @@
 # Every step's output goes to $OUT/<step>.log; $OUT/summary.md has one line
 # per step with its exit status (124 = cut off by the time budget).
 set -u
-OUT=${OUT:-$PWD/gpu_check_out}
+OUT=${1:-${OUT:-$PWD/bench/out}}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+# --shapes for the benchmarks when SHAPES is set (else their default path,
+# then the stand-in lengths of bench/shapes.py).
+SHAPES_ARGS=()
+if [[ -n "${SHAPES:-}" ]]; then
+  SHAPES_ARGS=(--shapes "$(realpath "$SHAPES")")
+fi
 BUDGET_S=${BUDGET_S:-285}
 START=$(date +%s)
 PY=${PYTHON:-python}
@@ -63,12 +79,12 @@ sanitize() {
 
 sanitize memcheck
 step bench 60 "$PY" bench/bench_recursion_cuda.py
-step bench_loss 90 "$PY" bench/bench_loss.py --device cuda --sections standard --impls full,full_inplace,pruned,torchaudio \
-  --warmup 3 --batches 5 --plots ""
+step bench_loss 100 "$PY" bench/bench_loss.py --device cuda --sections standard --impls full,full_inplace,pruned,torchaudio \
+  "${SHAPES_ARGS[@]}" --warmup 5 --batches 20 --plots ""
 sanitize racecheck
 sanitize synccheck
 step bench_loss_bf16 40 "$PY" bench/bench_loss.py --device cuda --sections standard --dtype bfloat16 \
-  --impls full,full_inplace,pruned --warmup 2 --batches 3 --plots ""
-step profile 45 "$PY" bench/profile_step.py --device cuda --steps 3
+  --impls full,full_inplace,pruned "${SHAPES_ARGS[@]}" --warmup 2 --batches 3 --plots ""
+step profile 45 "$PY" bench/profile_step.py --device cuda "${SHAPES_ARGS[@]}" --steps 3
 step all_tests 200 "$PY" -m pytest tests -q -x
 cat "$OUT/summary.md"

@@ -39,9 +39,14 @@ def source_root() -> Path:
 
 
 def cuda_enabled() -> bool:
-    """CUDA kernels are compiled only when torch has CUDA and nvcc is found."""
+    """CUDA kernels are compiled only when torch has CUDA and nvcc is found,
+    unless ``RNNT_OPS_CUDA=0`` asks for the CPU kernels alone (a CUDA build
+    of torch beside a CUDA toolkit of another major version, which
+    torch.utils.cpp_extension refuses to build with)."""
     from torch.utils.cpp_extension import CUDA_HOME
 
+    if os.environ.get("RNNT_OPS_CUDA", "") == "0":
+        return False
     return torch.version.cuda is not None and CUDA_HOME is not None
 
 

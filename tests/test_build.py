@@ -50,6 +50,15 @@ def test_build_dir_is_keyed_by_torch_version_and_sources():
     assert rnnt_ops.library_path().parent == directory
 
 
+def test_rnnt_ops_cuda_0_builds_cpu_kernels_only(monkeypatch):
+    from rnnt_ops import _build
+
+    monkeypatch.setenv("RNNT_OPS_CUDA", "0")
+    assert _build.cuda_enabled() is False
+    assert _build.build_dir().name.split("-")[1] == "cpu"
+    assert not any(path.suffix == ".cu" for path in _build._sources(_build.source_root())[0])
+
+
 def test_cuda_arch_list(monkeypatch):
     import torch
 
