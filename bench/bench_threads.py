@@ -21,16 +21,11 @@ from pathlib import Path
 import torch
 
 import rnnt_ops  # noqa: F401  (loads the ops)
-from bench_recursion import median_time
+from bench_recursion import median_ms
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench.shapes import DEFAULT_SHAPES_PATH, batches, get_shapes  # noqa: E402
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    return median_time(fn, repeats)
 
 
 def recursion_case():
@@ -94,10 +89,10 @@ def main() -> None:
     print("|---|---|---|---|")
     for name, run in [recursion_case(), ragged_recursion_case(args.shapes), *joiner_cases()]:
         torch.set_num_threads(1)
-        one = median_seconds(run, args.repeats)
+        one = median_ms(run, args.repeats)
         torch.set_num_threads(args.threads)
-        many = median_seconds(run, args.repeats)
-        print(f"| {name} | {one * 1e3:.1f} | {many * 1e3:.1f} | {one / many:.2f}x |")
+        many = median_ms(run, args.repeats)
+        print(f"| {name} | {one:.1f} | {many:.1f} | {one / many:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ sanitize() {
 }
 
 sanitize memcheck
-step bench 60 "$PY" bench/bench_recursion_cuda.py
+step bench_recursion 60 "$PY" bench/bench_recursion.py --device cuda --repeats 20
 step bench_loss 100 "$PY" bench/bench_loss.py --device cuda --sections standard --impls full,full_inplace,pruned,torchaudio \
   "${SHAPES_ARGS[@]}" --warmup 5 --batches 20 --plots ""
 sanitize racecheck

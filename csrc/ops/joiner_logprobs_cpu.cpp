@@ -12,6 +12,7 @@
 #include <ATen/cpu/vec/vec.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <type_traits>
 #include <vector>
 
@@ -20,6 +21,12 @@
 
 namespace rnnt {
 namespace {
+
+// Rows per parallel task: about at::internal::GRAIN_SIZE logits, so small
+// inputs (few rows, or few classes) stay on one thread.
+inline int64_t rows_per_task(int64_t C) {
+  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / std::max<int64_t>(C, 1));
+}
 
 // One row of logits in the accumulation type: the row itself when the
 // types agree, else a widened copy in a per-task buffer of C elements.
@@ -98,7 +105,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> joiner_logprobs_cpu(
     acc_t* sym_out = symbol_logp.data_ptr<acc_t>();
     acc_t* blank_out = blank_logp.data_ptr<acc_t>();
     acc_t* norm_out = log_norm.data_ptr<acc_t>();
-    at::parallel_for(0, rows.N, 16, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, rows.N, rows_per_task(C), [&](int64_t begin, int64_t end) {
       AccRow<scalar_t, acc_t> acc(C);
       for (int64_t n = begin; n < end; ++n) {
         const int64_t sym = idx[n];
@@ -127,7 +134,7 @@ void write_logits_grad_cpu(const JoinerGradInputs& in, const at::Tensor& logits,
     const acc_t* gs = in.grad_symbol.data_ptr<acc_t>();
     const acc_t* gb = in.grad_blank.data_ptr<acc_t>();
     const acc_t* norm = in.log_norm.data_ptr<acc_t>();
-    at::parallel_for(0, in.rows.N, 16, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, in.rows.N, rows_per_task(C), [&](int64_t begin, int64_t end) {
       AccRow<scalar_t, acc_t> acc(C);
       for (int64_t n = begin; n < end; ++n) {
         const acc_t* row = acc.load(x + n * C, C);

@@ -17,10 +17,15 @@
 namespace rnnt {
 namespace {
 
+// Lattice nodes per extra thread: below this much work per thread, waking
+// one costs more than it saves (a node is a few ns in the SIMD sweep).
+constexpr int64_t kNodesPerThread = 8192;
+
 // Runs item(b, work) for every batch item b on the intra-op threads, one
 // Work (scratch) per thread. Items go largest box first to whichever thread
 // is free (longest-processing-time-first), so a ragged batch keeps every
 // thread busy to the end instead of leaving one thread the long items.
+// Small batches run on the calling thread alone.
 template <typename Work, typename Item>
 void for_each_item_largest_first(const int64_t* boxes, int64_t B, const Item& item) {
   const auto area = [&](int64_t b) {
@@ -31,8 +36,11 @@ void for_each_item_largest_first(const int64_t* boxes, int64_t B, const Item& it
   std::iota(order.begin(), order.end(), int64_t{0});
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return area(a) > area(b); });
+  int64_t nodes = 0;
+  for (int64_t b = 0; b < B; ++b) nodes += area(b);
   std::atomic<int64_t> next{0};
-  const int64_t workers = std::min<int64_t>(B, at::get_num_threads());
+  const int64_t workers = std::max<int64_t>(
+      1, std::min({B, static_cast<int64_t>(at::get_num_threads()), nodes / kNodesPerThread}));
   at::parallel_for(0, workers, 1, [&](int64_t, int64_t) {
     Work work;
     for (int64_t i = next.fetch_add(1); i < B; i = next.fetch_add(1)) item(order[i], work);

@@ -1,0 +1,35 @@
+"""bench/bench_recursion.py runs on each device (the GPU benchmark of the CUDA
+issue included) and prints one table row per shape whose figures agree with
+each other; on CUDA the recursion's peak extra memory stays within a few
+forward tables p. No timing assertions."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_recursion.py"
+
+
+def table_rows(stdout: str):
+    rows = [line for line in stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows]
+
+
+def test_bench_recursion_prints_consistent_rows(device):
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--device", device, "--shapes", "3x4x9,2x40x300",
+         "--repeats", "2", "--baseline-repeats", "1"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = table_rows(proc.stdout)
+    assert [row[:3] for row in rows] == [["3", "4", "9"], ["2", "40", "300"]]
+    for row in rows:
+        ours, base, ratio = float(row[3]), float(row[4]), float(row[5])
+        assert ours > 0 and base > 0
+        assert abs(ratio - ours / base) <= 0.02 * ours / base + 1e-3
+        if device == "cuda":
+            peak_mib, p_mib = float(row[7]), float(row[8])
+            # p, the two gradients (each no larger than p), small tensors
+            # and the caching allocator's rounding.
+            assert 0 < peak_mib <= 4 * p_mib + 0.25
