@@ -20,6 +20,8 @@
 # then the whole test suite.
 # Every step's output goes to $OUT/<step>.log; $OUT/summary.md has one line
 # per step with its exit status (124 = cut off by the time budget).
+# ONLY=step1,step2 runs just those steps (e.g. a second call that finishes
+# what the first ran out of time for: ONLY=bench_scaling).
 set -u
 OUT=${1:-${OUT:-$PWD/bench/out}}
 mkdir -p "$OUT"
@@ -41,6 +43,9 @@ export PYTHONUNBUFFERED=1
 step() {
   local name=$1 cap=$2
   shift 2
+  if [[ -n "${ONLY:-}" && ",$ONLY," != *",$name,"* ]]; then
+    return
+  fi
   local left=$((BUDGET_S - ($(date +%s) - START)))
   local limit=$((cap < left ? cap : left))
   if ((limit < 5)); then
@@ -79,7 +84,10 @@ sanitize() {
 
 sanitize memcheck
 step bench_recursion 60 "$PY" bench/bench_recursion.py --device cuda --repeats 20
-step bench_loss 100 "$PY" bench/bench_loss.py --device cuda --sections standard --impls full,full_inplace,pruned,torchaudio \
+# plain_full: the baseline of the ratios should torchaudio's rnnt_loss be
+# missing from its build.
+step bench_loss 120 "$PY" bench/bench_loss.py --device cuda --sections standard \
+  --impls full,full_inplace,pruned,torchaudio,plain_full \
   "${SHAPES_ARGS[@]}" --warmup 5 --batches 20 --plots ""
 sanitize racecheck
 sanitize synccheck
@@ -87,4 +95,9 @@ step bench_loss_bf16 40 "$PY" bench/bench_loss.py --device cuda --sections stand
   --impls full,full_inplace,pruned "${SHAPES_ARGS[@]}" --warmup 2 --batches 3 --plots ""
 step profile 45 "$PY" bench/profile_step.py --device cuda "${SHAPES_ARGS[@]}" --steps 3
 step all_tests 200 "$PY" -m pytest tests -q -x
+# Scaling with vocabulary size and T (full and pruned beside torchaudio), the
+# tables in the log, one PNG each in $OUT.
+step bench_scaling 150 "$PY" bench/bench_loss.py --device cuda --sections vocab,T \
+  --impls full,pruned,torchaudio "${SHAPES_ARGS[@]}" --scale-batch 8 \
+  --scale-warmup 1 --scale-batches 3 --max-full-gib 20 --plots "$OUT"
 cat "$OUT/summary.md"
