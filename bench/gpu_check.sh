@@ -39,13 +39,14 @@ export RNNT_OPS_BUILD_DIR=${RNNT_OPS_BUILD_DIR:-/tmp/rnnt_ops_gpu_check}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 
+# wanted NAME: whether ONLY (if set) lists the step.
+wanted() { [[ -z "${ONLY:-}" || ",$ONLY," == *",$1,"* ]]; }
+
 # step NAME CAP_S CMD...: run CMD with min(CAP_S, time left) seconds.
 step() {
   local name=$1 cap=$2
   shift 2
-  if [[ -n "${ONLY:-}" && ",$ONLY," != *",$name,"* ]]; then
-    return
-  fi
+  wanted "$name" || return 0
   local left=$((BUDGET_S - ($(date +%s) - START)))
   local limit=$((cap < left ? cap : left))
   if ((limit < 5)); then
@@ -74,6 +75,7 @@ step cuda_tests 90 "$PY" -m pytest -q -x tests/test_cuda_vs_cpu.py tests/test_re
   tests/test_inplace_grad.py tests/test_fused_joiner_rows.py -k cuda
 # sanitize TOOL: compute-sanitizer over a small forward + backward.
 sanitize() {
+  wanted "sanitizer_$1" || return 0
   if command -v compute-sanitizer >/dev/null; then
     step "sanitizer_$1" 40 compute-sanitizer --tool "$1" --error-exitcode 1 \
       "$PY" bench/cuda_sanitize_case.py
