@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -58,7 +59,9 @@ def with_cuda() -> bool:
 def cuda_arch_list() -> str | None:
     """The CUDA architectures to compile for: ``TORCH_CUDA_ARCH_LIST`` when
     set, else those of the visible GPUs (so the first build compiles one
-    architecture, not every one torch supports), else None (torch's default).
+    architecture, not every one torch supports), else, with no GPU to ask
+    (a Docker image or CI build), every architecture this torch was built
+    for (torch's own default fails there). None without CUDA.
     Querying the GPUs initialises CUDA in this process."""
     if not cuda_enabled():
         return None
@@ -66,11 +69,23 @@ def cuda_arch_list() -> str | None:
     if explicit:
         return explicit
     if not torch.cuda.is_available():
-        return None
+        return torch_arch_list()
     capabilities = {
         torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())
     }
     return ";".join(f"{major}.{minor}" for major, minor in sorted(capabilities))
+
+
+def torch_arch_list() -> str | None:
+    """The architectures torch's CUDA kernels were compiled for, as a
+    ``TORCH_CUDA_ARCH_LIST`` ("sm_90a" -> "9.0a"), read without a GPU."""
+    flags = getattr(torch._C, "_cuda_getArchFlags", lambda: None)() or ""
+    archs = []
+    for flag in flags.split():
+        match = re.fullmatch(r"sm_(\d+)(\d)([a-z]?)", flag)
+        if match:
+            archs.append(f"{match[1]}.{match[2]}{match[3]}")
+    return ";".join(archs) or None
 
 
 def _sanitize_flags() -> list[str]:

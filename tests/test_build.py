@@ -73,8 +73,19 @@ def test_cuda_arch_list(monkeypatch):
     if torch.cuda.is_available():
         major, minor = torch.cuda.get_device_capability(0)
         assert f"{major}.{minor}" in _build.cuda_arch_list().split(";")
-    else:
-        assert _build.cuda_arch_list() is None
+    else:  # no GPU to ask: what torch was built for (nothing on a CPU torch)
+        assert _build.cuda_arch_list() == _build.torch_arch_list()
+        if torch.version.cuda is None:
+            assert _build.torch_arch_list() is None
+
+
+def test_torch_arch_list_format(monkeypatch):
+    import torch
+
+    from rnnt_ops import _build
+
+    monkeypatch.setattr(torch._C, "_cuda_getArchFlags", lambda: "sm_75 sm_90a sm_100 compute_120", raising=False)
+    assert _build.torch_arch_list() == "7.5;9.0a;10.0"
 
 
 def test_with_cuda_says_whether_the_library_has_cuda_kernels():

@@ -69,12 +69,21 @@ def train_in_python(model, features, symbols, boundary):
 
 def _cuda_toolkit_args():
     """A CUDA build of torch makes find_package(Torch) look for the CUDA
-    toolkit; point it at the one torch's extension builder found (nvcc's)."""
+    toolkit; point it at the one torch's extension builder found (nvcc's).
+    A toolkit without nvrtc (a compiler-only install) gets the libnvrtc of
+    the nvidia-* wheels a pip-installed CUDA torch depends on."""
     from torch.utils.cpp_extension import CUDA_HOME
 
     if torch.version.cuda is None or CUDA_HOME is None:
         return []
-    return [f"-DCUDA_TOOLKIT_ROOT_DIR={CUDA_HOME}", f"-DCUDAToolkit_ROOT={CUDA_HOME}"]
+    args = [f"-DCUDA_TOOLKIT_ROOT_DIR={CUDA_HOME}", f"-DCUDAToolkit_ROOT={CUDA_HOME}"]
+    toolkit_libs = [Path(CUDA_HOME) / d for d in ("lib64", "lib")]
+    if not any(any(lib.glob("libnvrtc.so*")) for lib in toolkit_libs if lib.is_dir()):
+        wheels = Path(torch.__file__).resolve().parent.parent / "nvidia"
+        nvrtc = sorted(wheels.glob("*/lib/libnvrtc.so.*"))
+        if nvrtc:
+            args += [f"-DCUDA_nvrtc_LIBRARY={nvrtc[0]}", f"-DCUDA_NVRTC_LIB={nvrtc[0]}"]
+    return args
 
 
 @pytest.fixture(scope="module")
