@@ -53,8 +53,19 @@ _OUT_OF_RANGE = 1 << 62
 # ---------------------------------------------------------------------------
 
 
+def _symbolic_helper():
+    """The TorchScript exporter's symbolic_helper module: under
+    torch.onnx._internal.torchscript_exporter in current torch,
+    torch.onnx.symbolic_helper in torch 2.8 and older."""
+    try:
+        from torch.onnx._internal.torchscript_exporter import symbolic_helper
+    except ModuleNotFoundError:
+        from torch.onnx import symbolic_helper
+    return symbolic_helper
+
+
 def _recursion_node(g, onnx_name: str, n_outputs: int, px, py, boundary):
-    from torch.onnx._internal.torchscript_exporter import symbolic_helper
+    symbolic_helper = _symbolic_helper()
 
     inputs = [px, py]
     if not symbolic_helper._is_none(boundary):
@@ -96,7 +107,7 @@ def _checked_index_symbolic(g, index, size, name=None):
 def _cummin_symbolic(g, x, dim):
     """aten::cummin for the TorchScript exporter (op set >= 18): see
     _cummin_translation."""
-    from torch.onnx._internal.torchscript_exporter import symbolic_helper
+    symbolic_helper = _symbolic_helper()
 
     dim = symbolic_helper._get_const(dim, "i", "dim")
     rank = symbolic_helper._get_tensor_rank(x)
@@ -129,7 +140,7 @@ def _cummin_symbolic(g, x, dim):
 def _joiner_logprobs_symbolic(g, logits, symbol_index, termination_symbol, inplace_grad=None):
     """rnnt::_joiner_logprobs (the fused joiner log-probs) in standard ONNX
     (op set >= 18): see _joiner_logprobs_translation."""
-    from torch.onnx._internal.torchscript_exporter import symbolic_helper
+    symbolic_helper = _symbolic_helper()
 
     blank = symbolic_helper._get_const(termination_symbol, "i", "termination_symbol")
     last = _int64(g, [-1])
