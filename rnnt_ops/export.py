@@ -326,10 +326,12 @@ def custom_translation_table() -> dict[Callable, Callable]:
     return table
 
 
-def _scalar_tensor_translation(s, dtype=None, layout="", device="",
-                               pin_memory=False):
+def _scalar_tensor_translation(s: float, dtype: int = -1, layout: str = "",
+                               device: str = "", pin_memory: bool = False):
     """aten::scalar_tensor with the scalar converted to ``dtype`` exactly
-    (torch's rounding), not through float32."""
+    (torch's rounding), not through float32. The annotations make the
+    exporter pass a Python scalar as is (torch 2.8's exporter turns an
+    unannotated one into a float32 Constant first)."""
     import onnx_ir as ir
     from onnxscript import opset18 as op
 
