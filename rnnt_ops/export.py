@@ -419,6 +419,10 @@ def export_onnx(
     register_torchscript_symbolics()
     opsets = {DOMAIN: OPSET_VERSION}
     opsets.update(kwargs.pop("custom_opsets", None) or {})
+    # Op set 20, the TorchScript exporter's default on current torch: the
+    # cummin and fused-joiner symbolics need >= 18, and torch 2.6 defaults
+    # to 17.
+    kwargs.setdefault("opset_version", 20)
     return torch.onnx.export(
         model, args, f, dynamo=False, custom_opsets=opsets, **kwargs
     )
