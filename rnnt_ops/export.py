@@ -53,8 +53,19 @@ _OUT_OF_RANGE = 1 << 62
 # ---------------------------------------------------------------------------
 
 
+def _symbolic_helper():
+    """The TorchScript exporter's symbolic_helper module: under
+    torch.onnx._internal.torchscript_exporter in current torch,
+    torch.onnx.symbolic_helper in torch 2.8 and older."""
+    try:
+        from torch.onnx._internal.torchscript_exporter import symbolic_helper
+    except ModuleNotFoundError:
+        from torch.onnx import symbolic_helper
+    return symbolic_helper
+
+
 def _recursion_node(g, onnx_name: str, n_outputs: int, px, py, boundary):
-    from torch.onnx._internal.torchscript_exporter import symbolic_helper
+    symbolic_helper = _symbolic_helper()
 
     inputs = [px, py]
     if not symbolic_helper._is_none(boundary):
@@ -96,7 +107,7 @@ def _checked_index_symbolic(g, index, size, name=None):
 def _cummin_symbolic(g, x, dim):
     """aten::cummin for the TorchScript exporter (op set >= 18): see
     _cummin_translation."""
-    from torch.onnx._internal.torchscript_exporter import symbolic_helper
+    symbolic_helper = _symbolic_helper()
 
     dim = symbolic_helper._get_const(dim, "i", "dim")
     rank = symbolic_helper._get_tensor_rank(x)
@@ -129,7 +140,7 @@ def _cummin_symbolic(g, x, dim):
 def _joiner_logprobs_symbolic(g, logits, symbol_index, termination_symbol, inplace_grad=None):
     """rnnt::_joiner_logprobs (the fused joiner log-probs) in standard ONNX
     (op set >= 18): see _joiner_logprobs_translation."""
-    from torch.onnx._internal.torchscript_exporter import symbolic_helper
+    symbolic_helper = _symbolic_helper()
 
     blank = symbolic_helper._get_const(termination_symbol, "i", "termination_symbol")
     last = _int64(g, [-1])
@@ -315,10 +326,12 @@ def custom_translation_table() -> dict[Callable, Callable]:
     return table
 
 
-def _scalar_tensor_translation(s, dtype=None, layout="", device="",
-                               pin_memory=False):
+def _scalar_tensor_translation(s: float, dtype: int = -1, layout: str = "",
+                               device: str = "", pin_memory: bool = False):
     """aten::scalar_tensor with the scalar converted to ``dtype`` exactly
-    (torch's rounding), not through float32."""
+    (torch's rounding), not through float32. The annotations make the
+    exporter pass a Python scalar as is (torch 2.8's exporter turns an
+    unannotated one into a float32 Constant first)."""
     import onnx_ir as ir
     from onnxscript import opset18 as op
 
@@ -406,6 +419,10 @@ def export_onnx(
     register_torchscript_symbolics()
     opsets = {DOMAIN: OPSET_VERSION}
     opsets.update(kwargs.pop("custom_opsets", None) or {})
+    # Op set 20, the TorchScript exporter's default on current torch: the
+    # cummin and fused-joiner symbolics need >= 18, and torch 2.6 defaults
+    # to 17.
+    kwargs.setdefault("opset_version", 20)
     return torch.onnx.export(
         model, args, f, dynamo=False, custom_opsets=opsets, **kwargs
     )

@@ -42,8 +42,10 @@ def nvcc_command(nvcc, source: Path, output: Path):
     torch_include = Path(cpp_extension.include_paths()[0])
     if not (torch_include / "c10" / "cuda" / "impl" / "cuda_cmake_macros.h").is_file():
         defines.append("-DC10_CUDA_NO_CMAKE_CONFIGURE_FILE")
+    # C++20, as torch.utils.cpp_extension passes to nvcc on recent torch
+    # (torch 2.15's headers require it).
     return (
-        [nvcc, "-c", str(source), "-o", str(output), "-std=c++17", "-O3",
+        [nvcc, "-c", str(source), "-o", str(output), "-std=c++20", "-O3",
          "-gencode", "arch=compute_90,code=sm_90", "--compiler-options", "-fPIC",
          # Warnings inside torch's own headers are not ours to fix.
          "-diag-suppress", "3306", "-Xcompiler", "-Wno-c++20-extensions"]
