@@ -33,7 +33,7 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["rnnt_ops", "rnnt_ops.*"]),
     python_requires=">=3.9",
-    install_requires=["torch>=2.4", "ninja"],
+    install_requires=["torch>=2.7", "ninja"],
     extras_require={
         "test": ["pytest", "hypothesis", "onnx", "onnxruntime", "onnxscript"],
         "bench": ["matplotlib"],
