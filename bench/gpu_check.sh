@@ -97,7 +97,7 @@ sanitize synccheck
 step bench_loss_bf16 40 "$PY" bench/bench_loss.py --device cuda --sections standard --dtype bfloat16 \
   --impls full,full_inplace,pruned "${SHAPES_ARGS[@]}" --warmup 2 --batches 3 --plots ""
 step profile 45 "$PY" bench/profile_step.py --device cuda "${SHAPES_ARGS[@]}" --steps 3
-step all_tests 200 "$PY" -m pytest tests -q -rfE --maxfail=20
+step all_tests 400 "$PY" -m pytest tests -q -rfE --maxfail=20
 # Scaling with vocabulary size and T (full and pruned beside torchaudio), the
 # tables in the log, one PNG each in $OUT.
 step bench_scaling 150 "$PY" bench/bench_loss.py --device cuda --sections vocab,T \
