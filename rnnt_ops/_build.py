@@ -108,8 +108,8 @@ def _cpu_vector_flags() -> list[str]:
 def _compile_flags() -> tuple[list[str], list[str], list[str]]:
     sanitize = _sanitize_flags()
     # No -std flag: torch.utils.cpp_extension passes the C++ standard its
-    # headers need (C++17 on older torch, C++20 from torch 2.15), and a flag
-    # here would override it.
+    # headers need (C++17 up to torch 2.11, C++20 from 2.13; 2.15's headers
+    # require C++20), and a flag here would override it.
     # at::parallel_for is inline: without -fopenmp it runs serially.
     cflags = ["-O3", "-fopenmp"] + _cpu_vector_flags() + sanitize
     cuda_flags = ["-O3"] if cuda_enabled() else []

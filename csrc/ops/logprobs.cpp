@@ -130,7 +130,8 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
   // LM-only: lm normalised by itself. AM-only: am combined with the unigram
   // LM (lm probabilities averaged over batch and positions).
   const at::Tensor lm_sums = lm_probs.sum(2, true);                      // [B][S+1][1]
-  const at::Tensor unigram = (lm_probs / lm_sums).mean(at::IntArrayRef{0, 1}, /*keepdim=*/true) + tiny;  // [1][1][C]
+  const at::Tensor unigram =  // [1][1][C]
+      (lm_probs / lm_sums).mean(at::IntArrayRef{0, 1}, /*keepdim=*/true) + tiny;
   const at::Tensor amonly_normalizers =
       (at::matmul(am_probs, unigram.view_symint({C, 1})).log() + am_max).transpose(1, 2);  // [B][1][T]
   const at::Tensor log_unigram = unigram.log();

@@ -28,16 +28,16 @@ constexpr int64_t kNodesPerThread = 8192;
 // Small batches run on the calling thread alone.
 template <typename Work, typename Item>
 void for_each_item_largest_first(const int64_t* boxes, int64_t B, const Item& item) {
-  const auto area = [&](int64_t b) {
+  std::vector<int64_t> area(B);  // lattice nodes of each item's box
+  for (int64_t b = 0; b < B; ++b) {
     const Box x = box_of(boxes, b);
-    return (x.s_end - x.s_begin + 1) * (x.t_end - x.t_begin + 1);
-  };
+    area[b] = (x.s_end - x.s_begin + 1) * (x.t_end - x.t_begin + 1);
+  }
   std::vector<int64_t> order(B);
   std::iota(order.begin(), order.end(), int64_t{0});
   std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return area(a) > area(b); });
-  int64_t nodes = 0;
-  for (int64_t b = 0; b < B; ++b) nodes += area(b);
+                   [&](int64_t a, int64_t b) { return area[a] > area[b]; });
+  const int64_t nodes = std::accumulate(area.begin(), area.end(), int64_t{0});
   std::atomic<int64_t> next{0};
   const int64_t workers = std::max<int64_t>(
       1, std::min({B, static_cast<int64_t>(at::get_num_threads()), nodes / kNodesPerThread}));
