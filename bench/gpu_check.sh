@@ -86,6 +86,7 @@ sanitize() {
 }
 
 sanitize memcheck
+step float32_error 30 "$PY" bench/float32_error.py
 step bench_recursion 60 "$PY" bench/bench_recursion.py --device cuda --repeats 20
 # plain_full: the baseline of the ratios should torchaudio's rnnt_loss be
 # missing from its build.
