@@ -16,22 +16,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import rnnt_ops  # noqa: E402,F401  (loads the ops)
-from reference import random_boundary  # noqa: E402
-from test_cuda_vs_cpu import CASES, TOL, run_ops  # noqa: E402
+from test_cuda_vs_cpu import CASES, TOL, case_inputs, run_ops  # noqa: E402
 
 EPS = torch.finfo(torch.float32).eps
-
-
-def inputs(B, S, T, modified):
-    """The test's inputs and ragged boundary for one case."""
-    g = torch.Generator().manual_seed(B + S + T)
-    px = torch.randn(B, S, T if modified else T + 1, generator=g)
-    py = torch.randn(B, S + 1, T, generator=g)
-    boundary = random_boundary(B, S, T, g, modified=modified)
-    boundary[0] = torch.tensor([0, 0, S, T])
-    if B > 2:
-        boundary[1, 2] = boundary[1, 0]
-    return px, py, boundary
 
 
 def worst_in_tolerance(got, exact):
@@ -51,7 +38,7 @@ def main() -> None:
         for modified in (False, True):
             if modified and S > T:
                 continue
-            px, py, ragged = inputs(B, S, T, modified)
+            px, py, ragged = case_inputs(B, S, T, modified, torch.float32)
             for boundary in (ragged, None):
                 exact = run_ops(px.double(), py.double(), boundary)
                 max_p = exact[1][exact[1].isfinite()].abs().max().item()

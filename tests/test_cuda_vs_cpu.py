@@ -39,12 +39,9 @@ def run_ops(px, py, boundary):
     return scores, p, px_grad, py_grad
 
 
-@pytest.mark.parametrize("B,S,T", CASES)
-@pytest.mark.parametrize("modified", [False, True])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_cuda_matches_cpu(B, S, T, modified, dtype):
-    if modified and S > T:
-        pytest.skip("no path in a modified lattice with S > T")
+def case_inputs(B, S, T, modified, dtype):
+    """Seeded unnormalised px, py and a ragged boundary for one case (also
+    bench/float32_error.py's inputs)."""
     g = torch.Generator().manual_seed(B + S + T)
     px = torch.randn(B, S, T if modified else T + 1, generator=g, dtype=dtype)
     py = torch.randn(B, S + 1, T, generator=g, dtype=dtype)
@@ -52,6 +49,16 @@ def test_cuda_matches_cpu(B, S, T, modified, dtype):
     boundary[0] = torch.tensor([0, 0, S, T])  # one full box
     if B > 2:
         boundary[1, 2] = boundary[1, 0]  # one item with s_begin = s_end
+    return px, py, boundary
+
+
+@pytest.mark.parametrize("B,S,T", CASES)
+@pytest.mark.parametrize("modified", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_matches_cpu(B, S, T, modified, dtype):
+    if modified and S > T:
+        pytest.skip("no path in a modified lattice with S > T")
+    px, py, boundary = case_inputs(B, S, T, modified, dtype)
     for bnd in (boundary, None):
         cpu = run_ops(px, py, bnd)
         gpu = run_ops(px.cuda(), py.cuda(), None if bnd is None else bnd.cuda())
