@@ -97,9 +97,9 @@ def _sanitize_flags() -> list[str]:
 
 def _cpu_vector_flags() -> list[str]:
     """Host C++ flags that make ``at::vec::Vectorized`` (the vectorised
-    recursion sweeps and fused-joiner rows) use AVX2 registers on a CPU where torch itself runs
-    AVX2 or AVX512 kernels; the build is per machine (keyed by these flags).
-    Elsewhere at::vec runs the same code lane by lane."""
+    recursion sweeps and fused-joiner rows) use AVX2 registers on a CPU where
+    torch itself runs AVX2 or AVX512 kernels; the build is per machine (keyed
+    by these flags). Elsewhere at::vec runs the same code lane by lane."""
     if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         return ["-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2", "-mavx2", "-mfma", "-mf16c"]
     return []
