@@ -1,28 +1,44 @@
 #!/usr/bin/env bash
-# The CUDA checks of one GPU session, in under 5 minutes. Run from the repo
-# root on a machine with a GPU (H100), torch with CUDA, nvcc, ninja, pytest:
+# The CUDA checks of one GPU session, in under 5 minutes (BUDGET_S, default
+# 285 s; a second call with ONLY= finishes the rest) on an H100 with the
+# library prebuilt (below). Run from the repo root on a machine with a GPU,
+# torch with CUDA, nvcc, ninja, pytest:
 #
 #   bash bench/gpu_check.sh [OUT_DIR]      # default $OUT, else bench/out/ (git-ignored)
 #
 # SHAPES=path/to/librispeech_shapes.json makes the loss benchmark and the
 # profile use the real LibriSpeech lengths (the default path,
 # ../shared/bench/librispeech_shapes.json, is beside the checkout, so it does
-# not travel to a lent GPU machine). Through the device tool, without
-# committing the file (.device_carry/ is git-ignored):
-#   mkdir -p .device_carry && cp ../shared/bench/librispeech_shapes.json .device_carry/
-#   run: SHAPES=.device_carry/librispeech_shapes.json bash bench/gpu_check.sh "$OUT"
-#        with carry [".device_carry"]
+# not travel to a lent GPU machine; copy it into the git-ignored
+# .device_carry/ and name that folder in the device tool's carry).
 #
 # Steps, most informative first, each bounded by what is left of the budget:
-# build, CUDA-vs-CPU tests, compute-sanitizer memcheck (small run), the CUDA
-# recursion and standard-loss benchmarks, racecheck and synccheck, a
-# bfloat16 standard table, a profile of each benchmark step (top kernels),
-# then the whole test suite.
-# Every step's output goes to $OUT/<step>.log; $OUT/summary.md has one line
-# per step with its exit status (124 = cut off by the time budget).
-# ONLY=step1,step2 runs just those steps (e.g. a second call that finishes
-# what the first ran out of time for: ONLY=all_tests,bench_scaling
-# BUDGET_S=540, the whole suite's summary line being what issue 4 quotes).
+# build, the CUDA half of the test suite (every test whose id names cuda),
+# compute-sanitizer memcheck (small run), the CUDA recursion and
+# standard-loss benchmarks, a profile of each benchmark step (top kernels,
+# device busy time against the step's wall clock, host syncs), racecheck and
+# synccheck, the scaling tables and plots, a bfloat16 standard table, then
+# the whole test suite.
+# Every step's output goes to OUT_DIR/<step>.log; OUT_DIR/summary.md has one
+# line per step with its exit status (124 = cut off by the time budget).
+# PACK=path.tgz refreshes one archive of OUT_DIR after every step (the
+# device tool returns at most 8 files, and a run cut off at its time limit
+# still returns the steps done). ONLY=step1,step2 runs just those steps.
+# pytest runs verbose (each test's outcome in the log as it ends, so a cut-off
+# log still names its failures), on PYTEST_WORKERS processes (default 12)
+# when pytest-xdist is there, each test limited to TEST_TIMEOUT_S seconds
+# (default 150) when pytest-timeout is.
+#
+# Device time is scarce (15 minutes a session, the machine's start
+# included): carry a library prebuilt here with the GPU image's torch
+# (2.11.0+cu130; CUDA_HOME=/usr/local/cuda LIBRARY_PATH=/usr/local/cuda/lib
+# TORCH_CUDA_ARCH_LIST=9.0 RNNT_OPS_BUILD_DIR=.device_carry/build
+# python -m rnnt_ops.build), and ONNX Runtime's headers
+# (ORT_INCLUDE_DIR=.device_carry/ort; the machine reaches no network), then
+#   run: export RNNT_OPS_BUILD_DIR=$PWD/.device_carry/build TORCH_CUDA_ARCH_LIST=9.0
+#        ORT_INCLUDE_DIR=$PWD/.device_carry/ort PYTHON=python3
+#        SHAPES=.device_carry/librispeech_shapes.json PACK=$OUT/gpu_check.tgz;
+#        bash bench/gpu_check.sh /tmp/gpu_check
 set -u
 OUT=${1:-${OUT:-$PWD/bench/out}}
 mkdir -p "$OUT"
@@ -60,7 +76,25 @@ step() {
   echo "| $name | rc=$rc, $(($(date +%s) - t0)) s |" >>"$OUT/summary.md"
   echo "== $name: rc=$rc"
   tail -n 15 "$OUT/$name.log"
+  pack
 }
+
+# pack: refresh the PACK archive (if asked for) with everything in OUT.
+pack() {
+  if [[ -n "${PACK:-}" ]]; then
+    tar czf "$PACK.part" -C "$OUT" . && mv "$PACK.part" "$PACK"
+  fi
+}
+
+# pytest options: verbose outcomes, plus workers and a per-test limit when
+# the plugins are installed.
+PYTEST_OPTS=(-v -rfE --durations=20 --maxfail=30)
+if "$PY" -c "import xdist" 2>/dev/null; then
+  PYTEST_OPTS+=(-n "${PYTEST_WORKERS:-12}")
+fi
+if "$PY" -c "import pytest_timeout" 2>/dev/null; then
+  PYTEST_OPTS+=(--timeout "${TEST_TIMEOUT_S:-150}")
+fi
 
 echo "| step | result |" >"$OUT/summary.md"
 echo "|---|---|" >>"$OUT/summary.md"
@@ -71,9 +105,7 @@ echo "|---|---|" >>"$OUT/summary.md"
 } >"$OUT/env.log" 2>&1
 
 step build 150 "$PY" -m rnnt_ops.build
-step cuda_tests 90 "$PY" -m pytest -q -rfE --maxfail=20 tests/test_cuda_vs_cpu.py tests/test_recursion.py \
-  tests/test_losses.py tests/test_mixed_precision.py tests/test_loss_errors.py \
-  tests/test_inplace_grad.py tests/test_fused_joiner_rows.py -k cuda
+step cuda_tests 240 "$PY" -m pytest tests -k cuda "${PYTEST_OPTS[@]}"
 # sanitize TOOL: compute-sanitizer over a small forward + backward.
 sanitize() {
   wanted "sanitizer_$1" || return 0
@@ -86,22 +118,23 @@ sanitize() {
 }
 
 sanitize memcheck
-step float32_error 30 "$PY" bench/float32_error.py
 step bench_recursion 60 "$PY" bench/bench_recursion.py --device cuda --repeats 20
 # plain_full: the baseline of the ratios should torchaudio's rnnt_loss be
 # missing from its build.
 step bench_loss 120 "$PY" bench/bench_loss.py --device cuda --sections standard \
   --impls full,full_inplace,pruned,torchaudio,plain_full \
   "${SHAPES_ARGS[@]}" --warmup 5 --batches 20 --plots ""
+step profile 60 "$PY" bench/profile_step.py --device cuda "${SHAPES_ARGS[@]}" --steps 3
 sanitize racecheck
 sanitize synccheck
-step bench_loss_bf16 40 "$PY" bench/bench_loss.py --device cuda --sections standard --dtype bfloat16 \
-  --impls full,full_inplace,pruned "${SHAPES_ARGS[@]}" --warmup 2 --batches 3 --plots ""
-step profile 45 "$PY" bench/profile_step.py --device cuda "${SHAPES_ARGS[@]}" --steps 3
-step all_tests 400 "$PY" -m pytest tests -q -rfE --maxfail=20
 # Scaling with vocabulary size and T (full and pruned beside torchaudio), the
-# tables in the log, one PNG each in $OUT.
+# tables in the log, one PNG each in OUT_DIR.
 step bench_scaling 150 "$PY" bench/bench_loss.py --device cuda --sections vocab,T \
   --impls full,pruned,torchaudio "${SHAPES_ARGS[@]}" --scale-batch 8 \
   --scale-warmup 1 --scale-batches 3 --max-full-gib 20 --plots "$OUT"
+step bench_loss_bf16 40 "$PY" bench/bench_loss.py --device cuda --sections standard --dtype bfloat16 \
+  --impls full,full_inplace,pruned "${SHAPES_ARGS[@]}" --warmup 2 --batches 3 --plots ""
+step float32_error 30 "$PY" bench/float32_error.py
+step all_tests 400 "$PY" -m pytest tests "${PYTEST_OPTS[@]}"
 cat "$OUT/summary.md"
+pack

@@ -16,7 +16,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import time  # noqa: E402
+import warnings  # noqa: E402
+
 import torch  # noqa: E402
+from torch.autograd import DeviceType  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from bench.shapes import DEFAULT_SHAPES_PATH, batches, get_shapes, scale_lengths  # noqa: E402
@@ -44,6 +48,40 @@ def self_time_us(event, on_device: bool) -> float:
     return event.self_device_time_total if on_device else event.self_cpu_time_total
 
 
+def is_kernel(event) -> bool:
+    """A device activity (kernel, memcpy, memset), not a host operator: on a
+    GPU an operator's self device time repeats its kernels' time, so totals
+    count kernels alone."""
+    return getattr(event, "device_type", DeviceType.CPU) != DeviceType.CPU
+
+
+def wall_ms_per_step(run_steps, steps: int, on_device: bool) -> float:
+    """Wall-clock time per step, unprofiled (the device drained before and after)."""
+    if on_device:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    run_steps(steps)
+    if on_device:
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) * 1e3 / steps
+
+
+def host_syncs_per_step(run_steps, steps: int) -> float:
+    """How often a step makes the host wait for the GPU (a device-to-host
+    copy, ``.item()``): each one drains the queue the host had run ahead
+    with, so the launches that follow it are no longer hidden. Counted with
+    torch.cuda.set_sync_debug_mode's warnings."""
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run_steps(steps)
+            torch.cuda.synchronize()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught) / steps
+
+
 def profile_impl(impl: str, args, shapes) -> str:
     device = torch.device(args.device)
     on_device = device.type == "cuda"
@@ -51,24 +89,30 @@ def profile_impl(impl: str, args, shapes) -> str:
     model = BenchModel(args.vocab, args.dim).to(device)
     batch = make_batch(shapes, args.vocab, args.dim, device)
     step = STEPS[impl]
-    for _ in range(args.warmup):
-        model.zero_grad(set_to_none=True)
-        batch.zero_grad()
-        step(model, batch)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_device else [])
-    with profile(activities=activities) as prof:
-        for _ in range(args.steps):
+
+    def run_steps(count: int) -> None:
+        for _ in range(count):
             model.zero_grad(set_to_none=True)
             batch.zero_grad()
             step(model, batch)
+
+    run_steps(args.warmup)
+    wall = wall_ms_per_step(run_steps, args.steps, on_device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_device else [])
+    with profile(activities=activities) as prof:
+        run_steps(args.steps)
         if on_device:
             torch.cuda.synchronize(device)
     events = [e for e in prof.key_averages() if self_time_us(e, on_device) > 0]
     events.sort(key=lambda e: self_time_us(e, on_device), reverse=True)
-    total = sum(self_time_us(e, on_device) for e in events)
+    counted = [e for e in events if is_kernel(e)] if on_device else events
+    total = sum(self_time_us(e, on_device) for e in counted)
+    busy = total / 1e3 / args.steps
     where = "device" if on_device else "CPU"
+    syncs = f"; {host_syncs_per_step(run_steps, args.steps):g} host syncs per step" if on_device else ""
     lines = [
-        f"{LABELS[impl]}: self {where} time per step {total / 1e3 / args.steps:.2f} ms",
+        f"{LABELS[impl]}: step {wall:.2f} ms wall clock (unprofiled); self {where} time "
+        f"per step {busy:.2f} ms ({busy / wall:.0%} of the step){syncs}",
         "",
         f"| operator / kernel | calls per step | self {where} ms per step | share |",
         "|---|---|---|---|",

@@ -54,7 +54,15 @@ def test_same_loss_and_gradients_as_default(loss_fn, rnnt_type, dtype, device):
     loss_inplace, grads_inplace = loss_and_grads(loss_fn, inputs, True, rnnt_type)
     assert torch.equal(loss, loss_inplace)
     for a, b in zip(grads, grads_inplace):
-        assert torch.equal(a, b)
+        if device == "cuda" and loss_fn is pruned_loss:
+            # The gathers' backwards on this path (index_select's into lm,
+            # the simple loss's into am) sum with CUDA atomic adds in no
+            # fixed order, so two runs of the same path already differ in the
+            # last bits of those gradients: a few roundings of the largest.
+            bound = 16 * torch.finfo(a.dtype).eps * a.abs().max().item()
+            torch.testing.assert_close(a, b, rtol=0, atol=bound)
+        else:
+            assert torch.equal(a, b)
 
 
 def test_leaf_logits_receive_their_gradient_in_their_own_memory(device):

@@ -2,6 +2,9 @@
 gradients in the input dtype; autocast runs the losses in float32; the
 fused joiner kernel against plain log-softmax."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -97,7 +100,22 @@ def test_fused_joiner_logprobs_match_log_softmax(dtype, device):
 
 def test_fused_joiner_rejects_bad_index(device):
     logits = torch.randn(2, 5, device=device)
-    with pytest.raises(RuntimeError, match="outside"):
-        torch.ops.rnnt._joiner_logprobs(logits, torch.tensor([0, 5], device=device), 0)
+    if device == "cpu":
+        with pytest.raises(RuntimeError, match="outside"):
+            torch.ops.rnnt._joiner_logprobs(logits, torch.tensor([0, 5]), 0)
+    else:
+        # The losses check symbols on the host before this op; its CUDA
+        # kernel guards with a device-side assert (no out-of-bounds read),
+        # which ends the process's CUDA context: run it in a child process.
+        code = (
+            "import torch, rnnt_ops\n"
+            "logits = torch.randn(2, 5, device='cuda')\n"
+            "torch.ops.rnnt._joiner_logprobs(logits, torch.tensor([0, 5], device='cuda'), 0)\n"
+            "torch.cuda.synchronize()\n"
+        )
+        child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        assert child.returncode != 0
+        assert "sym >= 0 && sym < C" in child.stdout + child.stderr
+        assert "device-side assert triggered" in child.stderr
     with pytest.raises(RuntimeError, match="leading shape"):
         torch.ops.rnnt._joiner_logprobs(logits, torch.tensor([0], device=device), 0)
