@@ -70,7 +70,7 @@ def parse_args(argv=None):
     p.add_argument("--dim", type=int, default=512)
     p.add_argument("--s-range", type=int, default=5)
     p.add_argument("--impls", default=None,
-                   help="comma-separated subset of full, full_inplace, pruned, plain_full, plain_pruned, torchaudio "
+                   help="comma-separated subset of full, full_inplace, pruned, pruned_unchecked, plain_full, plain_pruned, torchaudio "
                         f"(default: {DEFAULT_IMPLS['cpu']} on cpu, {DEFAULT_IMPLS['cuda']} on cuda)")
     p.add_argument("--max-full-gib", type=float, default=None,
                    help="skip full-lattice runs (all but the pruned ones) whose padded "

@@ -122,9 +122,10 @@ step bench_recursion 60 "$PY" bench/bench_recursion.py --device cuda --repeats 2
 # plain_full: the baseline of the ratios should torchaudio's rnnt_loss be
 # missing from its build.
 step bench_loss 120 "$PY" bench/bench_loss.py --device cuda --sections standard \
-  --impls full,full_inplace,pruned,torchaudio,plain_full \
+  --impls full,full_inplace,pruned,pruned_unchecked,torchaudio,plain_full \
   "${SHAPES_ARGS[@]}" --warmup 5 --batches 20 --plots ""
-step profile 60 "$PY" bench/profile_step.py --device cuda "${SHAPES_ARGS[@]}" --steps 3
+step profile 60 "$PY" bench/profile_step.py --device cuda --impls full,pruned,pruned_unchecked,torchaudio \
+  "${SHAPES_ARGS[@]}" --steps 3
 sanitize racecheck
 sanitize synccheck
 # Scaling with vocabulary size and T (full and pruned beside torchaudio), the

@@ -9,7 +9,8 @@ grad) through the joiner ``Linear(dim, C)(tanh(am + lm))``:
 - ``pruned_step``: two ``Linear(dim, C)`` projections for
   ``rnnt_loss_simple(return_grad=True)``, ``get_rnnt_prune_ranges(s_range)``,
   ``do_rnnt_pruning``, the joiner on ``[B][T][s_range][C]``,
-  ``rnnt_loss_pruned``; loss = 0.5 * simple + pruned;
+  ``rnnt_loss_pruned``; loss = 0.5 * simple + pruned (the "pruned_unchecked"
+  step runs it with the value checks switched off: ``rnnt_ops.value_checks``);
 - ``torchaudio_step``: the full joiner, then ``torchaudio.functional.rnnt_loss``
   (int32 targets and lengths).
 
@@ -128,6 +129,13 @@ def pruned_step(
     return loss.detach()
 
 
+def pruned_step_unchecked(model: BenchModel, batch: Batch, s_range: int = 5) -> torch.Tensor:
+    """``pruned_step`` without the host reads of the index and boundary value
+    checks (on CUDA, each waits for the device)."""
+    with rnnt_ops.value_checks(False):
+        return pruned_step(model, batch, s_range)
+
+
 def torchaudio_rnnt_loss() -> Optional[Callable]:
     """``torchaudio.functional.rnnt_loss`` when torchaudio imports, else None."""
     try:
@@ -154,16 +162,18 @@ STEPS: Dict[str, Callable[..., torch.Tensor]] = {
     "full": full_step,
     "full_inplace": partial(full_step, inplace_grad=True),
     "pruned": pruned_step,
+    "pruned_unchecked": pruned_step_unchecked,
     "plain_full": partial(full_step, ops=plain_rnnt),
     "plain_pruned": partial(pruned_step, ops=plain_rnnt),
     "torchaudio": torchaudio_step,
 }
-PRUNED_STEPS = {"pruned", "plain_pruned"}  # the steps that take s_range
+PRUNED_STEPS = {"pruned", "pruned_unchecked", "plain_pruned"}  # the steps that take s_range
 
 LABELS = {
     "full": "rnnt_ops rnnt_loss (full)",
     "full_inplace": "rnnt_ops rnnt_loss (full, inplace_grad=True)",
     "pruned": "rnnt_ops pruned (0.5*simple + pruned, s_range 5)",
+    "pruned_unchecked": "rnnt_ops pruned, value checks off",
     "plain_full": "plain PyTorch full loss",
     "plain_pruned": "plain PyTorch pruned (0.5*simple + pruned, s_range 5)",
     "torchaudio": "torchaudio.functional.rnnt_loss",

@@ -26,6 +26,11 @@ from rnnt_ops.rnnt_loss import (  # noqa: E402
     rnnt_loss_simple,
     rnnt_loss_smoothed,
 )
+from rnnt_ops.value_checks import (  # noqa: E402
+    set_value_checks,
+    value_checks,
+    value_checks_enabled,
+)
 
 __all__ = [
     "do_rnnt_pruning",
@@ -42,5 +47,8 @@ __all__ = [
     "rnnt_loss_pruned",
     "rnnt_loss_simple",
     "rnnt_loss_smoothed",
+    "set_value_checks",
+    "value_checks",
+    "value_checks_enabled",
     "with_cuda",
 ]

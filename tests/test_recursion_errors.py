@@ -57,3 +57,22 @@ def test_mixed_devices():
         mutual_information_recursion(px, py, boundary).cpu(),
         mutual_information_recursion(px.cpu(), py.cpu(), boundary),
     )
+
+
+def test_backward_trusts_the_boundary_its_forward_checked(device):
+    """The backward op reads no boundary values (the forward op checked them,
+    and reading them is a copy to the host: on CUDA, a sync). Its kernels
+    clamp every box into the lattice, so an unchecked bad row can reach
+    nothing outside the tables: it acts as the clamped row."""
+    g = torch.Generator().manual_seed(0)
+    px = torch.randn(2, 3, 5, generator=g).to(device)
+    py = torch.randn(2, 4, 4, generator=g).to(device)
+    checked = bound([[0, 0, 3, 4], [1, 2, 3, 3]], device)
+    outside = bound([[-5, -1, 9, 40], [1, 2, 3, 3]], device)
+    _, p = torch.ops.rnnt._mutual_information_forward(px, py, checked)
+    want = torch.ops.rnnt._mutual_information_backward(px, py, checked, p)
+    got = torch.ops.rnnt._mutual_information_backward(px, py, outside, p)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match=r"boundary\[0\]"):
+        torch.ops.rnnt._mutual_information_forward(px, py, outside)

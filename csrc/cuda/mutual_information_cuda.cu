@@ -22,9 +22,9 @@ namespace rnnt {
 namespace cuda {
 namespace {
 
-__device__ __forceinline__ Box load_box(const int64_t* boxes) {
+__device__ __forceinline__ Box load_box(const int64_t* boxes, LatticeDims d) {
   const int64_t* v = boxes + 4 * static_cast<int64_t>(blockIdx.x);
-  return Box{v[0], v[1], v[2], v[3]};
+  return clamped_to(Box{v[0], v[1], v[2], v[3]}, d);
 }
 
 // Forward. In parallel: the batch items (one block each, independent) and,
@@ -39,7 +39,7 @@ __global__ void __launch_bounds__(kMaxThreads)
                                       scalar_t* p, scalar_t* scores,
                                       scalar_t* ring_workspace) {
   const int64_t b = blockIdx.x;
-  const Box box = load_box(boxes);
+  const Box box = load_box(boxes, d);
   const ForwardSweep<scalar_t> sweep{px + b * d.S * d.px_cols(),
                                      py + b * (d.S + 1) * d.py_cols(),
                                      p + b * (d.S + 1) * d.p_cols(),
@@ -66,7 +66,7 @@ __global__ void __launch_bounds__(kMaxThreads)
                                        scalar_t* py_grad,
                                        scalar_t* ring_workspace) {
   const int64_t b = blockIdx.x;
-  const Box box = load_box(boxes);
+  const Box box = load_box(boxes, d);
   const int64_t x_off = b * d.S * d.px_cols();
   const int64_t y_off = b * (d.S + 1) * d.py_cols();
   const scalar_t* p_item = p + b * (d.S + 1) * d.p_cols();
@@ -123,7 +123,7 @@ std::tuple<at::Tensor, at::Tensor> mutual_information_backward_cuda(
     const at::Tensor& px_in, const at::Tensor& py_in,
     const c10::optional<at::Tensor>& boundary, const at::Tensor& p_in) {
   const RecursionInputs in = check_recursion_inputs(
-      px_in, py_in, boundary, "rnnt::mutual_information_backward");
+      px_in, py_in, boundary, "rnnt::mutual_information_backward", BoundaryValues::kTrust);
   const LatticeDims d = in.dims;
   check_forward_table(p_in, px_in, in);
   const c10::cuda::CUDAGuard guard(px_in.device());

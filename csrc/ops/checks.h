@@ -8,6 +8,7 @@
 #include <string>
 
 #include "rnnt_math.h"
+#include "value_checks.h"
 
 namespace rnnt {
 
@@ -34,12 +35,38 @@ struct RecursionInputs {
   at::Tensor boxes;
 };
 
+// Each row of boundary [B][4] int64 satisfies 0 <= s_begin <= s_end <= S
+// and 0 <= t_begin <= t_end <= T (read on the host: on CUDA, a sync).
+inline void check_boundary_values(const at::Tensor& boundary, int64_t S,
+                                  int64_t T, const char* op) {
+  const at::Tensor host = boundary.cpu().contiguous();
+  const int64_t* v = host.data_ptr<int64_t>();
+  for (int64_t i = 0; i < host.size(0); ++i) {
+    const int64_t sb = v[4 * i], tb = v[4 * i + 1], se = v[4 * i + 2],
+                  te = v[4 * i + 3];
+    TORCH_CHECK(0 <= sb && sb <= se && se <= S && 0 <= tb && tb <= te &&
+                    te <= T,
+                op, ": boundary[", i, "] = (", sb, ", ", tb, ", ", se, ", ",
+                te, ") must satisfy 0 <= s_begin <= s_end <= S = ", S,
+                " and 0 <= t_begin <= t_end <= T = ", T);
+  }
+}
+
+// Whether check_recursion_inputs reads the boundary's values: a copy to
+// the host, which on CUDA waits for the device. The forward ops check them
+// (unless value checks are off: value_checks.h); the backward ops trust the
+// boundary the forward checked. The kernels clamp every box into the
+// lattice, so an unchecked bad one cannot reach outside the tables.
+enum class BoundaryValues { kCheck, kTrust };
+
 // Checks px [B][S][T+1] or [B][S][T], py [B][S+1][T], optional boundary
-// [B][4] int64 with 0 <= s_begin <= s_end <= S and 0 <= t_begin <= t_end <= T.
-// A boundary on another device than px is moved there.
+// [B][4] int64 with (kCheck) 0 <= s_begin <= s_end <= S and
+// 0 <= t_begin <= t_end <= T. A boundary on another device than px is moved
+// there.
 inline RecursionInputs check_recursion_inputs(
     const at::Tensor& px, const at::Tensor& py,
-    const c10::optional<at::Tensor>& boundary, const char* op) {
+    const c10::optional<at::Tensor>& boundary, const char* op,
+    BoundaryValues values = BoundaryValues::kCheck) {
   TORCH_CHECK(px.dim() == 3, op,
               ": px must be 3-D, [B][S][T+1] (regular) or [B][S][T] "
               "(modified), got shape ", shape_str(px));
@@ -72,23 +99,15 @@ inline RecursionInputs check_recursion_inputs(
                 shape_str(b));
     TORCH_CHECK(b.scalar_type() == at::kLong, op,
                 ": boundary must be int64, got ", b.scalar_type());
-    const at::Tensor host = b.cpu().contiguous();
-    const int64_t* v = host.data_ptr<int64_t>();
-    for (int64_t i = 0; i < B; ++i) {
-      const int64_t sb = v[4 * i], tb = v[4 * i + 1], se = v[4 * i + 2],
-                    te = v[4 * i + 3];
-      TORCH_CHECK(0 <= sb && sb <= se && se <= S && 0 <= tb && tb <= te &&
-                      te <= T,
-                  op, ": boundary[", i, "] = (", sb, ", ", tb, ", ", se, ", ",
-                  te, ") must satisfy 0 <= s_begin <= s_end <= S = ", S,
-                  " and 0 <= t_begin <= t_end <= T = ", T);
+    if (values == BoundaryValues::kCheck && value_checks_enabled()) {
+      check_boundary_values(b, S, T, op);
     }
     boxes = b.to(px.device()).contiguous();
   } else {
-    boxes = at::tensor({int64_t(0), int64_t(0), S, T},
-                       at::TensorOptions().dtype(at::kLong))
-                .repeat({B, 1})
-                .to(px.device());
+    // Made on px's device: a copy from the host would wait for the device.
+    boxes = at::zeros({B, 4}, px.options().dtype(at::kLong));
+    boxes.select(1, 2).fill_(S);
+    boxes.select(1, 3).fill_(T);
   }
   return {B, dims, boxes};
 }
@@ -104,9 +123,8 @@ inline void check_forward_table(const at::Tensor& p, const at::Tensor& px,
               "forward table of px's dtype and device, got shape ", shape_str(p));
 }
 
-inline Box box_of(const int64_t* boxes, int64_t b) {
-  return Box{boxes[4 * b], boxes[4 * b + 1], boxes[4 * b + 2],
-             boxes[4 * b + 3]};
+inline Box box_of(const int64_t* boxes, int64_t b, LatticeDims d) {
+  return clamped_to(Box{boxes[4 * b], boxes[4 * b + 1], boxes[4 * b + 2], boxes[4 * b + 3]}, d);
 }
 
 }  // namespace rnnt

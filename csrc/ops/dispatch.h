@@ -56,9 +56,10 @@ call_mutual_information_with_grad(const at::Tensor& px, const at::Tensor& py,
   return op.call(px, py, boundary);
 }
 
-// `index` (int64), checked to lie in [0, size): a copy, made by a backend
-// kernel so that the check also runs inside torch.compile'd graphs. `name`
-// is the argument named in the error.
+// `index` (int64), checked to lie in [0, size) unless value checks are off
+// (value_checks.h): a copy, made by a backend kernel so that the check also
+// runs inside torch.compile'd graphs. `name` is the argument named in the
+// error.
 inline at::Tensor call_checked_index(const at::Tensor& index,
                                      const c10::SymInt& size,
                                      c10::string_view name) {

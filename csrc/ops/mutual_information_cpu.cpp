@@ -27,10 +27,11 @@ constexpr int64_t kNodesPerThread = 8192;
 // thread busy to the end instead of leaving one thread the long items.
 // Small batches run on the calling thread alone.
 template <typename Work, typename Item>
-void for_each_item_largest_first(const int64_t* boxes, int64_t B, const Item& item) {
+void for_each_item_largest_first(const int64_t* boxes, int64_t B, LatticeDims d,
+                                 const Item& item) {
   std::vector<int64_t> area(B);  // lattice nodes of each item's box
   for (int64_t b = 0; b < B; ++b) {
-    const Box x = box_of(boxes, b);
+    const Box x = box_of(boxes, b, d);
     area[b] = (x.s_end - x.s_begin + 1) * (x.t_end - x.t_begin + 1);
   }
   std::vector<int64_t> order(B);
@@ -63,11 +64,11 @@ std::tuple<at::Tensor, at::Tensor> mutual_information_forward_cpu(
     scalar_t* p_a = p.data_ptr<scalar_t>();
     scalar_t* scores_a = scores.data_ptr<scalar_t>();
     for_each_item_largest_first<simd::StripWork<scalar_t>>(
-        boxes, in.B, [&](int64_t b, simd::StripWork<scalar_t>& work) {
+        boxes, in.B, d, [&](int64_t b, simd::StripWork<scalar_t>& work) {
           scores_a[b] = simd::forward_item(px_a + b * d.S * d.px_cols(),
                                            py_a + b * (d.S + 1) * d.py_cols(),
                                            p_a + b * (d.S + 1) * d.p_cols(), d,
-                                           box_of(boxes, b), work);
+                                           box_of(boxes, b, d), work);
         });
   });
   return {scores, p};
@@ -77,7 +78,7 @@ std::tuple<at::Tensor, at::Tensor> mutual_information_backward_cpu(
     const at::Tensor& px_in, const at::Tensor& py_in,
     const c10::optional<at::Tensor>& boundary, const at::Tensor& p_in) {
   const RecursionInputs in = check_recursion_inputs(
-      px_in, py_in, boundary, "rnnt::mutual_information_backward");
+      px_in, py_in, boundary, "rnnt::mutual_information_backward", BoundaryValues::kTrust);
   const LatticeDims d = in.dims;
   check_forward_table(p_in, px_in, in);
   const at::Tensor px = px_in.contiguous(), py = py_in.contiguous(),
@@ -94,13 +95,13 @@ std::tuple<at::Tensor, at::Tensor> mutual_information_backward_cpu(
     scalar_t* px_grad_a = px_grad.data_ptr<scalar_t>();
     scalar_t* py_grad_a = py_grad.data_ptr<scalar_t>();
     for_each_item_largest_first<simd::StripWork<scalar_t>>(
-        boxes, in.B, [&](int64_t b, simd::StripWork<scalar_t>& work) {
+        boxes, in.B, d, [&](int64_t b, simd::StripWork<scalar_t>& work) {
           const int64_t x_off = b * d.S * d.px_cols();
           const int64_t y_off = b * (d.S + 1) * d.py_cols();
           const int64_t p_off = b * (d.S + 1) * d.p_cols();
           simd::backward_item(px_a + x_off, py_a + y_off, p_a + p_off,
                               beta_a + p_off, px_grad_a + x_off, py_grad_a + y_off, d,
-                              box_of(boxes, b), work);
+                              box_of(boxes, b, d), work);
         });
   });
   return {px_grad, py_grad};

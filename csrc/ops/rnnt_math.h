@@ -53,6 +53,20 @@ struct LatticeDims {
   RNNT_HOST_DEVICE int64_t p_cols() const { return T + 1; }
 };
 
+// `box` moved inside the lattice: 0 <= s_begin <= s_end <= S and
+// 0 <= t_begin <= t_end <= T. The identity on a checked boundary; on an
+// unchecked one (the backward ops trust the boundary their forward checked)
+// it keeps every kernel's reads and writes inside the tables.
+RNNT_HOST_DEVICE int64_t clamp_index(int64_t v, int64_t lo, int64_t hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
+RNNT_HOST_DEVICE Box clamped_to(Box box, LatticeDims d) {
+  const int64_t s_begin = clamp_index(box.s_begin, 0, d.S);
+  const int64_t t_begin = clamp_index(box.t_begin, 0, d.T);
+  return Box{s_begin, t_begin, clamp_index(box.s_end, s_begin, d.S),
+             clamp_index(box.t_end, t_begin, d.T)};
+}
+
 }  // namespace rnnt
 
 namespace rnnt {

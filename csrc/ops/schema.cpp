@@ -2,6 +2,8 @@
 // namespace. Kernels are registered per dispatch key in the other files.
 #include <torch/library.h>
 
+#include "value_checks.h"
+
 TORCH_LIBRARY(rnnt, m) {
   // The lattice recursion (see rnnt_ops/mutual_information.py for the math).
   // Returns the total log-score per batch item, [B].
@@ -20,6 +22,12 @@ TORCH_LIBRARY(rnnt, m) {
   m.def(
       "_mutual_information_backward(Tensor px, Tensor py, Tensor? boundary,"
       " Tensor p) -> (Tensor, Tensor)");
+  // Whether the ops check index and boundary values (value_checks.h); returns
+  // the previous setting. Process-wide, on by default.
+  m.def("set_value_checks(bool enabled) -> bool", [](bool enabled) {
+    return rnnt::value_checks_flag().exchange(enabled);
+  });
+  m.def("value_checks_enabled() -> bool", [] { return rnnt::value_checks_enabled(); });
 
   // --- Losses (k2 / fast_rnnt 1.2 semantics; see rnnt_ops/rnnt_loss.py). ---
   // lm [B][S+1][C], am [B][T][C], logits [B][T][S+1][C] or [B][T][s_range][C],
