@@ -11,8 +11,10 @@ issue's size) and B=30, S=120, T=474 (the standard benchmark's largest
 lattice). Timing: time.perf_counter on CPU, CUDA events on GPU; median of
 --repeats after one warm-up call. GPU memory: torch.cuda.max_memory_allocated
 during our forward + backward, above what was allocated before it (inputs),
-beside the size of the forward table p, [B][S+1][T+1], which is all the
-extra memory the recursion should need.
+beside the size of the forward table p, [B][S+1][T+1], the unit in which the
+recursion's memory is counted: the forward holds p and the two occupation
+tables (each about p's size), and the backward scales those into px.grad
+and py.grad (the H100 run measured about 6 p in all: bench/RESULTS.md).
 """
 
 import argparse
