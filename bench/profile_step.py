@@ -109,10 +109,11 @@ def profile_impl(impl: str, args, shapes) -> str:
     total = sum(self_time_us(e, on_device) for e in counted)
     busy = total / 1e3 / args.steps
     where = "device" if on_device else "CPU"
-    syncs = f"; {host_syncs_per_step(run_steps, args.steps):g} host syncs per step" if on_device else ""
+    gpu = (f" (the GPU busy {busy / wall:.0%} of the step); "
+           f"{host_syncs_per_step(run_steps, args.steps):g} host syncs per step") if on_device else ""
     lines = [
         f"{LABELS[impl]}: step {wall:.2f} ms wall clock (unprofiled); self {where} time "
-        f"per step {busy:.2f} ms ({busy / wall:.0%} of the step){syncs}",
+        f"per step {busy:.2f} ms{gpu}",
         "",
         f"| operator / kernel | calls per step | self {where} ms per step | share |",
         "|---|---|---|---|",
