@@ -30,6 +30,7 @@ def test_bench_recursion_prints_consistent_rows(device):
         assert abs(ratio - ours / base) <= 0.02 * ours / base + 1e-3
         if device == "cuda":
             peak_mib, p_mib = float(row[7]), float(row[8])
-            # p, the two gradients (each no larger than p), small tensors
-            # and the caching allocator's rounding.
-            assert 0 < peak_mib <= 4 * p_mib + 0.25
+            # The H100 run measured about 6 p at full size (bench/RESULTS.md):
+            # p and the two occupation tables, their scaled copies in the
+            # backward; plus small tensors and the allocator's rounding.
+            assert 0 < peak_mib <= 7 * p_mib + 0.25
