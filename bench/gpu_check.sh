@@ -30,11 +30,9 @@
 # (default 150) when pytest-timeout is.
 #
 # Device time is scarce (15 minutes a session, the machine's start
-# included): carry a library prebuilt here with the GPU image's torch
-# (2.11.0+cu130; CUDA_HOME=/usr/local/cuda LIBRARY_PATH=/usr/local/cuda/lib
-# TORCH_CUDA_ARCH_LIST=9.0 RNNT_OPS_BUILD_DIR=.device_carry/build
-# python -m rnnt_ops.build), and ONNX Runtime's headers
-# (ORT_INCLUDE_DIR=.device_carry/ort; the machine reaches no network), then
+# included): bench/prepare_gpu_carry.sh fills .device_carry/ with the
+# library prebuilt against the GPU image's torch, ONNX Runtime's headers
+# (the machine reaches no network) and the LibriSpeech lengths; then
 #   run: export RNNT_OPS_BUILD_DIR=$PWD/.device_carry/build TORCH_CUDA_ARCH_LIST=9.0
 #        ORT_INCLUDE_DIR=$PWD/.device_carry/ort PYTHON=python3
 #        SHAPES=.device_carry/librispeech_shapes.json PACK=$OUT/gpu_check.tgz;
