@@ -42,12 +42,10 @@ inline void check_boundary_values(const at::Tensor& boundary, int64_t S,
   const at::Tensor host = boundary.cpu().contiguous();
   const int64_t* v = host.data_ptr<int64_t>();
   for (int64_t i = 0; i < host.size(0); ++i) {
-    const int64_t sb = v[4 * i], tb = v[4 * i + 1], se = v[4 * i + 2],
-                  te = v[4 * i + 3];
-    TORCH_CHECK(0 <= sb && sb <= se && se <= S && 0 <= tb && tb <= te &&
-                    te <= T,
-                op, ": boundary[", i, "] = (", sb, ", ", tb, ", ", se, ", ",
-                te, ") must satisfy 0 <= s_begin <= s_end <= S = ", S,
+    const Box box{v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]};
+    TORCH_CHECK(box_inside(box, S, T), op, ": boundary[", i, "] = (", box.s_begin,
+                ", ", box.t_begin, ", ", box.s_end, ", ", box.t_end,
+                ") must satisfy 0 <= s_begin <= s_end <= S = ", S,
                 " and 0 <= t_begin <= t_end <= T = ", T);
   }
 }

@@ -53,8 +53,16 @@ struct LatticeDims {
   RNNT_HOST_DEVICE int64_t p_cols() const { return T + 1; }
 };
 
-// `box` moved inside the lattice: 0 <= s_begin <= s_end <= S and
-// 0 <= t_begin <= t_end <= T. The identity on a checked boundary; on an
+// Whether `box` lies inside the lattice of S symbols and T frames:
+// 0 <= s_begin <= s_end <= S and 0 <= t_begin <= t_end <= T (what every
+// boundary check asks of each row).
+RNNT_HOST_DEVICE bool box_inside(Box box, int64_t S, int64_t T) {
+  return 0 <= box.s_begin && box.s_begin <= box.s_end && box.s_end <= S &&
+         0 <= box.t_begin && box.t_begin <= box.t_end && box.t_end <= T;
+}
+
+// `box` moved inside the lattice (box_inside holds after). The identity on a
+// box_inside box, i.e. on a checked boundary; on an
 // unchecked one (the backward ops trust the boundary their forward checked)
 // it keeps every kernel's reads and writes inside the tables.
 RNNT_HOST_DEVICE int64_t clamp_index(int64_t v, int64_t lo, int64_t hi) {

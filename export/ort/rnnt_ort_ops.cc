@@ -118,19 +118,17 @@ Inputs check_inputs(const Ort::ConstValue& px, const Ort::ConstValue& py,
     }
     const int64_t* v = boundary->GetTensorData<int64_t>();
     for (int64_t i = 0; i < B; ++i) {
-      const int64_t sb = v[4 * i], tb = v[4 * i + 1], se = v[4 * i + 2],
-                    te = v[4 * i + 3];
-      if (!(0 <= sb && sb <= se && se <= S && 0 <= tb && tb <= te &&
-            te <= T)) {
+      const rnnt::Box box{v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]};
+      if (!rnnt::box_inside(box, S, T)) {
         throw InvalidArgument{
             name + ": boundary[" + std::to_string(i) + "] = (" +
-            std::to_string(sb) + ", " + std::to_string(tb) + ", " +
-            std::to_string(se) + ", " + std::to_string(te) +
+            std::to_string(box.s_begin) + ", " + std::to_string(box.t_begin) + ", " +
+            std::to_string(box.s_end) + ", " + std::to_string(box.t_end) +
             ") must satisfy 0 <= s_begin <= s_end <= S = " +
             std::to_string(S) + " and 0 <= t_begin <= t_end <= T = " +
             std::to_string(T)};
       }
-      in.boxes[static_cast<size_t>(i)] = rnnt::Box{sb, tb, se, te};
+      in.boxes[static_cast<size_t>(i)] = box;
     }
   }
   return in;
