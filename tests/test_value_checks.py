@@ -8,6 +8,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import rnnt_ops as R
+from test_inplace_grad import full_loss, loss_and_grads, make_inputs, pruned_loss
 
 
 @pytest.fixture(autouse=True)
@@ -30,25 +31,24 @@ def test_switch_returns_the_previous_setting_and_the_block_restores_it():
     assert torch.ops.rnnt.value_checks_enabled()
 
 
-def pruned_step(device, seed=0, B=3, T=9, S=4, C=12, s_range=3):
-    g = torch.Generator().manual_seed(seed)
-    am = torch.randn(B, T, C, generator=g, dtype=torch.float64).to(device).requires_grad_()
-    lm = torch.randn(B, S + 1, C, generator=g, dtype=torch.float64).to(device).requires_grad_()
-    symbols = torch.randint(1, C, (B, S), generator=g).to(device)
-    boundary = torch.tensor([[0, 0, S, T], [0, 0, S - 1, T - 2], [0, 1, 2, T - 1]], device=device)
-    simple, (px_grad, py_grad) = R.rnnt_loss_simple(lm, am, symbols, 0, boundary, return_grad=True)
-    ranges = R.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range)
-    am_p, lm_p = R.do_rnnt_pruning(am, lm, ranges)
-    pruned = R.rnnt_loss_pruned(torch.tanh(am_p + lm_p), symbols, ranges, 0, boundary)
-    full = R.rnnt_loss(torch.tanh(am[:, :, None] + lm[:, None]), symbols, 0, boundary)
-    loss = 0.5 * simple + pruned + full
-    return loss.detach(), torch.autograd.grad(loss, (am, lm))
+def simple_pruned_and_full(inputs, inplace_grad, rnnt_type):
+    am, lm, symbols, boundary, _ = inputs
+    simple = R.rnnt_loss_simple(lm, am, symbols, 0, boundary, rnnt_type=rnnt_type, reduction="sum")
+    return (0.5 * simple + pruned_loss(inputs, inplace_grad, rnnt_type)
+            + full_loss(inputs, inplace_grad, rnnt_type))
+
+
+def step(inputs):
+    """0.5 * simple + pruned (ranges and pruning included) + full on
+    test_inplace_grad's inputs: the loss and its gradients."""
+    return loss_and_grads(simple_pruned_and_full, inputs, False, "regular")
 
 
 def test_results_do_not_change(device):
-    loss, grads = pruned_step(device)
+    inputs = make_inputs(device, torch.float64)
+    loss, grads = step(inputs)
     with R.value_checks(False):
-        loss_off, grads_off = pruned_step(device)
+        loss_off, grads_off = step(inputs)
     torch.testing.assert_close(loss_off, loss, rtol=0, atol=0)
     for a, b in zip(grads_off, grads):
         # CUDA gathers' backwards add atomically in no fixed order.
@@ -65,9 +65,10 @@ def host_reads(run):
 
 
 def test_switched_off_the_step_reads_no_values_on_the_host():
-    assert host_reads(lambda: pruned_step("cpu")) > 0
+    inputs = make_inputs("cpu", torch.float64)
+    assert host_reads(lambda: step(inputs)) > 0
     with R.value_checks(False):
-        assert host_reads(lambda: pruned_step("cpu")) == 0
+        assert host_reads(lambda: step(inputs)) == 0
 
 
 def test_unchecked_boundary_acts_as_clamped_into_the_lattice(device):
