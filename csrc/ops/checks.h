@@ -5,8 +5,10 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <string>
 
+#include "checked_values.h"
 #include "rnnt_math.h"
 #include "value_checks.h"
 
@@ -37,8 +39,18 @@ struct RecursionInputs {
 
 // Each row of boundary [B][4] int64 satisfies 0 <= s_begin <= s_end <= S
 // and 0 <= t_begin <= t_end <= T (read on the host: on CUDA, a sync).
+// A boundary that passed for some (S', T') and is unchanged since passes
+// for every S >= its largest s_end and T >= its largest t_end without a
+// second read (checked_values.h).
 inline void check_boundary_values(const at::Tensor& boundary, int64_t S,
                                   int64_t T, const char* op) {
+  int64_t max_s_end = 0, max_t_end = 0;
+  if (CheckedValues::instance().lookup(boundary, CheckedKind::kBoundaryExtent, max_s_end,
+                                       max_t_end) &&
+      max_s_end <= S && max_t_end <= T) {
+    return;
+  }
+  RNNT_RECORD_HOST_READ();
   const at::Tensor host = boundary.cpu().contiguous();
   const int64_t* v = host.data_ptr<int64_t>();
   for (int64_t i = 0; i < host.size(0); ++i) {
@@ -47,7 +59,11 @@ inline void check_boundary_values(const at::Tensor& boundary, int64_t S,
                 ", ", box.t_begin, ", ", box.s_end, ", ", box.t_end,
                 ") must satisfy 0 <= s_begin <= s_end <= S = ", S,
                 " and 0 <= t_begin <= t_end <= T = ", T);
+    max_s_end = std::max(max_s_end, box.s_end);
+    max_t_end = std::max(max_t_end, box.t_end);
   }
+  CheckedValues::instance().remember(boundary, CheckedKind::kBoundaryExtent, max_s_end,
+                                     max_t_end);
 }
 
 // Whether check_recursion_inputs reads the boundary's values: a copy to

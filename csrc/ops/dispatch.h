@@ -4,8 +4,13 @@
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/ATen.h>
+#include <ATen/TensorSubclassLikeUtils.h>
+#include <torch/csrc/jit/frontend/tracer.h>
 
 #include <tuple>
+
+#include "checked_values.h"
+#include "value_checks.h"
 
 namespace rnnt {
 
@@ -60,9 +65,25 @@ call_mutual_information_with_grad(const at::Tensor& px, const at::Tensor& py,
 // (value_checks.h): a copy, made by a backend kernel so that the check also
 // runs inside torch.compile'd graphs. `name` is the argument named in the
 // error.
+//
+// In eager mode the op is skipped, and `index` itself used, when there is
+// nothing to read: value checks off, or an index already checked against
+// this size and unchanged since (checked_values.h). Traced (fake or
+// functional tensors, a dispatch mode, the TorchScript tracer), the op is
+// always called, so that graphs keep their checks.
 inline at::Tensor call_checked_index(const at::Tensor& index,
                                      const c10::SymInt& size,
                                      c10::string_view name) {
+  if (index.scalar_type() == at::kLong && !at::isTensorSubclassLike(index) &&
+      !torch::jit::tracer::isTracing()) {
+    if (!value_checks_enabled()) return index;
+    int64_t lo = 0, hi = 0;
+    const auto upper = size.maybe_as_int();
+    if (upper && CheckedValues::instance().lookup(index, CheckedKind::kIndexRange, lo, hi) &&
+        lo >= 0 && hi < *upper) {
+      return index;
+    }
+  }
   static const auto op =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("rnnt::_checked_index", "")

@@ -4,6 +4,7 @@
 // Also the index check kernel that guards every gather by symbol or range.
 #include <torch/library.h>
 
+#include "checked_values.h"
 #include "dispatch.h"
 #include "loss_options.h"
 #include "value_checks.h"
@@ -93,8 +94,17 @@ at::Tensor get_rnnt_prune_ranges(const at::Tensor& px_grad, const at::Tensor& py
   const at::Tensor before_last = frame < (boundary.select(1, 3) - 1).view({-1, 1});
   const at::Tensor last_begin = (boundary.select(1, 2) - c10::Scalar(R - 1)).clamp_min(0).view({-1, 1});
   s_begin = at::where(before_last, s_begin, last_begin);
-  s_begin = adjust_pruning_lower_bound(s_begin, regular ? R : SymInt(2));
-  return s_begin.unsqueeze(2) + at::arange(c10::Scalar(R), long_opts);
+  // The clamp changes nothing for a boundary inside the lattice; it makes
+  // every range lie in [0, S] whatever the boundary, which the memo of
+  // checked values records, so the ops that take these ranges next need
+  // not read them back.
+  s_begin = adjust_pruning_lower_bound(s_begin, regular ? R : SymInt(2))
+                .clamp(c10::Scalar(0), c10::Scalar(S + 1 - R));
+  const at::Tensor ranges = s_begin.unsqueeze(2) + at::arange(c10::Scalar(R), long_opts);
+  if (const auto s = S.maybe_as_int()) {
+    CheckedValues::instance().remember(ranges, CheckedKind::kIndexRange, 0, *s);
+  }
+  return ranges;
 }
 
 std::tuple<at::Tensor, at::Tensor> do_rnnt_pruning(const at::Tensor& am, const at::Tensor& lm,
@@ -128,12 +138,19 @@ at::Tensor checked_index(const at::Tensor& index, c10::SymInt size, c10::string_
               " must be int64, got ", index.scalar_type());
   const int64_t upper = size.expect_int();
   if (index.numel() > 0 && value_checks_enabled()) {
-    // One device-to-host copy (one sync on CUDA) for both bounds.
-    const auto [lo, hi] = at::aminmax(index);
-    const at::Tensor bounds = at::stack({lo, hi}).cpu();
-    const int64_t lo_v = bounds[0].item<int64_t>(), hi_v = bounds[1].item<int64_t>();
-    TORCH_CHECK_VALUE(lo_v >= 0 && hi_v < upper, "rnnt: ", std::string(name),
-                      " must lie in [0, ", upper, "), got values in [", lo_v, ", ", hi_v, "]");
+    int64_t lo = 0, hi = 0;
+    const bool known = CheckedValues::instance().lookup(index, CheckedKind::kIndexRange, lo, hi);
+    if (!known || lo < 0 || hi >= upper) {
+      // One device-to-host copy (one sync on CUDA) for both bounds.
+      RNNT_RECORD_HOST_READ();
+      const auto [lo_t, hi_t] = at::aminmax(index);
+      const at::Tensor bounds = at::stack({lo_t, hi_t}).cpu();
+      lo = bounds[0].item<int64_t>();
+      hi = bounds[1].item<int64_t>();
+      TORCH_CHECK_VALUE(lo >= 0 && hi < upper, "rnnt: ", std::string(name),
+                        " must lie in [0, ", upper, "), got values in [", lo, ", ", hi, "]");
+      CheckedValues::instance().remember(index, CheckedKind::kIndexRange, lo, hi);
+    }
   }
   return index.clone();
 }

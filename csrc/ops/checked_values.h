@@ -1,0 +1,92 @@
+// A memo of the value checks already passed, so that one training step reads
+// each input's values on the host once, not once per op. (On CUDA every read
+// waits for the device: the simple loss, do_rnnt_pruning and the pruned loss
+// of one step each used to re-read the same symbols, ranges and boundary.)
+//
+// An entry holds what a check learned about a tensor: the [lo, hi] range of
+// an index, or the largest s_end and t_end of a well-formed boundary. It
+// stays valid while the tensor is the same object (a weak reference to its
+// TensorImpl, so a freed tensor's address cannot be mistaken for it), with
+// the same data pointer, element count and version counter: every in-place
+// change through the tensor or a view of it bumps that counter. Tensors
+// without a version counter (inference mode) and tensor subclasses (fake,
+// functional tensors under torch.compile) are never memoised.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/TensorSubclassLikeUtils.h>
+#include <ATen/record_function.h>
+#include <c10/util/intrusive_ptr.h>
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+
+namespace rnnt {
+
+// What a value check established about a tensor.
+enum class CheckedKind : uint8_t { kIndexRange, kBoundaryExtent };
+
+class CheckedValues {
+ public:
+  static CheckedValues& instance() {
+    static CheckedValues memo;
+    return memo;
+  }
+
+  // The facts (x, y) remembered for `t` under `kind`, if still valid.
+  bool lookup(const at::Tensor& t, CheckedKind kind, int64_t& x, int64_t& y) {
+    if (!memoisable(t)) return false;
+    const std::lock_guard<std::mutex> lock(mutex_);
+    for (const Entry& e : entries_) {
+      if (e.kind == kind && e.matches(t)) {
+        x = e.x;
+        y = e.y;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void remember(const at::Tensor& t, CheckedKind kind, int64_t x, int64_t y) {
+    if (!memoisable(t)) return;
+    const std::lock_guard<std::mutex> lock(mutex_);
+    Entry& e = entries_[next_];
+    next_ = (next_ + 1) % entries_.size();
+    e = Entry{c10::weak_intrusive_ptr<c10::TensorImpl>(t.getIntrusivePtr()),
+              t.unsafeGetTensorImpl()->version_counter().current_version(),
+              t.data_ptr(), t.numel(), kind, x, y};
+  }
+
+ private:
+  struct Entry {
+    c10::weak_intrusive_ptr<c10::TensorImpl> impl{c10::weak_intrusive_ptr<c10::TensorImpl>(
+        c10::intrusive_ptr<c10::TensorImpl>())};
+    uint32_t version = 0;
+    const void* data = nullptr;
+    int64_t numel = 0;
+    CheckedKind kind = CheckedKind::kIndexRange;
+    int64_t x = 0, y = 0;
+
+    bool matches(const at::Tensor& t) const {
+      return !impl.expired() && impl._unsafe_get_target() == t.unsafeGetTensorImpl() &&
+             version == t.unsafeGetTensorImpl()->version_counter().current_version() &&
+             data == t.data_ptr() && numel == t.numel();
+    }
+  };
+
+  static bool memoisable(const at::Tensor& t) {
+    return t.defined() && !t.is_inference() && !at::isTensorSubclassLike(t) &&
+           (t.is_cpu() || t.is_cuda()) && t.has_storage();
+  }
+
+  std::mutex mutex_;
+  std::array<Entry, 16> entries_;
+  size_t next_ = 0;
+};
+
+// Marks a read of tensor values on the host (a wait for the device on CUDA)
+// in profiles, where tests and bench/profile_step.py count them.
+#define RNNT_RECORD_HOST_READ() RECORD_FUNCTION("rnnt::host_read", c10::ArrayRef<const c10::IValue>{})
+
+}  // namespace rnnt

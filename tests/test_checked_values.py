@@ -1,0 +1,118 @@
+"""The memo of value checks already passed (csrc/ops/checked_values.h): one
+pruned training step reads each input's values on the host once (on CUDA
+every read waits for the device), and a tensor changed since its check, or a
+new tensor where a checked one was, is read again and its bad values raise."""
+
+import pytest
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+import rnnt_ops as R
+from test_inplace_grad import make_inputs
+
+
+def host_reads(run):
+    """How many times `run` read tensor values on the host for a check."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run()
+    return sum(e.name == "rnnt::host_read" for e in prof.events())
+
+
+def pruned_step(inputs, s_range=3):
+    am, lm, symbols, boundary, joiner = inputs
+    simple, (px_grad, py_grad) = R.rnnt_loss_simple(
+        lm, am, symbols, 0, boundary, reduction="sum", return_grad=True)
+    ranges = R.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range)
+    am_p, lm_p = R.do_rnnt_pruning(am, lm, ranges)
+    logits = joiner(torch.tanh(am_p + lm_p))
+    pruned = R.rnnt_loss_pruned(logits, symbols, ranges, 0, boundary, reduction="sum")
+    (0.5 * simple + pruned).backward()
+    return ranges
+
+
+def test_a_pruned_step_reads_symbols_and_boundary_once(device):
+    inputs = make_inputs(device, torch.float64)
+    # The simple loss reads symbols and boundary; the ranges come from
+    # get_rnnt_prune_ranges inside [0, S]; nothing else is read again.
+    assert host_reads(lambda: pruned_step(inputs)) == 2
+    assert host_reads(lambda: pruned_step(inputs)) == 0  # same, unchanged tensors
+
+
+def test_without_the_memo_each_op_would_read_again(device):
+    """The same step on copies of symbols and boundary for each op reads
+    them in every op: the memo, not a skipped check, saves the reads."""
+    am, lm, symbols, boundary, joiner = make_inputs(device, torch.float64)
+
+    def step():
+        _, (px_grad, py_grad) = R.rnnt_loss_simple(
+            lm, am, symbols.clone(), 0, boundary.clone(), return_grad=True)
+        ranges = R.get_rnnt_prune_ranges(px_grad, py_grad, boundary.clone(), 3).clone()
+        am_p, lm_p = R.do_rnnt_pruning(am, lm, ranges.clone())
+        R.rnnt_loss_pruned(joiner(torch.tanh(am_p + lm_p)), symbols.clone(), ranges.clone(),
+                           0, boundary.clone())
+
+    # simple: symbols, boundary; pruning: ranges; pruned: symbols, ranges, boundary.
+    assert host_reads(step) == 6
+
+
+def test_a_tensor_changed_in_place_is_checked_again(device):
+    inputs = make_inputs(device, torch.float64)
+    am, lm, symbols, boundary, _ = inputs
+    R.rnnt_loss_simple(lm, am, symbols, 0, boundary)
+    symbols[0, 0] = 11  # C = 11: out of range
+    with pytest.raises(ValueError, match=r"symbols must lie in \[0, 11\)"):
+        R.rnnt_loss_simple(lm, am, symbols, 0, boundary)
+    symbols[0, 0] = 1
+    boundary[1, 3] = 99  # through a view: the version counter is shared
+    with pytest.raises(RuntimeError, match=r"boundary\[1\]"):
+        R.rnnt_loss_simple(lm, am, symbols, 0, boundary)
+
+
+def test_changed_ranges_are_checked_again(device):
+    inputs = make_inputs(device, torch.float64)
+    ranges = pruned_step(inputs)
+    am, lm, symbols, boundary, joiner = inputs
+    ranges.add_(100)
+    with pytest.raises(ValueError, match="ranges must lie in"):
+        R.do_rnnt_pruning(am, lm, ranges)
+
+
+def test_a_boundary_checked_for_a_larger_lattice_is_checked_again(device):
+    g = torch.Generator().manual_seed(0)
+    px, py = torch.randn(1, 4, 6, generator=g), torch.randn(1, 5, 5, generator=g)
+    boundary = torch.tensor([[0, 0, 4, 5]], device=device)
+    R.mutual_information_recursion(px.to(device), py.to(device), boundary)
+    with pytest.raises(RuntimeError, match=r"s_end <= S = 3"):
+        R.mutual_information_recursion(px[:, :3].to(device), py[:, :4].to(device), boundary)
+
+
+def test_a_new_tensor_in_a_checked_ones_place_is_checked(device):
+    am, lm, symbols, boundary, _ = make_inputs(device, torch.float64)
+    good = symbols.clone()
+    R.rnnt_loss_simple(lm, am, good, 0, boundary)
+    shape = good.shape
+    del good  # its memory may well hold the next tensor
+    bad = torch.full(shape, 50, device=device)
+    with pytest.raises(ValueError, match="symbols must lie in"):
+        R.rnnt_loss_simple(lm, am, bad, 0, boundary)
+
+
+def test_ranges_lie_in_the_lattice_even_for_a_bad_boundary(device):
+    """get_rnnt_prune_ranges reads no boundary values; its ranges are
+    clamped into [0, S] (what the memo records for them). Unclamped, the
+    last frame's window here would start at s_end - 1 = 8."""
+    g = torch.Generator().manual_seed(2)
+    px_grad = torch.rand(2, 4, 7, generator=g).to(device)
+    py_grad = torch.rand(2, 5, 6, generator=g).to(device)
+    bad = torch.tensor([[0, 0, 9, 6], [0, 0, 4, 6]], device=device)  # s_end 9 > S = 4
+    ranges = R.get_rnnt_prune_ranges(px_grad, py_grad, bad, 2)
+    assert int(ranges.min()) >= 0 and int(ranges.max()) <= 4
+
+
+def test_inference_tensors_are_checked_every_time(device):
+    am, lm, symbols, boundary, _ = make_inputs(device, torch.float64)
+    with torch.inference_mode():
+        symbols_inf, boundary_inf = symbols.clone(), boundary.clone()
+        run = lambda: R.rnnt_loss_simple(lm.detach(), am.detach(), symbols_inf, 0, boundary_inf)  # noqa: E731
+        assert host_reads(run) == 2
+        assert host_reads(run) == 2
