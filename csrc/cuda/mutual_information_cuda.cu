@@ -47,10 +47,20 @@ __global__ void __launch_bounds__(kMaxThreads)
   const DiagonalRing<scalar_t> ring{ring_storage(ring_workspace, d.S + 1),
                                     d.S + 1};
   const int tid = threadIdx.x;
-  NodeArcs<scalar_t> prefetched = sweep.first_arcs(first_diagonal(box), tid);
-  for (int64_t k = first_diagonal(box); k <= last_diagonal(box); ++k) {
-    sweep.step(ring, k, tid, blockDim.x, prefetched);
-    __syncthreads();
+  const int64_t first = first_diagonal(box), last = last_diagonal(box);
+  Lookahead<NodeArcs<scalar_t>> ahead;
+#pragma unroll
+  for (int j = 0; j < kLookahead; ++j) ahead.slot[j] = sweep.first_arcs(first + j, tid);
+  for (int64_t base = first; base <= last; base += kLookahead) {
+#pragma unroll
+    for (int j = 0; j < kLookahead; ++j) {
+      const int64_t k = base + j;
+      if (k > last) break;  // uniform over the block
+      const NodeArcs<scalar_t> mine = ahead.slot[j];
+      ahead.slot[j] = sweep.first_arcs(k + kLookahead, tid);
+      sweep.step(ring, k, tid, blockDim.x, mine);
+      __syncthreads();
+    }
   }
 }
 
@@ -78,11 +88,20 @@ __global__ void __launch_bounds__(kMaxThreads)
   const DiagonalRing<scalar_t> ring{ring_storage(ring_workspace, d.S + 1),
                                     d.S + 1};
   const int tid = threadIdx.x;
-  BackwardInputs<scalar_t> prefetched =
-      sweep.first_inputs(last_diagonal(box), tid);
-  for (int64_t k = last_diagonal(box); k >= first_diagonal(box); --k) {
-    sweep.step(ring, k, tid, blockDim.x, prefetched);
-    __syncthreads();
+  const int64_t first = first_diagonal(box), last = last_diagonal(box);
+  Lookahead<BackwardInputs<scalar_t>> ahead;
+#pragma unroll
+  for (int j = 0; j < kLookahead; ++j) ahead.slot[j] = sweep.first_inputs(last - j, tid);
+  for (int64_t base = last; base >= first; base -= kLookahead) {
+#pragma unroll
+    for (int j = 0; j < kLookahead; ++j) {
+      const int64_t k = base - j;
+      if (k < first) break;  // uniform over the block
+      const BackwardInputs<scalar_t> mine = ahead.slot[j];
+      ahead.slot[j] = sweep.first_inputs(k - kLookahead, tid);
+      sweep.step(ring, k, tid, blockDim.x, mine);
+      __syncthreads();
+    }
   }
 }
 

@@ -34,9 +34,24 @@ struct DiagonalRing {
   }
 };
 
-// One thread's view of the forward sweep over one batch item. `prefetched`
-// carries the arcs of the thread's first node of the next diagonal, loaded
-// before the barrier so the global-memory latency overlaps the current step.
+// How many diagonals ahead each thread loads the arcs (px, py and, backward,
+// p) of its first node: a load issued kLookahead steps before its use has
+// that many steps, barriers included, to arrive, so the step's critical
+// path is the node math and the ring in shared memory, not global-memory
+// latency. The loads do not depend on the recursion's values.
+constexpr int kLookahead = 4;
+
+// The loaded inputs of a thread's first node on kLookahead consecutive
+// diagonals: slot j holds diagonal `base + j` (forward; `base - j`
+// backward). The kernels index it with unrolled constants (registers).
+template <typename Item>
+struct Lookahead {
+  Item slot[kLookahead];
+};
+
+// One thread's view of the forward sweep over one batch item. `mine`, given
+// to step(), holds the arcs of the thread's first node of the diagonal,
+// loaded kLookahead steps earlier (first_arcs).
 template <typename scalar_t>
 struct ForwardSweep {
   const scalar_t* px;
@@ -58,9 +73,7 @@ struct ForwardSweep {
   template <typename Ring>
   RNNT_HOST_DEVICE void step(const Ring& ring, int64_t k, int tid,
                              int nthreads,
-                             NodeArcs<scalar_t>& prefetched) const {
-    const NodeArcs<scalar_t> mine = prefetched;
-    prefetched = first_arcs(k + 1, tid);
+                             const NodeArcs<scalar_t>& mine) const {
     const DiagonalRows rows = diagonal_rows(box, k);
     for (int64_t s = rows.lo + tid; s <= rows.hi; s += nthreads) {
       const int64_t t = k - s;
@@ -81,7 +94,8 @@ struct BackwardInputs {
   scalar_t p_here;
 };
 
-// One thread's view of the backward sweep (diagonals in decreasing order).
+// One thread's view of the backward sweep (diagonals in decreasing order);
+// `mine` as in ForwardSweep (first_inputs).
 template <typename scalar_t>
 struct BackwardSweep {
   const scalar_t* px;
@@ -110,9 +124,7 @@ struct BackwardSweep {
   template <typename Ring>
   RNNT_HOST_DEVICE void step(const Ring& ring, int64_t k, int tid,
                              int nthreads,
-                             BackwardInputs<scalar_t>& prefetched) const {
-    const BackwardInputs<scalar_t> mine = prefetched;
-    prefetched = first_inputs(k - 1, tid);
+                             const BackwardInputs<scalar_t>& mine) const {
     const DiagonalRows rows = diagonal_rows(box, k);
     for (int64_t s = rows.lo + tid; s <= rows.hi; s += nthreads) {
       const int64_t t = k - s;

@@ -91,12 +91,19 @@ void run_case(std::mt19937& rng, int64_t S, int64_t T, bool modified,
   std::vector<scalar_t> p(p_size, neg_inf<scalar_t>());
   scalar_t score = nan;
   const ForwardSweep<scalar_t> fwd{px.data(), py.data(), p.data(), &score, d, box};
-  std::vector<NodeArcs<scalar_t>> fwd_pre;
+  // Each thread's lookahead slots, filled and refilled as the kernel does.
+  const int64_t first = first_diagonal(box), last = last_diagonal(box);
+  std::vector<Lookahead<NodeArcs<scalar_t>>> fwd_ahead(nthreads);
   for (int tid = 0; tid < nthreads; ++tid)
-    fwd_pre.push_back(fwd.first_arcs(first_diagonal(box), tid));
-  for (step = first_diagonal(box); step <= last_diagonal(box); ++step) {
+    for (int j = 0; j < kLookahead; ++j) fwd_ahead[tid].slot[j] = fwd.first_arcs(first + j, tid);
+  for (step = first; step <= last; ++step) {
     std::shuffle(order.begin(), order.end(), rng);
-    for (int tid : order) fwd.step(ring, step, tid, nthreads, fwd_pre[tid]);
+    const int j = static_cast<int>((step - first) % kLookahead);
+    for (int tid : order) {
+      const NodeArcs<scalar_t> mine = fwd_ahead[tid].slot[j];
+      fwd_ahead[tid].slot[j] = fwd.first_arcs(step + kLookahead, tid);
+      fwd.step(ring, step, tid, nthreads, mine);
+    }
   }
   EXPECT(same(p, p_ref));
   EXPECT(std::memcmp(&score, &score_ref, sizeof score) == 0);
@@ -109,12 +116,17 @@ void run_case(std::mt19937& rng, int64_t S, int64_t T, bool modified,
   if (total != neg_inf<scalar_t>()) {
     const BackwardSweep<scalar_t> bwd{px.data(), py.data(), p.data(), gx.data(),
                                       gy.data(), d, box, total};
-    std::vector<BackwardInputs<scalar_t>> bwd_pre;
+    std::vector<Lookahead<BackwardInputs<scalar_t>>> bwd_ahead(nthreads);
     for (int tid = 0; tid < nthreads; ++tid)
-      bwd_pre.push_back(bwd.first_inputs(last_diagonal(box), tid));
-    for (step = last_diagonal(box); step >= first_diagonal(box); --step) {
+      for (int j = 0; j < kLookahead; ++j) bwd_ahead[tid].slot[j] = bwd.first_inputs(last - j, tid);
+    for (step = last; step >= first; --step) {
       std::shuffle(order.begin(), order.end(), rng);
-      for (int tid : order) bwd.step(ring, step, tid, nthreads, bwd_pre[tid]);
+      const int j = static_cast<int>((last - step) % kLookahead);
+      for (int tid : order) {
+        const BackwardInputs<scalar_t> mine = bwd_ahead[tid].slot[j];
+        bwd_ahead[tid].slot[j] = bwd.first_inputs(step - kLookahead, tid);
+        bwd.step(ring, step, tid, nthreads, mine);
+      }
     }
   }
   EXPECT(same(gx, gx_ref));
