@@ -54,6 +54,15 @@ export RNNT_OPS_BUILD_DIR=${RNNT_OPS_BUILD_DIR:-/tmp/rnnt_ops_gpu_check}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 
+# stamp: prefix each line of stdin with the seconds since it started.
+stamp() {
+  "$PY" -u -c 'import sys, time
+t0 = time.time()
+for line in sys.stdin:
+    sys.stdout.write(f"{time.time() - t0:7.1f} {line}")
+    sys.stdout.flush()'
+}
+
 # wanted NAME: whether ONLY (if set) lists the step.
 wanted() { [[ -z "${ONLY:-}" || ",$ONLY," == *",$1,"* ]]; }
 
@@ -69,8 +78,9 @@ step() {
     return
   fi
   local t0=$(date +%s)
-  timeout --kill-after=5 "$limit" "$@" >"$OUT/$name.log" 2>&1
-  local rc=$?
+  # Each log line starts with the seconds since the step began.
+  timeout --kill-after=5 "$limit" "$@" 2>&1 | stamp >"$OUT/$name.log"
+  local rc=${PIPESTATUS[0]}
   echo "| $name | rc=$rc, $(($(date +%s) - t0)) s |" >>"$OUT/summary.md"
   echo "== $name: rc=$rc"
   tail -n 15 "$OUT/$name.log"
@@ -85,7 +95,11 @@ pack() {
 }
 
 # pytest options: verbose outcomes, plus workers and a per-test limit when
-# the plugins are installed.
+# the plugins are installed. Inductor compiles in-process
+# (TORCHINDUCTOR_COMPILE_THREADS=1): a worker that had started inductor's
+# pool of compile processes did not exit after the last test (H100 run,
+# 2026-11-27: the log reached 100% and pytest never printed its summary).
+export TORCHINDUCTOR_COMPILE_THREADS=1
 PYTEST_OPTS=(-v -rfE --durations=20 --maxfail=30)
 if "$PY" -c "import xdist" 2>/dev/null; then
   PYTEST_OPTS+=(-n "${PYTEST_WORKERS:-12}")
@@ -100,6 +114,7 @@ echo "|---|---|" >>"$OUT/summary.md"
   nvidia-smi || true
   nvcc --version || true
   "$PY" -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(), torch.cuda.get_device_capability())"
+  "$PY" -c "import onnxruntime; print('onnxruntime', onnxruntime.__version__)" || true
 } >"$OUT/env.log" 2>&1
 
 step build 150 "$PY" -m rnnt_ops.build
@@ -123,7 +138,7 @@ step bench_loss 120 "$PY" bench/bench_loss.py --device cuda --sections standard 
   --impls full,full_inplace,pruned,pruned_unchecked,torchaudio,plain_full \
   "${SHAPES_ARGS[@]}" --warmup 5 --batches 20 --plots ""
 step profile 60 "$PY" bench/profile_step.py --device cuda --impls full,pruned,pruned_unchecked,torchaudio \
-  "${SHAPES_ARGS[@]}" --steps 3
+  "${SHAPES_ARGS[@]}" --steps 3 --top 30
 sanitize racecheck
 sanitize synccheck
 # Scaling with vocabulary size and T (full and pruned beside torchaudio), the

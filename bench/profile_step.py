@@ -17,7 +17,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import time  # noqa: E402
-import warnings  # noqa: E402
 
 import torch  # noqa: E402
 from torch.autograd import DeviceType  # noqa: E402
@@ -66,20 +65,32 @@ def wall_ms_per_step(run_steps, steps: int, on_device: bool) -> float:
     return (time.perf_counter() - start) * 1e3 / steps
 
 
-def host_syncs_per_step(run_steps, steps: int) -> float:
-    """How often a step makes the host wait for the GPU (a device-to-host
-    copy, ``.item()``): each one drains the queue the host had run ahead
-    with, so the launches that follow it are no longer hidden. Counted with
-    torch.cuda.set_sync_debug_mode's warnings."""
-    torch.cuda.set_sync_debug_mode("warn")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            run_steps(steps)
-            torch.cuda.synchronize()
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-    return sum("synchroniz" in str(w.message) for w in caught) / steps
+def host_ms_per_step(run_steps, steps: int) -> float:
+    """The host's own time to queue a step, with the GPU held busy by a long
+    sleep kernel queued first, so that no launch waits for the device. Only
+    meaningful for a step without host syncs (each would wait for the sleep).
+    Compared with the device-busy time it says which side sets the pace."""
+    torch.cuda.synchronize()
+    torch.cuda._sleep(int(2e8))  # about 0.1 s at 1.7 GHz
+    start = time.perf_counter()
+    run_steps(steps)
+    host = (time.perf_counter() - start) * 1e3 / steps
+    torch.cuda.synchronize()
+    return host
+
+
+def host_syncs(prof) -> int:
+    """Waits of the host for the GPU in a profile: cudaStreamSynchronize
+    calls (a device-to-host copy such as ``.item()`` or ``.cpu()`` makes
+    one). Each drains the queue the host had run ahead with, so the
+    launches after it are no longer hidden. The profile's final
+    torch.cuda.synchronize is a cudaDeviceSynchronize, not counted."""
+    return sum(e.count for e in prof.key_averages() if e.key == "cudaStreamSynchronize")
+
+
+def value_check_reads(prof) -> int:
+    """Host reads made by our value checks (``rnnt::host_read`` ranges)."""
+    return sum(e.count for e in prof.key_averages() if e.key == "rnnt::host_read")
 
 
 def profile_impl(impl: str, args, shapes) -> str:
@@ -94,6 +105,9 @@ def profile_impl(impl: str, args, shapes) -> str:
         for _ in range(count):
             model.zero_grad(set_to_none=True)
             batch.zero_grad()
+            # New symbols and boundary tensors each step, as a data loader
+            # gives: the value checks read them again (checked_values.h).
+            batch.symbols, batch.boundary = batch.symbols.clone(), batch.boundary.clone()
             step(model, batch)
 
     run_steps(args.warmup)
@@ -109,8 +123,13 @@ def profile_impl(impl: str, args, shapes) -> str:
     total = sum(self_time_us(e, on_device) for e in counted)
     busy = total / 1e3 / args.steps
     where = "device" if on_device else "CPU"
-    gpu = (f" (the GPU busy {busy / wall:.0%} of the step); "
-           f"{host_syncs_per_step(run_steps, args.steps):g} host syncs per step") if on_device else ""
+    gpu = ""
+    if on_device:
+        syncs = host_syncs(prof) / args.steps
+        host = (f"; the host alone queues a step in {host_ms_per_step(run_steps, args.steps):.2f} ms"
+                if syncs == 0 else "")
+        gpu = (f" (the GPU busy {busy / wall:.0%} of the step); {syncs:g} host syncs per step, "
+               f"{value_check_reads(prof) / args.steps:g} of them value-check reads{host}")
     lines = [
         f"{LABELS[impl]}: step {wall:.2f} ms wall clock (unprofiled); self {where} time "
         f"per step {busy:.2f} ms{gpu}",

@@ -251,9 +251,12 @@ def test_ort_rejects_bad_inputs(ort_library, op_type, n_outputs):
         ((px[0], py[0], good), "px must be 3-D"),
     ]
     for tensors, message in cases:
-        with pytest.raises(Exception, match="INVALID_ARGUMENT") as info:
+        # The op returns ORT_INVALID_ARGUMENT; some ONNX Runtime versions
+        # report any failing node as FAIL ("Non-zero status code returned
+        # while running ... Status Message: <ours>").
+        with pytest.raises(Exception, match="INVALID_ARGUMENT|FAIL") as info:
             session.run(None, _feeds(["px", "py", "boundary"], tensors))
-        assert message in str(info.value)
+        assert message in str(info.value), str(info.value)
 
 
 def test_ort_library_is_cached(ort_library):
