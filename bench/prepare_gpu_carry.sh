@@ -28,13 +28,16 @@ if [[ -f ../shared/bench/librispeech_shapes.json ]]; then
   cp ../shared/bench/librispeech_shapes.json "$CARRY/"
 fi
 
-rm -rf "$CARRY/ort"
-mkdir -p "$CARRY/ort"
-ORT_HEADERS=$("$PY" -c "from rnnt_ops.export import ort_include_dir; print(ort_include_dir())" | tail -n 1)
-cp "$ORT_HEADERS"/*.h "$CARRY/ort/"
-
 rm -rf "$CARRY/build"
 RNNT_OPS_BUILD_DIR="$CARRY/build" "$PY" -m rnnt_ops.build
+
+# (Importing rnnt_ops loads the library: the same build folder, so it is
+# not built a second time.)
+rm -rf "$CARRY/ort"
+mkdir -p "$CARRY/ort"
+ORT_HEADERS=$(RNNT_OPS_BUILD_DIR="$CARRY/build" "$PY" -c \
+  "from rnnt_ops.export import ort_include_dir; print(ort_include_dir())" | tail -n 1)
+cp "$ORT_HEADERS"/*.h "$CARRY/ort/"
 # The loader needs the library and its done marker only.
 find "$CARRY/build" -type f ! -name '*.so' ! -name 'build.done' -delete
 du -sh "$CARRY"

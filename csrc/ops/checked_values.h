@@ -58,6 +58,12 @@ class CheckedValues {
               t.data_ptr(), t.numel(), kind, x, y};
   }
 
+  // Whether facts about `t` can be remembered at all.
+  static bool memoisable(const at::Tensor& t) {
+    return t.defined() && !t.is_inference() && !at::isTensorSubclassLike(t) &&
+           (t.is_cpu() || t.is_cuda()) && t.has_storage();
+  }
+
  private:
   struct Entry {
     c10::weak_intrusive_ptr<c10::TensorImpl> impl{c10::weak_intrusive_ptr<c10::TensorImpl>(
@@ -74,11 +80,6 @@ class CheckedValues {
              data == t.data_ptr() && numel == t.numel();
     }
   };
-
-  static bool memoisable(const at::Tensor& t) {
-    return t.defined() && !t.is_inference() && !at::isTensorSubclassLike(t) &&
-           (t.is_cpu() || t.is_cuda()) && t.has_storage();
-  }
 
   std::mutex mutex_;
   std::array<Entry, 16> entries_;

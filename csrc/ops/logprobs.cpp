@@ -43,6 +43,7 @@ at::Tensor check_lm_am(const at::Tensor& lm, const at::Tensor& am,
   check_termination_symbol(termination_symbol, C, op);
   check_boundary_shape(boundary, B, op);
   check_symbols_fit_frames(type, S, T, boundary, op);
+  read_symbols_and_boundary_together(symbols, boundary);
   return call_checked_index(symbols, C, "symbols");
 }
 
@@ -180,6 +181,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
   check_termination_symbol(termination_symbol, C, op);
   check_boundary_shape(boundary, B, op);
   check_symbols_fit_frames(type, S, T, boundary, op);
+  read_symbols_and_boundary_together(symbols_in, boundary);
   const at::Tensor symbols = call_checked_index(symbols_in, C, "symbols");
 
   // Fused: one pass over each logits row gives its symbol and blank
@@ -227,6 +229,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
   TORCH_CHECK_VALUE(!use_hat_loss || termination_symbol == 0, op,
                     ": use_hat_loss=True needs the blank (termination_symbol) "
                     "to be 0, got ", termination_symbol);
+  read_symbols_and_boundary_together(symbols_in, boundary);
   const at::Tensor symbols = call_checked_index(symbols_in, C, "symbols");
 
   // The symbol at each kept position; position S holds the terminator.
