@@ -21,6 +21,8 @@
 # the whole test suite.
 # Every step's output goes to OUT_DIR/<step>.log; OUT_DIR/summary.md has one
 # line per step with its exit status (124 = cut off by the time budget).
+# LOSS_IMPLS= and PROFILE_IMPLS= (comma lists) narrow the standard table and
+# the profile to some implementations.
 # PACK=path.tgz refreshes one archive of OUT_DIR after every step (the
 # device tool returns at most 8 files, and a run cut off at its time limit
 # still returns the steps done). ONLY=step1,step2 runs just those steps.
@@ -135,9 +137,10 @@ step bench_recursion 60 "$PY" bench/bench_recursion.py --device cuda --repeats 2
 # plain_full: the baseline of the ratios should torchaudio's rnnt_loss be
 # missing from its build.
 step bench_loss 120 "$PY" bench/bench_loss.py --device cuda --sections standard \
-  --impls full,full_inplace,pruned,pruned_unchecked,torchaudio,plain_full \
+  --impls "${LOSS_IMPLS:-full,full_inplace,pruned,pruned_unchecked,torchaudio,plain_full}" \
   "${SHAPES_ARGS[@]}" --warmup 5 --batches 20 --plots ""
-step profile 60 "$PY" bench/profile_step.py --device cuda --impls full,pruned,pruned_unchecked,torchaudio \
+step profile 60 "$PY" bench/profile_step.py --device cuda \
+  --impls "${PROFILE_IMPLS:-full,pruned,pruned_unchecked,torchaudio}" \
   "${SHAPES_ARGS[@]}" --steps 3 --top 30
 sanitize racecheck
 sanitize synccheck
