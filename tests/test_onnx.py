@@ -222,7 +222,10 @@ def _graph_model(op_type: str, n_outputs: int, elem_type: int):
          helper.make_tensor_value_info("boundary", TensorProto.INT64, None)],
         [helper.make_tensor_value_info(n, elem_type, None)
          for n in ["scores", "px_grad", "py_grad"][:n_outputs]])
-    return helper.make_model(graph, opset_imports=[
+    # IR version 8 (ONNX 1.12, op set 17): onnx's default follows the
+    # installed onnx (14 for 1.23), newer than some ONNX Runtimes read
+    # (1.30: "Unsupported model IR version: 14, max supported IR version: 13").
+    return helper.make_model(graph, ir_version=8, opset_imports=[
         helper.make_opsetid("", 17), helper.make_opsetid("rnnt", 1)])
 
 
@@ -251,10 +254,7 @@ def test_ort_rejects_bad_inputs(ort_library, op_type, n_outputs):
         ((px[0], py[0], good), "px must be 3-D"),
     ]
     for tensors, message in cases:
-        # The op returns ORT_INVALID_ARGUMENT; some ONNX Runtime versions
-        # report any failing node as FAIL ("Non-zero status code returned
-        # while running ... Status Message: <ours>").
-        with pytest.raises(Exception, match="INVALID_ARGUMENT|FAIL") as info:
+        with pytest.raises(Exception, match="INVALID_ARGUMENT") as info:
             session.run(None, _feeds(["px", "py", "boundary"], tensors))
         assert message in str(info.value), str(info.value)
 
