@@ -167,9 +167,10 @@ def standard(args, shapes, source) -> bool:
         if not ok(r):
             print(f"| {LABELS[name]} | {note(r)} | | | |")
             continue
-        t_ratio = f"{r['ms'] / b['ms']:.3f}" if ok(b) else "-"
-        m_ratio = f"{r['mib'] / b['mib']:.3f}" if ok(b) and b["mib"] > 0 else "-"
-        print(f"| {LABELS[name]} | {r['ms']:.1f} | {t_ratio} | {r['mib']:.0f} | {m_ratio} |")
+        # Four places: a ratio near a target (0.10x) must not round onto it.
+        t_ratio = f"{r['ms'] / b['ms']:.4f}" if ok(b) else "-"
+        m_ratio = f"{r['mib'] / b['mib']:.4f}" if ok(b) and b["mib"] > 0 else "-"
+        print(f"| {LABELS[name]} | {r['ms']:.2f} | {t_ratio} | {r['mib']:.0f} | {m_ratio} |")
     passed = True
     full = results.get("full", {})
     if ok(full) and ref:
