@@ -24,14 +24,18 @@
 
 namespace rnnt {
 
-// What a value check established about a tensor.
+// What a value check established about a tensor, as two numbers (x, y):
+// kIndexRange, an index's smallest and largest value; kBoundaryExtent, the
+// largest s_end and t_end of a boundary whose every row has
+// 0 <= s_begin <= s_end and 0 <= t_begin <= t_end.
 enum class CheckedKind : uint8_t { kIndexRange, kBoundaryExtent };
 
 class CheckedValues {
  public:
+  // Never destroyed: no teardown-order question at exit.
   static CheckedValues& instance() {
-    static CheckedValues memo;
-    return memo;
+    static CheckedValues* memo = new CheckedValues();
+    return *memo;
   }
 
   // The facts (x, y) remembered for `t` under `kind`, if still valid.
