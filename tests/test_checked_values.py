@@ -1,7 +1,8 @@
-"""The memo of value checks already passed (csrc/ops/checked_values.h): one
-pruned training step reads each input's values on the host once (on CUDA
-every read waits for the device), and a tensor changed since its check, or a
-new tensor where a checked one was, is read again and its bad values raise."""
+"""The memo of value checks already passed (csrc/ops/checked_values.h): on
+CUDA, where every host read waits for the device, one pruned training step
+reads its inputs' values once; on the CPU, where a read is a cheap scan,
+every check reads. A tensor changed since its check, or a new tensor where a
+checked one was, is read again and its bad values raise."""
 
 import pytest
 import torch
@@ -30,18 +31,31 @@ def pruned_step(inputs, s_range=3):
     return ranges
 
 
-def test_a_pruned_step_reads_its_inputs_once(device):
-    inputs = make_inputs(device, torch.float64)
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="the memo is for CUDA tensors")
+
+
+@cuda_only
+def test_a_pruned_step_reads_its_inputs_once_on_cuda():
+    inputs = make_inputs("cuda", torch.float64)
     # The simple loss reads symbols and boundary, together; the ranges come
     # from get_rnnt_prune_ranges inside [0, S]; nothing is read again.
     assert host_reads(lambda: pruned_step(inputs)) == 1
     assert host_reads(lambda: pruned_step(inputs)) == 0  # same, unchanged tensors
 
 
-def test_without_the_memo_each_op_would_read_again(device):
+def test_on_the_cpu_every_check_reads():
+    inputs = make_inputs("cpu", torch.float64)
+    # simple: symbols, boundary; pruning: ranges; pruned: symbols, ranges,
+    # boundary. The same again: nothing is remembered.
+    assert host_reads(lambda: pruned_step(inputs)) == 6
+    assert host_reads(lambda: pruned_step(inputs)) == 6
+
+
+@cuda_only
+def test_without_the_memo_each_op_would_read_again_on_cuda():
     """The same step on copies of symbols and boundary for each op reads
     them in every op: the memo, not a skipped check, saves the reads."""
-    am, lm, symbols, boundary, joiner = make_inputs(device, torch.float64)
+    am, lm, symbols, boundary, joiner = make_inputs("cuda", torch.float64)
 
     def step():
         _, (px_grad, py_grad) = R.rnnt_loss_simple(

@@ -8,9 +8,13 @@
 // stays valid while the tensor is the same object (a weak reference to its
 // TensorImpl, so a freed tensor's address cannot be mistaken for it), with
 // the same data pointer, element count and version counter: every in-place
-// change through the tensor or a view of it bumps that counter. Tensors
-// without a version counter (inference mode) and tensor subclasses (fake,
-// functional tensors under torch.compile) are never memoised.
+// change through the tensor or a view of it bumps that counter. Writes that
+// bypass the counter (through `.data`, a NumPy view, DLPack) are not seen.
+// Only CUDA tensors are memoised, where a read costs a wait for the device:
+// on the CPU a read is a cheap scan, so every check reads, and a CPU buffer
+// refilled through NumPy each step is still checked. Tensors without a
+// version counter (inference mode) and tensor subclasses (fake, functional
+// tensors under torch.compile) are never memoised.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -65,7 +69,7 @@ class CheckedValues {
   // Whether facts about `t` can be remembered at all.
   static bool memoisable(const at::Tensor& t) {
     return t.defined() && !t.is_inference() && !at::isTensorSubclassLike(t) &&
-           (t.is_cpu() || t.is_cuda()) && t.has_storage();
+           t.is_cuda() && t.has_storage();
   }
 
  private:
