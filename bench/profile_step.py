@@ -82,10 +82,12 @@ def host_ms_per_step(run_steps, steps: int) -> float:
 def host_syncs(prof) -> int:
     """Waits of the host for the GPU in a profile: cudaStreamSynchronize
     calls (a device-to-host copy such as ``.item()`` or ``.cpu()`` makes
-    one). Each drains the queue the host had run ahead with, so the
-    launches after it are no longer hidden. The profile's final
+    one; it drains the queue the host had run ahead with, so the launches
+    after it are no longer hidden) and cudaEventSynchronize calls (the value
+    checks' read-ahead waits for its own copy only). The profile's final
     torch.cuda.synchronize is a cudaDeviceSynchronize, not counted."""
-    return sum(e.count for e in prof.key_averages() if e.key == "cudaStreamSynchronize")
+    waits = ("cudaStreamSynchronize", "cudaEventSynchronize")
+    return sum(e.count for e in prof.key_averages() if e.key in waits)
 
 
 def value_check_reads(prof) -> int:

@@ -43,6 +43,19 @@ def test_a_pruned_step_reads_its_inputs_once_on_cuda():
     assert host_reads(lambda: pruned_step(inputs)) == 0  # same, unchanged tensors
 
 
+@cuda_only
+def test_the_read_waits_for_its_copy_not_for_the_queue_on_cuda():
+    """The one read of a new batch's symbols and boundary is a copy queued
+    early and an event wait at the end of the op (read_ahead.h), not a
+    stream synchronisation that drains the queue."""
+    inputs = make_inputs("cuda", torch.float64)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        pruned_step(inputs)
+    calls = {e.key: e.count for e in prof.key_averages()}
+    assert calls.get("cudaStreamSynchronize", 0) == 0
+    assert calls.get("cudaEventSynchronize", 0) == 1
+
+
 def test_on_the_cpu_every_check_reads():
     inputs = make_inputs("cpu", torch.float64)
     # simple: symbols, boundary; pruning: ranges; pruned: symbols, ranges,

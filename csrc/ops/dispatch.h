@@ -7,12 +7,9 @@
 #include <ATen/TensorSubclassLikeUtils.h>
 #include <torch/csrc/jit/frontend/tracer.h>
 
-#include <algorithm>
-#include <limits>
 #include <tuple>
 
 #include "checked_values.h"
-#include "rnnt_math.h"
 #include "value_checks.h"
 
 namespace rnnt {
@@ -68,47 +65,6 @@ call_mutual_information_with_grad(const at::Tensor& px, const at::Tensor& py,
 // dispatch mode, no TorchScript tracer recording ops.
 inline bool is_eager(const at::Tensor& t) {
   return !at::isTensorSubclassLike(t) && !torch::jit::tracer::isTracing();
-}
-
-// One host read for the two value checks of a loss call, in eager mode:
-// when neither `symbols` nor `boundary` is known to the memo of checked
-// values (checked_values.h), the symbols' bounds and the boundary rows are
-// copied to the host together and what they show is remembered. The checks
-// that follow (the symbols' by call_checked_index, the boundary's in the
-// recursion op) then find it there and read nothing, or read again and
-// raise their own errors if the values are bad. Raises nothing itself.
-inline void read_symbols_and_boundary_together(const at::Tensor& symbols,
-                                               const c10::optional<at::Tensor>& boundary) {
-  if (!value_checks_enabled() || !boundary.has_value() || !boundary->defined()) return;
-  const at::Tensor& rows = *boundary;
-  // Traced tensors first: their sizes may be symbolic.
-  if (!is_eager(symbols) || !CheckedValues::memoisable(symbols) ||
-      !CheckedValues::memoisable(rows) || symbols.numel() == 0 ||
-      symbols.scalar_type() != at::kLong || rows.scalar_type() != at::kLong ||
-      rows.dim() != 2 || rows.size(1) != 4 || symbols.device() != rows.device()) {
-    return;
-  }
-  CheckedValues& memo = CheckedValues::instance();
-  int64_t x = 0, y = 0;
-  if (memo.lookup(symbols, CheckedKind::kIndexRange, x, y) ||
-      memo.lookup(rows, CheckedKind::kBoundaryExtent, x, y)) {
-    return;
-  }
-  RNNT_RECORD_HOST_READ();
-  const auto [lo, hi] = at::aminmax(symbols);
-  const at::Tensor host = at::cat({at::stack({lo, hi}), rows.flatten()}).cpu();
-  const int64_t* v = host.data_ptr<int64_t>();
-  memo.remember(symbols, CheckedKind::kIndexRange, v[0], v[1]);
-  int64_t max_s_end = 0, max_t_end = 0;
-  for (int64_t i = 0; i < rows.size(0); ++i) {
-    const int64_t* r = v + 2 + 4 * i;
-    const Box box{r[0], r[1], r[2], r[3]};
-    constexpr int64_t kAny = std::numeric_limits<int64_t>::max();
-    if (!box_inside(box, kAny, kAny)) return;  // 0 <= begin <= end, both axes
-    max_s_end = std::max(max_s_end, r[2]);
-    max_t_end = std::max(max_t_end, r[3]);
-  }
-  memo.remember(rows, CheckedKind::kBoundaryExtent, max_s_end, max_t_end);
 }
 
 // `index` (int64), checked to lie in [0, size) unless value checks are off

@@ -10,6 +10,7 @@
 #include "dispatch.h"
 #include "logprobs.h"
 #include "loss_options.h"
+#include "read_ahead.h"
 
 namespace rnnt {
 
@@ -19,9 +20,9 @@ namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
-// Checks shared by the simple and smoothed constructions; returns symbols
-// validated to lie in [0, C).
-at::Tensor check_lm_am(const at::Tensor& lm, const at::Tensor& am,
+// Shape, dtype and device checks shared by the simple and smoothed
+// constructions (the symbols' values: SymbolsReadAhead).
+void check_lm_am(const at::Tensor& lm, const at::Tensor& am,
                        const at::Tensor& symbols, int64_t termination_symbol,
                        RnntType type, const c10::optional<at::Tensor>& boundary,
                        const char* op) {
@@ -43,8 +44,6 @@ at::Tensor check_lm_am(const at::Tensor& lm, const at::Tensor& am,
   check_termination_symbol(termination_symbol, C, op);
   check_boundary_shape(boundary, B, op);
   check_symbols_fit_frames(type, S, T, boundary, op);
-  read_symbols_and_boundary_together(symbols, boundary);
-  return call_checked_index(symbols, C, "symbols");
 }
 
 }  // namespace
@@ -75,8 +74,9 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
     const c10::optional<at::Tensor>& boundary) {
   const char* op = "rnnt::get_rnnt_logprobs";
   const RnntType type = parse_rnnt_type(rnnt_type, op);
-  const at::Tensor symbols =
-      check_lm_am(lm_in, am_in, symbols_in, termination_symbol, type, boundary, op);
+  check_lm_am(lm_in, am_in, symbols_in, termination_symbol, type, boundary, op);
+  SymbolsReadAhead read = SymbolsReadAhead::start(symbols_in, boundary);
+  const at::Tensor symbols = read.symbols_in_range(symbols_in, am_in.sym_size(2));
   const at::Tensor lm = to_accumulation_dtype(lm_in), am = to_accumulation_dtype(am_in);
   const SymInt B = am.sym_size(0), T = am.sym_size(1), S = lm.sym_size(1) - 1;
 
@@ -100,7 +100,9 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
   const at::Tensor px = px_am + px_lm - normalizers.narrow_symint(1, 0, S);
   const at::Tensor py = am.select(2, termination_symbol).unsqueeze(1) +
                         lm.select(2, termination_symbol).unsqueeze(2) - normalizers;
-  return finish_logprobs(px, py, type, boundary);
+  auto logprobs = finish_logprobs(px, py, type, boundary);
+  read.finish(am.sym_size(2));
+  return logprobs;
 }
 
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
@@ -109,8 +111,9 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
     const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type) {
   const char* op = "rnnt::get_rnnt_logprobs_smoothed";
   const RnntType type = parse_rnnt_type(rnnt_type, op);
-  const at::Tensor symbols =
-      check_lm_am(lm_in, am_in, symbols_in, termination_symbol, type, boundary, op);
+  check_lm_am(lm_in, am_in, symbols_in, termination_symbol, type, boundary, op);
+  SymbolsReadAhead read = SymbolsReadAhead::start(symbols_in, boundary);
+  const at::Tensor symbols = read.symbols_in_range(symbols_in, am_in.sym_size(2));
   const at::Tensor lm = to_accumulation_dtype(lm_in), am = to_accumulation_dtype(am_in);
   const SymInt B = am.sym_size(0), T = am.sym_size(1), C = am.sym_size(2);
   const SymInt S = lm.sym_size(1) - 1;
@@ -162,7 +165,9 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
   const double am_scale = am_only_scale == 0.0 ? 1e-20 : am_only_scale;
   const at::Tensor px_interp = px * combined_scale + px_lmonly * lm_scale + px_amonly * am_scale;
   const at::Tensor py_interp = py * combined_scale + py_lmonly * lm_scale + py_amonly * am_scale;
-  return finish_logprobs(px_interp, py_interp, type, boundary);
+  auto logprobs = finish_logprobs(px_interp, py_interp, type, boundary);
+  read.finish(C);
+  return logprobs;
 }
 
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
@@ -181,8 +186,8 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
   check_termination_symbol(termination_symbol, C, op);
   check_boundary_shape(boundary, B, op);
   check_symbols_fit_frames(type, S, T, boundary, op);
-  read_symbols_and_boundary_together(symbols_in, boundary);
-  const at::Tensor symbols = call_checked_index(symbols_in, C, "symbols");
+  SymbolsReadAhead read = SymbolsReadAhead::start(symbols_in, boundary);
+  const at::Tensor symbols = read.symbols_in_range(symbols_in, C);
 
   // Fused: one pass over each logits row gives its symbol and blank
   // log-probs (the symbol at position S is the terminator, unused).
@@ -193,7 +198,9 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
       call_joiner_logprobs(logits, index, termination_symbol, inplace_grad);  // [B][T][S+1]
   const at::Tensor px = symbol_logp.narrow_symint(2, 0, S).transpose(1, 2);  // [B][S][T]
   const at::Tensor py = blank_logp.transpose(1, 2);                          // [B][S+1][T]
-  return finish_logprobs(px, py, type, boundary);
+  auto logprobs = finish_logprobs(px, py, type, boundary);
+  read.finish(C);
+  return logprobs;
 }
 
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
@@ -229,8 +236,8 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
   TORCH_CHECK_VALUE(!use_hat_loss || termination_symbol == 0, op,
                     ": use_hat_loss=True needs the blank (termination_symbol) "
                     "to be 0, got ", termination_symbol);
-  read_symbols_and_boundary_together(symbols_in, boundary);
-  const at::Tensor symbols = call_checked_index(symbols_in, C, "symbols");
+  SymbolsReadAhead read = SymbolsReadAhead::start(symbols_in, boundary);
+  const at::Tensor symbols = read.symbols_in_range(symbols_in, C);
 
   // The symbol at each kept position; position S holds the terminator.
   const at::Tensor symbols_ext = at::cat(
@@ -257,7 +264,9 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
   const at::Tensor lattice = px_kept.new_full_symint({B, T, S + 1}, kNegInf);
   const at::Tensor px = lattice.scatter(2, kept, px_kept).narrow_symint(2, 0, S).transpose(1, 2);
   const at::Tensor py = lattice.scatter(2, kept, py_kept).transpose(1, 2);
-  return finish_logprobs(px, py, type, boundary);
+  auto logprobs = finish_logprobs(px, py, type, boundary);
+  read.finish(C);
+  return logprobs;
 }
 
 }  // namespace rnnt

@@ -1,0 +1,117 @@
+// The value checks of a loss call's symbols and boundary, with one host read
+// that the host does not wait for at the start of the op.
+//
+// start() queues a copy of the symbols' bounds and the boundary rows to the
+// host (on CUDA into pinned memory, without blocking) and the op indexes
+// with the symbols clamped into [0, C) meanwhile, so that none of its
+// kernels can read out of bounds or trip a device-side assert. finish(), at
+// the end of the op, waits for that copy only, not for the op's kernels
+// queued after it, and raises what rnnt::_checked_index raises for bad
+// symbols. A bad boundary is left to the recursion op's own check and
+// message; what passed is remembered (checked_values.h), so that the
+// recursion and the next loss call on the same tensors read nothing.
+//
+// Why: a blocking read at the start of a loss waits for everything queued
+// before it (on the H100 benchmark, the projections), and the GPU then idles
+// while the host queues the loss. Here the host waits, at the end, for a copy
+// queued early, while the GPU works through the loss.
+//
+// Only in eager mode with value checks on: traced calls keep
+// rnnt::_checked_index in their graphs (dispatch.h).
+#pragma once
+
+#include <ATen/ATen.h>
+#include <c10/core/Event.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
+
+#include <limits>
+#include <optional>
+#include <vector>
+
+#include "checked_values.h"
+#include "dispatch.h"
+#include "rnnt_math.h"
+#include "value_checks.h"
+
+namespace rnnt {
+
+class SymbolsReadAhead {
+ public:
+  // Starts the read of symbols [B][S] int64 (and of boundary [B][4] int64,
+  // if given, on the same device), both shape-checked already. Nothing is
+  // read when value checks are off, the call is traced, or the memo knows
+  // the symbols.
+  static SymbolsReadAhead start(const at::Tensor& symbols,
+                                const c10::optional<at::Tensor>& boundary) {
+    SymbolsReadAhead read;
+    if (!value_checks_enabled() || !is_eager(symbols) ||
+        symbols.scalar_type() != at::kLong || symbols.numel() == 0) {
+      return read;
+    }
+    int64_t lo = 0, hi = 0;
+    if (CheckedValues::instance().lookup(symbols, CheckedKind::kIndexRange, lo, hi)) {
+      return read;
+    }
+    const auto [lo_t, hi_t] = at::aminmax(symbols);
+    std::vector<at::Tensor> parts{at::stack({lo_t, hi_t})};
+    if (boundary.has_value() && boundary->defined() && is_eager(*boundary) &&
+        boundary->device() == symbols.device()) {
+      read.boundary_ = *boundary;
+      parts.push_back(boundary->flatten());
+    }
+    const at::Tensor values = at::cat(parts);
+    read.symbols_ = symbols;
+    if (values.is_cpu()) {
+      read.host_ = values;
+      return read;
+    }
+    read.host_ = at::empty(values.sizes(),
+                           values.options().device(at::kCPU).pinned_memory(true));
+    read.host_.copy_(values, /*non_blocking=*/true);
+    const c10::impl::VirtualGuardImpl guard(values.device().type());
+    read.copied_.emplace(values.device().type());
+    read.copied_->record(guard.getStream(values.device()));
+    return read;
+  }
+
+  // The symbols to index with: clamped into [0, C) while the read is
+  // pending; otherwise checked by rnnt::_checked_index (a memo hit, or the
+  // traced or unchecked call).
+  at::Tensor symbols_in_range(const at::Tensor& symbols, const c10::SymInt& C) const {
+    if (!symbols_.defined()) return call_checked_index(symbols, C, "symbols");
+    return symbols.clamp(c10::Scalar(0), c10::Scalar(C - 1));
+  }
+
+  // Waits for the copy, raises for symbols outside [0, C), remembers what
+  // passed. Call once, at the end of the op.
+  void finish(const c10::SymInt& C) {
+    if (!symbols_.defined()) return;
+    RNNT_RECORD_HOST_READ();
+    if (copied_.has_value()) copied_->synchronize();
+    const int64_t* v = host_.data_ptr<int64_t>();
+    const int64_t upper = C.expect_int();
+    TORCH_CHECK_VALUE(v[0] >= 0 && v[1] < upper, "rnnt: symbols must lie in [0, ", upper,
+                      "), got values in [", v[0], ", ", v[1], "]");
+    CheckedValues& memo = CheckedValues::instance();
+    memo.remember(symbols_, CheckedKind::kIndexRange, v[0], v[1]);
+    if (!boundary_.defined()) return;
+    int64_t max_s_end = 0, max_t_end = 0;
+    constexpr int64_t kAny = std::numeric_limits<int64_t>::max();
+    for (int64_t i = 0; i < boundary_.size(0); ++i) {
+      const int64_t* r = v + 2 + 4 * i;
+      const Box box{r[0], r[1], r[2], r[3]};
+      if (!box_inside(box, kAny, kAny)) return;  // 0 <= begin <= end, both axes
+      max_s_end = std::max(max_s_end, box.s_end);
+      max_t_end = std::max(max_t_end, box.t_end);
+    }
+    memo.remember(boundary_, CheckedKind::kBoundaryExtent, max_s_end, max_t_end);
+  }
+
+ private:
+  at::Tensor symbols_;   // defined while a read is pending
+  at::Tensor boundary_;  // read along, if given on the symbols' device
+  at::Tensor host_;      // [2 + 4B] int64: symbols' min and max, boundary rows
+  std::optional<c10::Event> copied_;  // the copy's completion, off the CPU
+};
+
+}  // namespace rnnt
