@@ -9,7 +9,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import rnnt_ops as R
-from test_inplace_grad import make_inputs
+from test_inplace_grad import make_inputs, pruned_loss
 
 
 def host_reads(run):
@@ -19,16 +19,10 @@ def host_reads(run):
     return sum(e.name == "rnnt::host_read" for e in prof.events())
 
 
-def pruned_step(inputs, s_range=3):
-    am, lm, symbols, boundary, joiner = inputs
-    simple, (px_grad, py_grad) = R.rnnt_loss_simple(
-        lm, am, symbols, 0, boundary, reduction="sum", return_grad=True)
-    ranges = R.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range)
-    am_p, lm_p = R.do_rnnt_pruning(am, lm, ranges)
-    logits = joiner(torch.tanh(am_p + lm_p))
-    pruned = R.rnnt_loss_pruned(logits, symbols, ranges, 0, boundary, reduction="sum")
-    (0.5 * simple + pruned).backward()
-    return ranges
+def pruned_step(inputs):
+    """test_inplace_grad's pruned path: simple loss with grads, ranges,
+    pruning, joiner, pruned loss; then backward."""
+    pruned_loss(inputs, False, "regular").backward()
 
 
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="the memo is for CUDA tensors")
@@ -58,8 +52,9 @@ def test_the_read_waits_for_its_copy_not_for_the_queue_on_cuda():
 
 def test_on_the_cpu_every_check_reads():
     inputs = make_inputs("cpu", torch.float64)
-    # simple: symbols, boundary; pruning: ranges; pruned: symbols, ranges,
-    # boundary. The same again: nothing is remembered.
+    # simple: symbols with boundary, then boundary again in the recursion;
+    # pruning: ranges; pruned: symbols with boundary, ranges, boundary in the
+    # recursion. The same again: nothing is remembered.
     assert host_reads(lambda: pruned_step(inputs)) == 6
     assert host_reads(lambda: pruned_step(inputs)) == 6
 
@@ -97,9 +92,10 @@ def test_a_tensor_changed_in_place_is_checked_again(device):
 
 
 def test_changed_ranges_are_checked_again(device):
-    inputs = make_inputs(device, torch.float64)
-    ranges = pruned_step(inputs)
-    am, lm, symbols, boundary, joiner = inputs
+    am, lm, symbols, boundary, _ = make_inputs(device, torch.float64)
+    _, (px_grad, py_grad) = R.rnnt_loss_simple(lm, am, symbols, 0, boundary, return_grad=True)
+    ranges = R.get_rnnt_prune_ranges(px_grad, py_grad, boundary, 3)
+    R.do_rnnt_pruning(am, lm, ranges)
     ranges.add_(100)
     with pytest.raises(ValueError, match="ranges must lie in"):
         R.do_rnnt_pruning(am, lm, ranges)

@@ -22,9 +22,14 @@
 #include <ATen/record_function.h>
 #include <c10/util/intrusive_ptr.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <mutex>
+#include <string>
+
+#include "rnnt_math.h"
 
 namespace rnnt {
 
@@ -93,6 +98,32 @@ class CheckedValues {
   std::array<Entry, 16> entries_;
   size_t next_ = 0;
 };
+
+// What a read of index values shows: raises unless [lo, hi] lies in
+// [0, upper), naming the argument; remembers the range that passed.
+inline void pass_index_range(const at::Tensor& index, int64_t lo, int64_t hi, int64_t upper,
+                             c10::string_view name) {
+  TORCH_CHECK_VALUE(lo >= 0 && hi < upper, "rnnt: ", std::string(name), " must lie in [0, ",
+                    upper, "), got values in [", lo, ", ", hi, "]");
+  CheckedValues::instance().remember(index, CheckedKind::kIndexRange, lo, hi);
+}
+
+// Remembers the extent of boundary [B][4] from its rows read on the host
+// (`rows`, B * 4 values), if every row is well formed (0 <= begin <= end on
+// both axes); a row that is not leaves nothing remembered.
+inline void remember_boundary_rows(const at::Tensor& boundary, const int64_t* rows) {
+  constexpr int64_t kAny = std::numeric_limits<int64_t>::max();
+  int64_t max_s_end = 0, max_t_end = 0;
+  for (int64_t i = 0; i < boundary.size(0); ++i) {
+    const int64_t* r = rows + 4 * i;
+    const Box box{r[0], r[1], r[2], r[3]};
+    if (!box_inside(box, kAny, kAny)) return;
+    max_s_end = std::max(max_s_end, box.s_end);
+    max_t_end = std::max(max_t_end, box.t_end);
+  }
+  CheckedValues::instance().remember(boundary, CheckedKind::kBoundaryExtent, max_s_end,
+                                     max_t_end);
+}
 
 // Marks a read of tensor values on the host (a wait for the device on CUDA)
 // in profiles, where tests and bench/profile_step.py count them.

@@ -5,7 +5,6 @@
 
 #include <ATen/ATen.h>
 
-#include <algorithm>
 #include <string>
 
 #include "checked_values.h"
@@ -59,11 +58,8 @@ inline void check_boundary_values(const at::Tensor& boundary, int64_t S,
                 ", ", box.t_begin, ", ", box.s_end, ", ", box.t_end,
                 ") must satisfy 0 <= s_begin <= s_end <= S = ", S,
                 " and 0 <= t_begin <= t_end <= T = ", T);
-    max_s_end = std::max(max_s_end, box.s_end);
-    max_t_end = std::max(max_t_end, box.t_end);
   }
-  CheckedValues::instance().remember(boundary, CheckedKind::kBoundaryExtent, max_s_end,
-                                     max_t_end);
+  remember_boundary_rows(boundary, v);
 }
 
 // Whether check_recursion_inputs reads the boundary's values: a copy to

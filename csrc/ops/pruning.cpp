@@ -145,11 +145,8 @@ at::Tensor checked_index(const at::Tensor& index, c10::SymInt size, c10::string_
       RNNT_RECORD_HOST_READ();
       const auto [lo_t, hi_t] = at::aminmax(index);
       const at::Tensor bounds = at::stack({lo_t, hi_t}).cpu();
-      lo = bounds[0].item<int64_t>();
-      hi = bounds[1].item<int64_t>();
-      TORCH_CHECK_VALUE(lo >= 0 && hi < upper, "rnnt: ", std::string(name),
-                        " must lie in [0, ", upper, "), got values in [", lo, ", ", hi, "]");
-      CheckedValues::instance().remember(index, CheckedKind::kIndexRange, lo, hi);
+      pass_index_range(index, bounds[0].item<int64_t>(), bounds[1].item<int64_t>(), upper,
+                       name);
     }
   }
   return index.clone();

@@ -24,13 +24,11 @@
 #include <c10/core/Event.h>
 #include <c10/core/impl/VirtualGuardImpl.h>
 
-#include <limits>
 #include <optional>
 #include <vector>
 
 #include "checked_values.h"
 #include "dispatch.h"
-#include "rnnt_math.h"
 #include "value_checks.h"
 
 namespace rnnt {
@@ -89,22 +87,8 @@ class SymbolsReadAhead {
     RNNT_RECORD_HOST_READ();
     if (copied_.has_value()) copied_->synchronize();
     const int64_t* v = host_.data_ptr<int64_t>();
-    const int64_t upper = C.expect_int();
-    TORCH_CHECK_VALUE(v[0] >= 0 && v[1] < upper, "rnnt: symbols must lie in [0, ", upper,
-                      "), got values in [", v[0], ", ", v[1], "]");
-    CheckedValues& memo = CheckedValues::instance();
-    memo.remember(symbols_, CheckedKind::kIndexRange, v[0], v[1]);
-    if (!boundary_.defined()) return;
-    int64_t max_s_end = 0, max_t_end = 0;
-    constexpr int64_t kAny = std::numeric_limits<int64_t>::max();
-    for (int64_t i = 0; i < boundary_.size(0); ++i) {
-      const int64_t* r = v + 2 + 4 * i;
-      const Box box{r[0], r[1], r[2], r[3]};
-      if (!box_inside(box, kAny, kAny)) return;  // 0 <= begin <= end, both axes
-      max_s_end = std::max(max_s_end, box.s_end);
-      max_t_end = std::max(max_t_end, box.t_end);
-    }
-    memo.remember(boundary_, CheckedKind::kBoundaryExtent, max_s_end, max_t_end);
+    pass_index_range(symbols_, v[0], v[1], C.expect_int(), "symbols");
+    if (boundary_.defined()) remember_boundary_rows(boundary_, v + 2);
   }
 
  private:
