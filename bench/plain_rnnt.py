@@ -3,8 +3,7 @@
 Same call signatures as the rnnt_ops functions of the same names (a subset:
 regular RNN-T, boundary rows ``(0, 0, s_end, t_end)``, reduction "sum" or
 "none"), so bench/steps.py runs the same step with either module. Backward
-is autograd through ordinary tensor ops; nothing here calls an rnnt_ops op,
-except :data:`get_rnnt_prune_ranges` (see there).
+is autograd through ordinary tensor ops; nothing here calls an rnnt_ops op.
 
 Lattice (k2 / fast_rnnt "regular" convention), for item b with s_end = U_b
 symbols and t_end = T_b frames::
@@ -21,7 +20,6 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-import rnnt_ops
 
 NEG_INF = float("-inf")
 # Log-prob of the lattice arcs outside the pruning windows. Finite, unlike
@@ -134,10 +132,32 @@ def rnnt_loss_simple(
     return loss, (px_grad, py_grad)
 
 
-# The windows rule (k2's, arXiv:2206.13236 sec. 3.2) is rnnt_ops' op itself:
-# a composite of plain ATen ops (cumsum, argmax, cummin) with no kernel of
-# its own, so the baseline pays what a plain version would.
-get_rnnt_prune_ranges = rnnt_ops.get_rnnt_prune_ranges
+def get_rnnt_prune_ranges(
+    px_grad: Tensor, py_grad: Tensor, boundary: Optional[Tensor], s_range: int
+) -> Tensor:
+    """k2's windows rule (arXiv:2206.13236 sec. 3.2), regular RNN-T, as
+    vectorised tensor ops: per frame the window of ``s_range`` rows with the
+    most blank occupancy minus the symbol occupancy entering it from below;
+    from the item's last frame on, the window ending at s_end; starts made
+    non-decreasing (a reversed cummin), then raised so that no start is
+    ``s_range`` or more above the one before it, frame 0 starting at 0.
+    px_grad [B][S][T+1], py_grad [B][S+1][T]; returns int64 [B][T][s_range].
+    (s_range must cover (S - 1) // T + 2 and is capped at S + 1.)"""
+    B, S1, T = py_grad.shape
+    S, R = S1 - 1, min(s_range, S1)
+    ends = _ends(boundary, B, S, T).to(py_grad.device)
+    cum = torch.cat([py_grad.new_zeros(B, 1, T), py_grad.cumsum(1)], dim=1)
+    windows = S + 2 - R
+    entering = torch.cat([px_grad.new_zeros(B, 1, T + 1), px_grad], dim=1)[:, :windows, :T]
+    start = (cum[:, R:R + windows] - cum[:, :windows] - entering).argmax(1)  # [B][T]
+    frame = torch.arange(T, device=py_grad.device)
+    last_start = (ends[:, 0] - (R - 1)).clamp(min=0).view(B, 1)
+    start = torch.where(frame < ends[:, 1:] - 1, start, last_start)
+    start = start.flip(1).cummin(1).values.flip(1)
+    ramp = frame * (R - 1)
+    slack = (ramp - start).flip(1).cummin(1).values.flip(1).clamp(min=0)
+    start = (ramp - slack).clamp(0, S + 1 - R)
+    return start[:, :, None] + torch.arange(R, device=py_grad.device)
 
 
 def do_rnnt_pruning(am: Tensor, lm: Tensor, ranges: Tensor) -> Tuple[Tensor, Tensor]:

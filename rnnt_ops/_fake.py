@@ -66,3 +66,10 @@ def _joiner_logprobs_backward_fake(grad_symbol, grad_blank, logits, symbol_index
 @torch.library.register_fake("rnnt::_joiner_logprobs_backward_")
 def _joiner_logprobs_backward_inplace_fake(grad_symbol, grad_blank, logits, symbol_index, log_norm, termination_symbol):
     return None
+
+
+@torch.library.register_fake("rnnt::_prune_ranges")
+def _prune_ranges_fake(px_grad, py_grad, boundary, s_range, max_step):
+    B, S1, T = py_grad.shape
+    torch._check(1 <= s_range <= S1, lambda: f"s_range must be in [1, S+1 = {S1}], got {s_range}")
+    return py_grad.new_empty((B, T, s_range), dtype=torch.int64)

@@ -77,6 +77,21 @@ def test_simple_loss_and_occupation_grads(seed, device):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
+def test_prune_ranges(seed, device):
+    """The plain windows rule chooses our windows: on real occupation
+    probabilities on the CPU (both sum in the same order there), and on
+    quarter-valued ones, whose sums are exact, on every device."""
+    gen, symbols, boundary = inputs(seed, device)
+    lm, am = randn(gen, device, B, S + 1, C), randn(gen, device, B, T, C)
+    _, real = rnnt_ops.rnnt_loss_simple(lm, am, symbols, 0, boundary, reduction="sum", return_grad=True)
+    quarters = [(torch.randint(0, 5, g.shape, generator=gen) / 4).to(g) for g in real]
+    for grads in ([real, quarters] if device == "cpu" else [quarters]):
+        for s_range in (2, 3, S + 1):
+            ours = rnnt_ops.get_rnnt_prune_ranges(*grads, boundary, s_range)
+            assert torch.equal(plain_rnnt.get_rnnt_prune_ranges(*grads, boundary, s_range), ours)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_pruned_loss_and_logits_grad(seed, device):
     gen, symbols, boundary = inputs(seed, device)
     lm, am = randn(gen, device, B, S + 1, C), randn(gen, device, B, T, C)

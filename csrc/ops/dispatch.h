@@ -96,6 +96,19 @@ inline at::Tensor call_checked_index(const at::Tensor& index,
   return op.call(index, size, name);
 }
 
+// Pruning ranges from the simple loss's occupation probabilities, fused
+// (prune_ranges_math.h): s_range is the final window size.
+inline at::Tensor call_prune_ranges(const at::Tensor& px_grad, const at::Tensor& py_grad,
+                                    const c10::optional<at::Tensor>& boundary, int64_t s_range,
+                                    int64_t max_step) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("rnnt::_prune_ranges", "")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&,
+                            const c10::optional<at::Tensor>&, int64_t, int64_t)>();
+  return op.call(px_grad, py_grad, boundary, s_range, max_step);
+}
+
 // Fused joiner log-probs (joiner_logprobs_cpu.cpp): per row of logits
 // [..., C], (logits[sym] - lse, logits[termination] - lse, lse) in the
 // accumulation dtype (float32 for float16/bfloat16 logits); with

@@ -31,6 +31,45 @@ at::Tensor adjust_pruning_lower_bound(const at::Tensor& s_begin, const SymInt& m
   return ramp - monotonic_lower_bound(ramp - lower).clamp_min(0);
 }
 
+// The ATen composition of rnnt::_prune_ranges (prune_ranges_math.h has the
+// steps), for traced graphs and ONNX export.
+at::Tensor prune_ranges_composite(const at::Tensor& px_grad, const at::Tensor& py_grad,
+                                  const c10::optional<at::Tensor>& boundary_in, const SymInt& R,
+                                  const SymInt& max_step) {
+  const SymInt B = py_grad.sym_size(0), T = py_grad.sym_size(2);
+  const SymInt S = py_grad.sym_size(1) - 1;
+  const auto long_opts = py_grad.options().dtype(at::kLong);
+  const at::Tensor boundary =
+      boundary_in.has_value() && boundary_in->defined()
+          ? boundary_in->to(py_grad.device())
+          : at::stack({at::zeros_symint({B}, long_opts), at::zeros_symint({B}, long_opts),
+                       at::full_symint({B}, c10::Scalar(S), long_opts),
+                       at::full_symint({B}, c10::Scalar(T), long_opts)},
+                      1);
+
+  // Score of the window starting at s0, per frame: the blank occupancy of
+  // its rows, sum_{k < R} py_grad[s0 + k], minus the symbol occupancy that
+  // enters row s0 from below, px_grad[s0 - 1] (k2's criterion).
+  const SymInt windows = S + 2 - R;
+  const at::Tensor cum = at::cat({py_grad.new_zeros_symint({B, 1, T}), py_grad.cumsum(1)}, 1);
+  const at::Tensor blank_mass = cum.narrow_symint(1, R, windows) - cum.narrow_symint(1, 0, windows);
+  const at::Tensor entering = at::cat({px_grad.new_zeros_symint({B, 1, px_grad.sym_size(2)}), px_grad}, 1)
+                                  .narrow_symint(1, 0, windows)
+                                  .narrow_symint(2, 0, T);
+  at::Tensor s_begin = (blank_mass - entering).argmax(1);  // [B][T]
+
+  // From the item's last frame on, the window must end at s_end.
+  const at::Tensor frame = at::arange(c10::Scalar(T), long_opts).view({1, -1});
+  const at::Tensor before_last = frame < (boundary.select(1, 3) - 1).view({-1, 1});
+  const at::Tensor last_begin = (boundary.select(1, 2) - c10::Scalar(R - 1)).clamp_min(0).view({-1, 1});
+  s_begin = at::where(before_last, s_begin, last_begin);
+  // The clamp changes nothing for a boundary inside the lattice; it makes
+  // every range lie in [0, S] whatever the boundary.
+  s_begin = adjust_pruning_lower_bound(s_begin, max_step)
+                .clamp(c10::Scalar(0), c10::Scalar(S + 1 - R));
+  return s_begin.unsqueeze(2) + at::arange(c10::Scalar(R), long_opts);
+}
+
 at::Tensor get_rnnt_prune_ranges(const at::Tensor& px_grad, const at::Tensor& py_grad,
                                  const c10::optional<at::Tensor>& boundary_in,
                                  int64_t s_range) {
@@ -69,38 +108,20 @@ at::Tensor get_rnnt_prune_ranges(const at::Tensor& px_grad, const at::Tensor& py
   }
   if (R.sym_gt(S).guard_bool(__FILE__, __LINE__)) R = S + 1;  // nothing to prune
 
-  const auto long_opts = py_grad.options().dtype(at::kLong);
-  const at::Tensor boundary =
-      boundary_in.has_value() && boundary_in->defined()
-          ? boundary_in->to(py_grad.device())
-          : at::stack({at::zeros_symint({B}, long_opts), at::zeros_symint({B}, long_opts),
-                       at::full_symint({B}, c10::Scalar(S), long_opts),
-                       at::full_symint({B}, c10::Scalar(T), long_opts)},
-                      1);
-
-  // Score of the window starting at s0, per frame: the blank occupancy of
-  // its rows, sum_{k < R} py_grad[s0 + k], minus the symbol occupancy that
-  // enters row s0 from below, px_grad[s0 - 1] (k2's criterion).
-  const SymInt windows = S + 2 - R;
-  const at::Tensor cum = at::cat({py_grad.new_zeros_symint({B, 1, T}), py_grad.cumsum(1)}, 1);
-  const at::Tensor blank_mass = cum.narrow_symint(1, R, windows) - cum.narrow_symint(1, 0, windows);
-  const at::Tensor entering = at::cat({px_grad.new_zeros_symint({B, 1, px_grad.sym_size(2)}), px_grad}, 1)
-                                  .narrow_symint(1, 0, windows)
-                                  .narrow_symint(2, 0, T);
-  at::Tensor s_begin = (blank_mass - entering).argmax(1);  // [B][T]
-
-  // From the item's last frame on, the window must end at s_end.
-  const at::Tensor frame = at::arange(c10::Scalar(T), long_opts).view({1, -1});
-  const at::Tensor before_last = frame < (boundary.select(1, 3) - 1).view({-1, 1});
-  const at::Tensor last_begin = (boundary.select(1, 2) - c10::Scalar(R - 1)).clamp_min(0).view({-1, 1});
-  s_begin = at::where(before_last, s_begin, last_begin);
-  // The clamp changes nothing for a boundary inside the lattice; it makes
-  // every range lie in [0, S] whatever the boundary, which the memo of
-  // checked values records, so the ops that take these ranges next need
-  // not read them back.
-  s_begin = adjust_pruning_lower_bound(s_begin, regular ? R : SymInt(2))
-                .clamp(c10::Scalar(0), c10::Scalar(S + 1 - R));
-  const at::Tensor ranges = s_begin.unsqueeze(2) + at::arange(c10::Scalar(R), long_opts);
+  const SymInt max_step = regular ? R : SymInt(2);
+  // Eager calls take the fused kernel (one launch); traced ones (fake or
+  // functional tensors, a dispatch mode, the TorchScript tracer) keep the
+  // ATen composition, which torch.compile fuses and ONNX exports as
+  // standard operators. Both choose the same windows (as ATen computes the
+  // composition on the CPU: prune_ranges_math.h).
+  const bool eager = is_eager(px_grad) && is_eager(py_grad) &&
+                     (!boundary_in.has_value() || !boundary_in->defined() || is_eager(*boundary_in));
+  const at::Tensor ranges =
+      eager ? call_prune_ranges(px_grad, py_grad, boundary_in, R.expect_int(), max_step.expect_int())
+            : prune_ranges_composite(px_grad, py_grad, boundary_in, R, max_step);
+  // Every range lies in [0, S] by construction, which the memo of checked
+  // values records, so the ops that take these ranges next need not read
+  // them back.
   if (const auto s = S.maybe_as_int()) {
     CheckedValues::instance().remember(ranges, CheckedKind::kIndexRange, 0, *s);
   }
@@ -161,6 +182,12 @@ TORCH_LIBRARY_IMPL(rnnt, CompositeImplicitAutograd, m) {
 
 TORCH_LIBRARY_IMPL(rnnt, CompositeExplicitAutograd, m) {
   m.impl("_checked_index", &checked_index);
+}
+
+// Integer ranges: nothing to differentiate (CPU and CUDA kernels:
+// prune_ranges_cpu.cpp, csrc/cuda/prune_ranges_cuda.cu).
+TORCH_LIBRARY_IMPL(rnnt, Autograd, m) {
+  m.impl("_prune_ranges", torch::CppFunction::makeFallthrough());
 }
 
 }  // namespace rnnt

@@ -78,6 +78,12 @@ TORCH_LIBRARY(rnnt, m) {
       "get_rnnt_prune_ranges(Tensor px_grad, Tensor py_grad, Tensor? boundary,"
       " int s_range) -> Tensor");
   m.def("do_rnnt_pruning(Tensor am, Tensor lm, Tensor ranges) -> (Tensor, Tensor)");
+  // The fused kernel behind get_rnnt_prune_ranges in eager mode (traced
+  // graphs keep the ATen composition): ranges [B][T][s_range] for the final
+  // window size s_range, starts growing by less than max_step per frame.
+  m.def(
+      "_prune_ranges(Tensor px_grad, Tensor py_grad, Tensor? boundary, int s_range,"
+      " int max_step) -> Tensor");
   // A copy of an int64 index checked to lie in [0, size) ("name" names it in
   // the error); a backend kernel, so the check survives torch.compile.
   m.def("_checked_index(Tensor index, SymInt size, str name) -> Tensor");
