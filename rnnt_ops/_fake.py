@@ -73,3 +73,22 @@ def _prune_ranges_fake(px_grad, py_grad, boundary, s_range, max_step):
     B, S1, T = py_grad.shape
     torch._check(1 <= s_range <= S1, lambda: f"s_range must be in [1, S+1 = {S1}], got {s_range}")
     return py_grad.new_empty((B, T, s_range), dtype=torch.int64)
+
+
+@torch.library.register_fake("rnnt::_simple_lattice")
+def _simple_lattice_fake(lm, am, lm_max, am_max, M, symbols, termination_symbol, rnnt_type, boundary):
+    B, S1, _ = lm.shape
+    T = am.shape[1]
+    px_cols = T + 1 if rnnt_type == "regular" else T
+    return lm.new_empty((B, S1 - 1, px_cols)), lm.new_empty((B, S1, T))
+
+
+@torch.library.register_fake("rnnt::_simple_lattice_backward")
+def _simple_lattice_backward_fake(grad_px, grad_py, M, rnnt_type, boundary):
+    return grad_py.new_empty(grad_py.shape)
+
+
+@torch.library.register_fake("rnnt::_simple_lattice_gather_grads_")
+def _simple_lattice_gather_grads_fake(grad_lm, grad_am, grad_px, grad_py, symbols,
+                                      termination_symbol, rnnt_type, boundary):
+    return None

@@ -109,6 +109,48 @@ inline at::Tensor call_prune_ranges(const at::Tensor& px_grad, const at::Tensor&
   return op.call(px_grad, py_grad, boundary, s_range, max_step);
 }
 
+// The simple loss's fused lattice ops (simple_lattice.h).
+inline std::tuple<at::Tensor, at::Tensor> call_simple_lattice(
+    const at::Tensor& lm, const at::Tensor& am, const at::Tensor& lm_max, const at::Tensor& am_max,
+    const at::Tensor& M, const at::Tensor& symbols, int64_t termination_symbol,
+    c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("rnnt::_simple_lattice", "")
+          .typed<std::tuple<at::Tensor, at::Tensor>(
+              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+              const at::Tensor&, const at::Tensor&, int64_t, c10::string_view,
+              const c10::optional<at::Tensor>&)>();
+  return op.call(lm, am, lm_max, am_max, M, symbols, termination_symbol, rnnt_type, boundary);
+}
+
+inline at::Tensor call_simple_lattice_backward(const at::Tensor& grad_px,
+                                               const at::Tensor& grad_py, const at::Tensor& M,
+                                               c10::string_view rnnt_type,
+                                               const c10::optional<at::Tensor>& boundary) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("rnnt::_simple_lattice_backward", "")
+          .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                            c10::string_view, const c10::optional<at::Tensor>&)>();
+  return op.call(grad_px, grad_py, M, rnnt_type, boundary);
+}
+
+inline void call_simple_lattice_gather_grads_(const at::Tensor& grad_lm, const at::Tensor& grad_am,
+                                              const at::Tensor& grad_px, const at::Tensor& grad_py,
+                                              const at::Tensor& symbols,
+                                              int64_t termination_symbol,
+                                              c10::string_view rnnt_type,
+                                              const c10::optional<at::Tensor>& boundary) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("rnnt::_simple_lattice_gather_grads_", "")
+          .typed<void(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                      const at::Tensor&, int64_t, c10::string_view,
+                      const c10::optional<at::Tensor>&)>();
+  op.call(grad_lm, grad_am, grad_px, grad_py, symbols, termination_symbol, rnnt_type, boundary);
+}
+
 // Fused joiner log-probs (joiner_logprobs_cpu.cpp): per row of logits
 // [..., C], (logits[sym] - lse, logits[termination] - lse, lse) in the
 // accumulation dtype (float32 for float16/bfloat16 logits); with

@@ -78,6 +78,15 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
   SymbolsReadAhead read = SymbolsReadAhead::start(symbols_in, boundary);
   const at::Tensor symbols = read.symbols_in_range(symbols_in, am_in.sym_size(2));
   const at::Tensor lm = to_accumulation_dtype(lm_in), am = to_accumulation_dtype(am_in);
+  if (is_eager(lm) && is_eager(am) && is_eager(symbols) &&
+      (!boundary.has_value() || !boundary->defined() ||
+       (is_eager(*boundary) && boundary->device() == am.device()))) {
+    // One GEMM and a few fused kernels (simple_logprobs.cpp); the
+    // composition below stays for traced graphs (torch.compile, export).
+    auto logprobs = simple_logprobs_fused(lm, am, symbols, termination_symbol, rnnt_type, boundary);
+    read.finish(am.sym_size(2));
+    return logprobs;
+  }
   const SymInt B = am.sym_size(0), T = am.sym_size(1), S = lm.sym_size(1) - 1;
 
   // log sum_c exp(lm[b,s,c] + am[b,t,c]) as a matmul of shifted exps; the

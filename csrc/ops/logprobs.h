@@ -18,6 +18,14 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
     int64_t termination_symbol, c10::string_view rnnt_type,
     const c10::optional<at::Tensor>& boundary);
 
+// get_rnnt_logprobs's eager path (simple_logprobs.cpp): lm and am in the
+// accumulation dtype, symbols checked or clamped into [0, C), boundary (if
+// any) int64 [B][4] on their device.
+std::tuple<at::Tensor, at::Tensor> simple_logprobs_fused(
+    const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
+    int64_t termination_symbol, c10::string_view rnnt_type,
+    const c10::optional<at::Tensor>& boundary);
+
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
     const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
     int64_t termination_symbol, double lm_only_scale, double am_only_scale,

@@ -1,0 +1,165 @@
+"""The fused eager path of get_rnnt_logprobs (the simple loss's px/py:
+simple_logprobs.cpp around the rnnt::_simple_lattice* kernels) against the
+ATen composition that traced calls use, values and gradients, for every
+rnnt_type, with and without ragged boundaries, S=0 and symbols equal to the
+blank; gradcheck; CUDA against CPU; the backend ops' checks and opcheck.
+(The simple loss against the float64 definitions: test_losses.py.)"""
+
+import pytest
+import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from reference import random_boundary
+
+TYPES = ["regular", "modified", "constrained"]
+TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+class Traced(TorchDispatchMode):
+    """Pass-through dispatch mode: the ops see a traced call and take their
+    ATen composition (as under torch.compile or ONNX export)."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+def make_case(seed, rnnt_type, dtype, device, S=None, with_boundary=True):
+    g = torch.Generator().manual_seed(seed)
+    B, C = 3, 7
+    T = int(torch.randint(1, 9, (1,), generator=g))
+    S = int(torch.randint(0, 6, (1,), generator=g)) if S is None else S
+    if rnnt_type != "regular":
+        S = min(S, T)
+    am = torch.randn(B, T, C, generator=g, dtype=torch.float64)
+    lm = torch.randn(B, S + 1, C, generator=g, dtype=torch.float64)
+    symbols = torch.randint(0, C, (B, S), generator=g)  # 0 is the blank: allowed
+    boundary = (random_boundary(B, S, T, g, with_begin=False, modified=rnnt_type != "regular")
+                if with_boundary else None)
+    px_cols = T + 1 if rnnt_type == "regular" else T
+    grad_px = torch.randn(B, S, px_cols, generator=g, dtype=torch.float64)
+    grad_py = torch.randn(B, S + 1, T, generator=g, dtype=torch.float64)
+    to = dict(device=device, dtype=dtype)
+    return dict(
+        lm=lm.to(**to).requires_grad_(), am=am.to(**to).requires_grad_(),
+        symbols=symbols.to(device), boundary=None if boundary is None else boundary.to(device),
+        grad_px=grad_px.to(**to), grad_py=grad_py.to(**to), rnnt_type=rnnt_type,
+    )
+
+
+def logprobs_and_grads(case):
+    px, py = torch.ops.rnnt.get_rnnt_logprobs(case["lm"], case["am"], case["symbols"], 0,
+                                              case["rnnt_type"], case["boundary"])
+    # -inf entries of px are constants: weight them by 0.
+    weighted = (px.masked_fill(px.isinf(), 0) * case["grad_px"]).sum() + (py * case["grad_py"]).sum()
+    return (px, py) + torch.autograd.grad(weighted, [case["lm"], case["am"]])
+
+
+@pytest.mark.parametrize("rnnt_type", TYPES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("with_boundary", [False, True], ids=["no_boundary", "ragged"])
+def test_fused_matches_composition(rnnt_type, dtype, with_boundary, device):
+    for seed in range(6):
+        case = make_case(seed, rnnt_type, dtype, device, S=0 if seed == 0 else None,
+                         with_boundary=with_boundary)
+        fused = logprobs_and_grads(case)
+        with Traced():
+            composed = logprobs_and_grads(case)
+        assert torch.equal(fused[0].isinf(), composed[0].isinf())
+        for a, b in zip(fused, composed):
+            torch.testing.assert_close(a.masked_fill(a.isinf(), 0), b.masked_fill(b.isinf(), 0),
+                                       **TOL[dtype])
+
+
+@pytest.mark.parametrize("rnnt_type", TYPES)
+def test_gradcheck(rnnt_type, device):
+    case = make_case(3, rnnt_type, torch.float64, device)
+
+    def px_py(lm, am):
+        px, py = torch.ops.rnnt.get_rnnt_logprobs(lm, am, case["symbols"], 0, rnnt_type,
+                                                  case["boundary"])
+        return px.masked_fill(px.isinf(), 0), py
+
+    assert torch.autograd.gradcheck(px_py, (case["lm"], case["am"]))
+
+
+def test_eager_call_runs_fused_kernels(device):
+    case = make_case(1, "regular", torch.float32, device)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        logprobs_and_grads(case)
+    names = {e.name for e in prof.events()}
+    assert {"rnnt::_simple_lattice", "rnnt::_simple_lattice_backward",
+            "rnnt::_simple_lattice_gather_grads_"} <= names
+    with profile(activities=[ProfilerActivity.CPU]) as prof, Traced():
+        logprobs_and_grads(case)
+    assert "rnnt::_simple_lattice" not in {e.name for e in prof.events()}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("rnnt_type", TYPES)
+def test_cuda_matches_cpu(rnnt_type):
+    for dtype in (torch.float32, torch.float64):
+        cpu = logprobs_and_grads(make_case(4, rnnt_type, dtype, "cpu"))
+        gpu = logprobs_and_grads(make_case(4, rnnt_type, dtype, "cuda"))
+        for a, b in zip(cpu, gpu):
+            torch.testing.assert_close(b.cpu().masked_fill(b.cpu().isinf(), 0),
+                                       a.masked_fill(a.isinf(), 0), **TOL[dtype])
+
+
+def backend_args(device, dtype=torch.float64):
+    g = torch.Generator().manual_seed(0)
+    B, S, T, C = 2, 3, 4, 5
+    lm = torch.randn(B, S + 1, C, generator=g, dtype=dtype).to(device)
+    am = torch.randn(B, T, C, generator=g, dtype=dtype).to(device)
+    lm_max, am_max = lm.amax(2, keepdim=True), am.amax(2, keepdim=True)
+    M = torch.bmm((lm - lm_max).exp(), (am - am_max).exp().transpose(1, 2))
+    symbols = torch.randint(0, C, (B, S), generator=g).to(device)
+    boundary = torch.tensor([[0, 0, 3, 4], [0, 0, 2, 3]], device=device)
+    grad_px = torch.randn(B, S, T + 1, generator=g, dtype=dtype).to(device)
+    grad_py = torch.randn(B, S + 1, T, generator=g, dtype=dtype).to(device)
+    return dict(lm=lm, am=am, lm_max=lm_max, am_max=am_max, M=M, symbols=symbols,
+                boundary=boundary, grad_px=grad_px, grad_py=grad_py)
+
+
+def test_opcheck(device):
+    a = backend_args(device)
+    ops = torch.ops.rnnt
+    torch.library.opcheck(ops._simple_lattice.default, (
+        a["lm"], a["am"], a["lm_max"], a["am_max"], a["M"], a["symbols"], 0, "regular", a["boundary"]))
+    torch.library.opcheck(ops._simple_lattice_backward.default, (
+        a["grad_px"], a["grad_py"], a["M"], "regular", a["boundary"]))
+    torch.library.opcheck(ops._simple_lattice_gather_grads_.default, (
+        torch.zeros_like(a["lm"]), torch.zeros_like(a["am"]), a["grad_px"], a["grad_py"],
+        a["symbols"], 0, "regular", None))
+
+
+def lattice_call(a, **changes):
+    a = {**a, **changes}
+    return torch.ops.rnnt._simple_lattice(a["lm"], a["am"], a["lm_max"], a["am_max"], a["M"],
+                                          a["symbols"], a.get("blank", 0),
+                                          a.get("rnnt_type", "regular"), a["boundary"])
+
+
+ERRORS = {
+    "M shape": (lambda a: lattice_call(a, M=a["M"][:, :, :3]), RuntimeError, r"M must be \[2, 4, 4\]"),
+    "am dtype": (lambda a: lattice_call(a, am=a["am"].float()), RuntimeError, "am must be Double"),
+    "lm_max shape": (lambda a: lattice_call(a, lm_max=a["lm_max"][..., 0]), RuntimeError, r"lm_max must be \[2, 4, 1\]"),
+    "symbols dtype": (lambda a: lattice_call(a, symbols=a["symbols"].int()), RuntimeError, r"symbols must be an int64 \[B\]\[S\]"),
+    "boundary shape": (lambda a: lattice_call(a, boundary=a["boundary"][:, :3]), RuntimeError, r"boundary must be an int64 \[B\]\[4\]"),
+    "blank": (lambda a: lattice_call(a, blank=5), ValueError, r"termination_symbol must be in \[0, C = 5\)"),
+    "rnnt_type": (lambda a: lattice_call(a, rnnt_type="other"), ValueError, "rnnt_type must be"),
+    "grad_px shape": (lambda a: torch.ops.rnnt._simple_lattice_backward(a["grad_px"][:, :, :4], a["grad_py"], a["M"], "regular", None), RuntimeError, r"grad_px must be \[2, 3, 5\]"),
+}
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_bad_inputs_raise(case, device):
+    call, error, message = ERRORS[case]
+    with pytest.raises(error, match=message):
+        call(backend_args(device))
+
+
+def test_symbol_values_checked_on_cpu():
+    a = backend_args("cpu")
+    with pytest.raises(RuntimeError, match=r"symbols\[0\]\[0\] = 7 is outside \[0, C = 5\)"):
+        lattice_call(a, symbols=a["symbols"].clone().fill_(7))
