@@ -1,6 +1,7 @@
-"""A small CUDA run of the recursion and fused-joiner kernels for
-compute-sanitizer (memcheck, racecheck, synccheck): every launch path on small
-shapes, checked against the CPU kernels. Prints "ok" on success.
+"""A small CUDA run of every custom kernel (recursion, fused joiner, simple
+loss lattice, prune ranges) for compute-sanitizer (memcheck, racecheck,
+synccheck): every launch path on small shapes, checked against the CPU
+kernels. Prints "ok" on success.
 
     compute-sanitizer --tool racecheck python bench/cuda_sanitize_case.py
 """
@@ -59,6 +60,32 @@ def main() -> None:
             outs.append([t.detach().cpu().float() for t in (sym, blank, norm, grad)])
         for a, b in zip(*outs):
             torch.testing.assert_close(b, a, rtol=1e-2, atol=1e-3)
+    # The simple loss's fused lattice (forward and backward, through its
+    # public op) and the prune ranges: every rnnt_type, ragged boundaries,
+    # S = 0, blocks of one warp and of 256 threads with several frames each.
+    for rnnt_type, B, S, T in [("regular", 3, 6, 9), ("modified", 2, 4, 7),
+                               ("constrained", 2, 0, 5), ("regular", 2, 30, 700)]:
+        lm = torch.randn(B, S + 1, 11, generator=g, dtype=torch.float64)
+        am = torch.randn(B, T, 11, generator=g, dtype=torch.float64)
+        symbols = torch.randint(0, 11, (B, S), generator=g)
+        boundary = torch.tensor([[0, 0, S, T]] + [[0, 0, S // 2, T - 1]] * (B - 1))
+        outs = []
+        for device in ("cpu", "cuda"):
+            x = [t.to(device).requires_grad_() for t in (lm, am)]
+            px, py = torch.ops.rnnt.get_rnnt_logprobs(x[0], x[1], symbols.to(device), 0,
+                                                      rnnt_type, boundary.to(device))
+            pxm = px.masked_fill(px.isinf(), 0)
+            grads = torch.autograd.grad((pxm * pxm).sum() + py.sum(), x)
+            outs.append([t.detach().cpu() for t in (pxm, py) + grads])
+        for a, b in zip(*outs):
+            torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9)
+        # The same occupation-like inputs on both devices: equal windows.
+        occupations = [t.exp().float() for t in outs[0][:2]]
+        s_range = max(2, (S - 1) // T + 2) if rnnt_type == "regular" else 2
+        cpu, gpu = (torch.ops.rnnt.get_rnnt_prune_ranges(
+            *[t.to(device) for t in occupations], boundary.to(device), s_range).cpu()
+            for device in ("cpu", "cuda"))
+        assert torch.equal(cpu, gpu)
     torch.cuda.synchronize()
     print("ok")
 

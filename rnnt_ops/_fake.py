@@ -92,3 +92,15 @@ def _simple_lattice_backward_fake(grad_px, grad_py, M, rnnt_type, boundary):
 def _simple_lattice_gather_grads_fake(grad_lm, grad_am, grad_px, grad_py, symbols,
                                       termination_symbol, rnnt_type, boundary):
     return None
+
+
+@torch.library.register_fake("rnnt::_pruned_lattice")
+def _pruned_lattice_fake(px_kept, py_kept, ranges, S, rnnt_type, boundary):
+    B, T, _ = py_kept.shape
+    px_cols = T + 1 if rnnt_type == "regular" else T
+    return py_kept.new_empty((B, S, px_cols)), py_kept.new_empty((B, S + 1, T))
+
+
+@torch.library.register_fake("rnnt::_pruned_lattice_backward")
+def _pruned_lattice_backward_fake(grad_px, grad_py, ranges, rnnt_type, boundary):
+    return grad_py.new_empty(ranges.shape), grad_py.new_empty(ranges.shape)

@@ -1,6 +1,7 @@
-// Launch shape of the wavefront kernels: one block per batch item, threads
+// Launch shapes. The wavefront kernels: one block per batch item, threads
 // over the rows of a diagonal, the diagonal ring in shared memory when it
-// fits the default 48 KiB, else in a global workspace.
+// fits the default 48 KiB, else in a global workspace. The elementwise
+// kernels of the lattices: grid-stride loops over cells or rows.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -38,7 +39,19 @@ inline RingPlacement place_ring(const LatticeDims& d, int64_t B,
   return {0, at::empty({B, 3, d.S + 1}, options)};
 }
 
+constexpr int kElementwiseThreads = 256;
+
+inline int elementwise_blocks(int64_t n) {
+  const int64_t blocks = (n + kElementwiseThreads - 1) / kElementwiseThreads;
+  return static_cast<int>(std::clamp<int64_t>(blocks, 1, 65535));
+}
+
 #ifdef __CUDACC__
+// for (int64_t i = this thread's first; i < n; i += all threads of the grid)
+#define RNNT_GRID_STRIDE_LOOP(i, n)                                                          \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
 // Block b's ring: the dynamic shared memory, or its slice of the workspace.
 template <typename scalar_t>
 __device__ __forceinline__ scalar_t* ring_storage(scalar_t* workspace,

@@ -9,23 +9,12 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include <algorithm>
-
+#include "launch.cuh"
 #include "simple_lattice.h"
 
 namespace rnnt {
 namespace cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t n) {
-  return static_cast<int>(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, 65535));
-}
-
-#define RNNT_GRID_STRIDE_LOOP(i, n)                                                    \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
 template <typename scalar_t>
 __global__ void simple_lattice_kernel(SimpleLatticeBatch<scalar_t> batch, scalar_t* px,
@@ -75,7 +64,7 @@ std::tuple<at::Tensor, at::Tensor> simple_lattice_cuda(
   if (cells == 0) return {px, py};
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(lm.scalar_type(), "rnnt_simple_lattice_cuda", [&] {
-    simple_lattice_kernel<scalar_t><<<blocks_for(cells), kThreads, 0, stream>>>(
+    simple_lattice_kernel<scalar_t><<<elementwise_blocks(cells), kElementwiseThreads, 0, stream>>>(
         batch_of<scalar_t>(in), px.data_ptr<scalar_t>(), py.data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
@@ -93,7 +82,7 @@ at::Tensor simple_lattice_backward_cuda(const at::Tensor& grad_px, const at::Ten
   if (W.numel() == 0) return W;
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(grad_py.scalar_type(), "rnnt_simple_lattice_backward_cuda", [&] {
-    simple_lattice_backward_kernel<scalar_t><<<blocks_for(W.numel()), kThreads, 0, stream>>>(
+    simple_lattice_backward_kernel<scalar_t><<<elementwise_blocks(W.numel()), kElementwiseThreads, 0, stream>>>(
         batch_of<scalar_t>(in), in.M.data_ptr<scalar_t>(), W.data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
@@ -113,7 +102,7 @@ void simple_lattice_gather_grads_cuda(const at::Tensor& grad_lm, const at::Tenso
   if (rows == 0) return;
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(grad_py.scalar_type(), "rnnt_simple_lattice_gather_grads_cuda", [&] {
-    simple_lattice_gather_grads_kernel<scalar_t><<<blocks_for(rows), kThreads, 0, stream>>>(
+    simple_lattice_gather_grads_kernel<scalar_t><<<elementwise_blocks(rows), kElementwiseThreads, 0, stream>>>(
         batch_of<scalar_t>(in), grad_lm.data_ptr<scalar_t>(), grad_am.data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });

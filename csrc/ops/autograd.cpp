@@ -18,8 +18,11 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> scores_and_unit_grads(
-    const at::Tensor& px, const at::Tensor& py,
+    const at::Tensor& px_in, const at::Tensor& py_in,
     const c10::optional<at::Tensor>& boundary) {
+  // Both kernels read px and py contiguously: copy a strided input once,
+  // not once per kernel (the pruned loss's px/py are transposed views).
+  const at::Tensor px = px_in.contiguous(), py = py_in.contiguous();
   auto [scores, p] = call_mutual_information_forward(px, py, boundary);
   auto [px_grad, py_grad] = call_mutual_information_backward(px, py, boundary, p);
   return {scores, px_grad, py_grad};

@@ -151,6 +151,31 @@ inline void call_simple_lattice_gather_grads_(const at::Tensor& grad_lm, const a
   op.call(grad_lm, grad_am, grad_px, grad_py, symbols, termination_symbol, rnnt_type, boundary);
 }
 
+// The pruned loss's fused lattice (pruned_lattice.h), and its backward.
+inline std::tuple<at::Tensor, at::Tensor> call_pruned_lattice(
+    const at::Tensor& px_kept, const at::Tensor& py_kept, const at::Tensor& ranges, int64_t S,
+    c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("rnnt::_pruned_lattice", "")
+          .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
+                                                    const at::Tensor&, int64_t, c10::string_view,
+                                                    const c10::optional<at::Tensor>&)>();
+  return op.call(px_kept, py_kept, ranges, S, rnnt_type, boundary);
+}
+
+inline std::tuple<at::Tensor, at::Tensor> call_pruned_lattice_backward(
+    const at::Tensor& grad_px, const at::Tensor& grad_py, const at::Tensor& ranges,
+    c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary) {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("rnnt::_pruned_lattice_backward", "")
+          .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&,
+                                                    const at::Tensor&, c10::string_view,
+                                                    const c10::optional<at::Tensor>&)>();
+  return op.call(grad_px, grad_py, ranges, rnnt_type, boundary);
+}
+
 // Fused joiner log-probs (joiner_logprobs_cpu.cpp): per row of logits
 // [..., C], (logits[sym] - lse, logits[termination] - lse, lse) in the
 // accumulation dtype (float32 for float16/bfloat16 logits); with

@@ -269,6 +269,14 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
     std::tie(px_kept, py_kept, std::ignore) =
         call_joiner_logprobs(logits, kept_symbols, termination_symbol, inplace_grad);
   }
+  if (is_eager(px_kept) && is_eager(kept) &&
+      (!boundary.has_value() || !boundary->defined() ||
+       (is_eager(*boundary) && boundary->device() == logits.device()))) {
+    // One kernel each way (pruned_lattice.h) for what follows.
+    auto logprobs = call_pruned_lattice(px_kept, py_kept, kept, S.expect_int(), rnnt_type, boundary);
+    read.finish(C);
+    return logprobs;
+  }
   // Scatter the kept positions into the full lattice; the rest is -inf.
   const at::Tensor lattice = px_kept.new_full_symint({B, T, S + 1}, kNegInf);
   const at::Tensor px = lattice.scatter(2, kept, px_kept).narrow_symint(2, 0, S).transpose(1, 2);

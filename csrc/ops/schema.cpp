@@ -62,6 +62,16 @@ TORCH_LIBRARY(rnnt, m) {
       "_simple_lattice_gather_grads_(Tensor(a!) grad_lm, Tensor(b!) grad_am, Tensor grad_px,"
       " Tensor grad_py, Tensor symbols, int termination_symbol, str rnnt_type,"
       " Tensor? boundary) -> ()");
+  // The pruned loss's lattice in eager mode (pruned_lattice.h): px/py from
+  // the kept log-probs px_kept, py_kept [B][T][R] at label positions ranges
+  // [B][T][R] (-inf elsewhere), and its backward (gradients of the kept
+  // entries).
+  m.def(
+      "_pruned_lattice(Tensor px_kept, Tensor py_kept, Tensor ranges, int S, str rnnt_type,"
+      " Tensor? boundary) -> (Tensor, Tensor)");
+  m.def(
+      "_pruned_lattice_backward(Tensor grad_px, Tensor grad_py, Tensor ranges, str rnnt_type,"
+      " Tensor? boundary) -> (Tensor, Tensor)");
   // Each loss returns the reduced loss; its _with_grad twin also returns
   // (px_grad, py_grad), the occupation probabilities pruning needs.
 #define RNNT_LOSS_DEF(name, args)                                         \

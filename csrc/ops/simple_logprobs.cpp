@@ -46,11 +46,8 @@ class SimpleLogprobsFunction : public torch::autograd::Function<SimpleLogprobsFu
         saved[4].defined() ? c10::optional<at::Tensor>(saved[4]) : c10::nullopt;
     const int64_t termination_symbol = ctx->saved_data["termination_symbol"].toInt();
     const std::string rnnt_type = ctx->saved_data["rnnt_type"].toStringRef();
-    const int64_t B = M.size(0), S = M.size(1) - 1, T = M.size(2);
-    const at::Tensor grad_px =
-        grads[0].defined() ? grads[0]
-                           : at::zeros({B, S, rnnt_type == "regular" ? T + 1 : T}, M.options());
-    const at::Tensor grad_py = grads[1].defined() ? grads[1] : at::zeros_like(M);
+    // Undefined output gradients arrive as zeros (materialized by autograd).
+    const at::Tensor &grad_px = grads[0], &grad_py = grads[1];
     at::AutoDispatchBelowADInplaceOrView guard;
     const at::Tensor W = call_simple_lattice_backward(grad_px, grad_py, M, rnnt_type, boundary);
     // d exp(x - max) = exp(x - max) * upstream; the maxima are constants.
