@@ -130,7 +130,9 @@ def profile_impl(impl: str, args, shapes) -> str:
         syncs = host_syncs(prof) / args.steps
         host = (f"; the host alone queues a step in {host_ms_per_step(run_steps, args.steps):.2f} ms"
                 if syncs == 0 else "")
-        gpu = (f" (the GPU busy {busy / wall:.0%} of the step); {syncs:g} host syncs per step, "
+        launches = sum(e.count for e in counted) / args.steps
+        gpu = (f" (the GPU busy {busy / wall:.0%} of the step) in {launches:g} kernels, copies "
+               f"and fills; {syncs:g} host syncs per step, "
                f"{value_check_reads(prof) / args.steps:g} of them value-check reads{host}")
     lines = [
         f"{LABELS[impl]}: step {wall:.2f} ms wall clock (unprofiled); self {where} time "

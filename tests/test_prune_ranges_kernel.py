@@ -7,20 +7,12 @@ in test_losses.py.)"""
 import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import rnnt_ops as R
+from composite import Traced
 from reference import random_boundary
 
 TYPES = ["regular", "modified", "constrained"]
-
-
-class Traced(TorchDispatchMode):
-    """A pass-through dispatch mode: inside it the ops see a traced call and
-    take their ATen composition (as under torch.compile or ONNX export)."""
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        return func(*args, **(kwargs or {}))
 
 
 def reference_ranges(px_grad, py_grad, boundary, s_range, max_step):

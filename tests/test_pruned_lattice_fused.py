@@ -10,32 +10,18 @@ against the float64 definitions: test_losses.py.)"""
 import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import rnnt_ops as R
-from reference import random_boundary
+from composite import Traced, assert_same, finite, random_lattice, weighted_sum
 
 TYPES = ["regular", "modified", "constrained"]
-TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-12, atol=1e-12)}
-
-
-class Traced(TorchDispatchMode):
-    """Pass-through dispatch mode: the ops take their ATen composition."""
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        return func(*args, **(kwargs or {}))
 
 
 def make_case(seed, rnnt_type, dtype, device, windows=True, with_boundary=True):
     g = torch.Generator().manual_seed(seed)
     B, C = 3, 6
-    T = int(torch.randint(1, 8, (1,), generator=g))
-    S = int(torch.randint(0, 6, (1,), generator=g))
-    if rnnt_type != "regular":
-        S = min(S, T)
+    T, S, boundary, grad_px, grad_py = random_lattice(g, rnnt_type, B, 7, 5, with_boundary)
     s_range = int(torch.randint(1, S + 2, (1,), generator=g))
-    boundary = (random_boundary(B, S, T, g, with_begin=False, modified=rnnt_type != "regular")
-                if with_boundary else None)
     if windows:  # contiguous windows, as get_rnnt_prune_ranges makes them
         start = torch.randint(0, S + 2 - s_range, (B, T, 1), generator=g)
         ranges = start + torch.arange(s_range)
@@ -43,13 +29,10 @@ def make_case(seed, rnnt_type, dtype, device, windows=True, with_boundary=True):
         ranges = torch.randint(0, S + 1, (B, T, s_range), generator=g)
     symbols = torch.randint(1, C, (B, S), generator=g)
     logits = torch.randn(B, T, s_range, C, generator=g, dtype=torch.float64)
-    px_cols = T + 1 if rnnt_type == "regular" else T
     return dict(
         logits=logits.to(device=device, dtype=dtype).requires_grad_(), symbols=symbols.to(device),
         ranges=ranges.to(device), boundary=None if boundary is None else boundary.to(device),
-        rnnt_type=rnnt_type,
-        grad_px=torch.randn(B, S, px_cols, generator=g, dtype=torch.float64).to(device, dtype),
-        grad_py=torch.randn(B, S + 1, T, generator=g, dtype=torch.float64).to(device, dtype),
+        rnnt_type=rnnt_type, grad_px=grad_px.to(device, dtype), grad_py=grad_py.to(device, dtype),
     )
 
 
@@ -57,16 +40,9 @@ def logprobs_and_grad(case, use_hat_loss=False):
     px, py = torch.ops.rnnt.get_rnnt_logprobs_pruned(
         case["logits"], case["symbols"], case["ranges"], 0, case["boundary"], case["rnnt_type"],
         use_hat_loss)
-    weighted = ((px.masked_fill(px.isinf(), 0) * case["grad_px"]).sum()
-                + (py.masked_fill(py.isinf(), 0) * case["grad_py"]).sum())
+    weighted = weighted_sum(px, py, case["grad_px"], case["grad_py"])
     (grad,) = torch.autograd.grad(weighted, case["logits"])
     return px, py, grad
-
-
-def assert_same(fused, composed, tol):
-    for a, b in zip(fused, composed):
-        assert torch.equal(a.isinf(), b.isinf())
-        torch.testing.assert_close(a.masked_fill(a.isinf(), 0), b.masked_fill(b.isinf(), 0), **tol)
 
 
 @pytest.mark.parametrize("rnnt_type", TYPES)
@@ -78,7 +54,7 @@ def test_fused_matches_composition(rnnt_type, dtype, use_hat_loss, device):
         fused = logprobs_and_grad(case, use_hat_loss)
         with Traced():
             composed = logprobs_and_grad(case, use_hat_loss)
-        assert_same(fused, composed, TOL[dtype])
+        assert_same(fused, composed, dtype)
 
 
 @pytest.mark.parametrize("rnnt_type", TYPES)
@@ -92,7 +68,7 @@ def test_repeated_positions_last_one_wins(rnnt_type):
             fused = logprobs_and_grad(case)
             with Traced():
                 composed = logprobs_and_grad(case)
-        assert_same(fused, composed, TOL[torch.float64])
+        assert_same(fused, composed, torch.float64)
 
 
 @pytest.mark.parametrize("rnnt_type", TYPES)
@@ -102,7 +78,7 @@ def test_gradcheck(rnnt_type, device):
     def px_py(logits):
         px, py = torch.ops.rnnt.get_rnnt_logprobs_pruned(
             logits, case["symbols"], case["ranges"], 0, case["boundary"], rnnt_type)
-        return px.masked_fill(px.isinf(), 0), py.masked_fill(py.isinf(), 0)
+        return finite(px), finite(py)
 
     assert torch.autograd.gradcheck(px_py, (case["logits"],))
 
@@ -122,7 +98,7 @@ def test_cuda_matches_cpu(rnnt_type):
     for dtype in (torch.float32, torch.float64):
         cpu = logprobs_and_grad(make_case(5, rnnt_type, dtype, "cpu"))
         gpu = logprobs_and_grad(make_case(5, rnnt_type, dtype, "cuda"))
-        assert_same([t.cpu() for t in gpu], cpu, TOL[dtype])
+        assert_same(cpu, gpu, dtype)
 
 
 def op_args(device):

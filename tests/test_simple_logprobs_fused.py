@@ -8,37 +8,19 @@ blank; gradcheck; CUDA against CPU; the backend ops' checks and opcheck.
 import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from reference import random_boundary
+from composite import Traced, assert_same, finite, random_lattice, weighted_sum
 
 TYPES = ["regular", "modified", "constrained"]
-TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-12, atol=1e-12)}
-
-
-class Traced(TorchDispatchMode):
-    """Pass-through dispatch mode: the ops see a traced call and take their
-    ATen composition (as under torch.compile or ONNX export)."""
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        return func(*args, **(kwargs or {}))
 
 
 def make_case(seed, rnnt_type, dtype, device, S=None, with_boundary=True):
     g = torch.Generator().manual_seed(seed)
     B, C = 3, 7
-    T = int(torch.randint(1, 9, (1,), generator=g))
-    S = int(torch.randint(0, 6, (1,), generator=g)) if S is None else S
-    if rnnt_type != "regular":
-        S = min(S, T)
+    T, S, boundary, grad_px, grad_py = random_lattice(g, rnnt_type, B, 8, 5, with_boundary, S)
     am = torch.randn(B, T, C, generator=g, dtype=torch.float64)
     lm = torch.randn(B, S + 1, C, generator=g, dtype=torch.float64)
     symbols = torch.randint(0, C, (B, S), generator=g)  # 0 is the blank: allowed
-    boundary = (random_boundary(B, S, T, g, with_begin=False, modified=rnnt_type != "regular")
-                if with_boundary else None)
-    px_cols = T + 1 if rnnt_type == "regular" else T
-    grad_px = torch.randn(B, S, px_cols, generator=g, dtype=torch.float64)
-    grad_py = torch.randn(B, S + 1, T, generator=g, dtype=torch.float64)
     to = dict(device=device, dtype=dtype)
     return dict(
         lm=lm.to(**to).requires_grad_(), am=am.to(**to).requires_grad_(),
@@ -50,8 +32,7 @@ def make_case(seed, rnnt_type, dtype, device, S=None, with_boundary=True):
 def logprobs_and_grads(case):
     px, py = torch.ops.rnnt.get_rnnt_logprobs(case["lm"], case["am"], case["symbols"], 0,
                                               case["rnnt_type"], case["boundary"])
-    # -inf entries of px are constants: weight them by 0.
-    weighted = (px.masked_fill(px.isinf(), 0) * case["grad_px"]).sum() + (py * case["grad_py"]).sum()
+    weighted = weighted_sum(px, py, case["grad_px"], case["grad_py"])
     return (px, py) + torch.autograd.grad(weighted, [case["lm"], case["am"]])
 
 
@@ -65,10 +46,7 @@ def test_fused_matches_composition(rnnt_type, dtype, with_boundary, device):
         fused = logprobs_and_grads(case)
         with Traced():
             composed = logprobs_and_grads(case)
-        assert torch.equal(fused[0].isinf(), composed[0].isinf())
-        for a, b in zip(fused, composed):
-            torch.testing.assert_close(a.masked_fill(a.isinf(), 0), b.masked_fill(b.isinf(), 0),
-                                       **TOL[dtype])
+        assert_same(fused, composed, dtype)
 
 
 @pytest.mark.parametrize("rnnt_type", TYPES)
@@ -78,7 +56,7 @@ def test_gradcheck(rnnt_type, device):
     def px_py(lm, am):
         px, py = torch.ops.rnnt.get_rnnt_logprobs(lm, am, case["symbols"], 0, rnnt_type,
                                                   case["boundary"])
-        return px.masked_fill(px.isinf(), 0), py
+        return finite(px), py
 
     assert torch.autograd.gradcheck(px_py, (case["lm"], case["am"]))
 
@@ -101,9 +79,7 @@ def test_cuda_matches_cpu(rnnt_type):
     for dtype in (torch.float32, torch.float64):
         cpu = logprobs_and_grads(make_case(4, rnnt_type, dtype, "cpu"))
         gpu = logprobs_and_grads(make_case(4, rnnt_type, dtype, "cuda"))
-        for a, b in zip(cpu, gpu):
-            torch.testing.assert_close(b.cpu().masked_fill(b.cpu().isinf(), 0),
-                                       a.masked_fill(a.isinf(), 0), **TOL[dtype])
+        assert_same(cpu, gpu, dtype)
 
 
 def backend_args(device, dtype=torch.float64):

@@ -42,6 +42,8 @@ class MutualInformationFunction
         call_mutual_information_with_grad(px, py, boundary);
     ctx->save_for_backward({px_grad, py_grad});
     ctx->mark_non_differentiable({px_grad, py_grad});
+    // No zero tensors for the gradients of px_grad and py_grad (never used).
+    ctx->set_materialize_grads(false);
     return {scores, px_grad, py_grad};
   }
 

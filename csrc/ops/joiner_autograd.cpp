@@ -29,6 +29,9 @@ class JoinerLogprobsFunction : public torch::autograd::Function<JoinerLogprobsFu
     ctx->saved_data["termination_symbol"] = termination_symbol;
     ctx->saved_data["inplace_grad"] = inplace_grad;
     ctx->mark_non_differentiable({log_norm});
+    // No zero tensor for log_norm's gradient (never used); backward makes
+    // the zeros of an unused log-prob output itself.
+    ctx->set_materialize_grads(false);
     return {symbol_logp, blank_logp, log_norm};
   }
 

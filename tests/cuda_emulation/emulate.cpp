@@ -13,18 +13,11 @@
 #include <random>
 #include <vector>
 
+#include "expect.h"
 #include "recursion_item.h"
 #include "wavefront.h"
 
 using namespace rnnt;
-
-#define EXPECT(cond)                                                     \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      std::fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::exit(1);                                                      \
-    }                                                                    \
-  } while (0)
 
 template <typename scalar_t>
 struct CheckedRing {

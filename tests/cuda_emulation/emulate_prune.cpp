@@ -14,17 +14,10 @@
 #include <random>
 #include <vector>
 
+#include "expect.h"
 #include "prune_block.h"
 
 using namespace rnnt;
-
-#define EXPECT(cond)                                                          \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
-      std::fprintf(stderr, "%s:%d: failed: %s\n", __FILE__, __LINE__, #cond); \
-      std::exit(1);                                                           \
-    }                                                                         \
-  } while (0)
 
 template <typename scalar_t>
 void run_case(std::mt19937& rng, int64_t S, int64_t T, int64_t R, int64_t max_step,
