@@ -76,7 +76,9 @@ def _prune_ranges_fake(px_grad, py_grad, boundary, s_range, max_step):
 
 
 @torch.library.register_fake("rnnt::_simple_lattice")
-def _simple_lattice_fake(lm, am, lm_max, am_max, M, symbols, termination_symbol, rnnt_type, boundary):
+def _simple_lattice_fake(lm, am, lm_max, am_max, M, symbols, termination_symbol, rnnt_type, boundary,
+                         symbol_offset=None, blank_offset=None, frame_offset=None,
+                         w_am=1.0, w_lm=1.0, w_norm=1.0):
     B, S1, _ = lm.shape
     T = am.shape[1]
     px_cols = T + 1 if rnnt_type == "regular" else T
@@ -84,14 +86,16 @@ def _simple_lattice_fake(lm, am, lm_max, am_max, M, symbols, termination_symbol,
 
 
 @torch.library.register_fake("rnnt::_simple_lattice_backward")
-def _simple_lattice_backward_fake(grad_px, grad_py, M, rnnt_type, boundary):
+def _simple_lattice_backward_fake(grad_px, grad_py, M, rnnt_type, boundary, w_norm=1.0):
     return grad_py.new_empty(grad_py.shape)
 
 
 @torch.library.register_fake("rnnt::_simple_lattice_gather_grads_")
 def _simple_lattice_gather_grads_fake(grad_lm, grad_am, grad_px, grad_py, symbols,
-                                      termination_symbol, rnnt_type, boundary):
-    return None
+                                      termination_symbol, rnnt_type, boundary, w_am=1.0, w_lm=1.0):
+    B, S1, T = grad_py.shape
+    return (grad_py.new_empty((B, S1 - 1)), grad_py.new_empty((B, S1)),
+            grad_py.new_empty((B, T)))
 
 
 @torch.library.register_fake("rnnt::_pruned_lattice")

@@ -1,9 +1,10 @@
-"""The fused eager path of get_rnnt_logprobs (the simple loss's px/py:
-simple_logprobs.cpp around the rnnt::_simple_lattice* kernels) against the
-ATen composition that traced calls use, values and gradients, for every
-rnnt_type, with and without ragged boundaries, S=0 and symbols equal to the
-blank; gradcheck; CUDA against CPU; the backend ops' checks and opcheck.
-(The simple loss against the float64 definitions: test_losses.py.)"""
+"""The fused eager paths of get_rnnt_logprobs and get_rnnt_logprobs_smoothed
+(the simple and smoothed losses' px/py: simple_logprobs.cpp around the
+rnnt::_simple_lattice* kernels) against the ATen compositions that traced
+calls use, values and gradients, for every rnnt_type, with and without
+ragged boundaries, S=0, symbols equal to the blank, zero smoothing scales;
+gradcheck; CUDA against CPU; the backend ops' checks and opcheck. (The
+losses against the float64 definitions: test_losses.py.)"""
 
 import pytest
 import torch
@@ -29,9 +30,21 @@ def make_case(seed, rnnt_type, dtype, device, S=None, with_boundary=True):
     )
 
 
-def logprobs_and_grads(case):
-    px, py = torch.ops.rnnt.get_rnnt_logprobs(case["lm"], case["am"], case["symbols"], 0,
-                                              case["rnnt_type"], case["boundary"])
+# The simple construction, and the smoothed one with k2's default scales,
+# one scale zero (replaced by 1e-20 in both paths), and both zero.
+SMOOTHING = [None, (0.1, 0.1), (0.0, 0.25), (0.0, 0.0)]
+
+
+def logprobs(case, scales=None):
+    if scales is None:
+        return torch.ops.rnnt.get_rnnt_logprobs(case["lm"], case["am"], case["symbols"], 0,
+                                                case["rnnt_type"], case["boundary"])
+    return torch.ops.rnnt.get_rnnt_logprobs_smoothed(case["lm"], case["am"], case["symbols"], 0,
+                                                     *scales, case["boundary"], case["rnnt_type"])
+
+
+def logprobs_and_grads(case, scales=None):
+    px, py = logprobs(case, scales)
     weighted = weighted_sum(px, py, case["grad_px"], case["grad_py"])
     return (px, py) + torch.autograd.grad(weighted, [case["lm"], case["am"]])
 
@@ -39,46 +52,49 @@ def logprobs_and_grads(case):
 @pytest.mark.parametrize("rnnt_type", TYPES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("with_boundary", [False, True], ids=["no_boundary", "ragged"])
-def test_fused_matches_composition(rnnt_type, dtype, with_boundary, device):
+@pytest.mark.parametrize("scales", SMOOTHING, ids=["simple", "smoothed", "lm_zero", "both_zero"])
+def test_fused_matches_composition(rnnt_type, dtype, with_boundary, scales, device):
     for seed in range(6):
         case = make_case(seed, rnnt_type, dtype, device, S=0 if seed == 0 else None,
                          with_boundary=with_boundary)
-        fused = logprobs_and_grads(case)
+        fused = logprobs_and_grads(case, scales)
         with Traced():
-            composed = logprobs_and_grads(case)
+            composed = logprobs_and_grads(case, scales)
         assert_same(fused, composed, dtype)
 
 
 @pytest.mark.parametrize("rnnt_type", TYPES)
-def test_gradcheck(rnnt_type, device):
+@pytest.mark.parametrize("scales", SMOOTHING[:2], ids=["simple", "smoothed"])
+def test_gradcheck(rnnt_type, scales, device):
     case = make_case(3, rnnt_type, torch.float64, device)
 
     def px_py(lm, am):
-        px, py = torch.ops.rnnt.get_rnnt_logprobs(lm, am, case["symbols"], 0, rnnt_type,
-                                                  case["boundary"])
+        px, py = logprobs({**case, "lm": lm, "am": am}, scales)
         return finite(px), py
 
     assert torch.autograd.gradcheck(px_py, (case["lm"], case["am"]))
 
 
-def test_eager_call_runs_fused_kernels(device):
+@pytest.mark.parametrize("scales", SMOOTHING[:2], ids=["simple", "smoothed"])
+def test_eager_call_runs_fused_kernels(scales, device):
     case = make_case(1, "regular", torch.float32, device)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        logprobs_and_grads(case)
+        logprobs_and_grads(case, scales)
     names = {e.name for e in prof.events()}
     assert {"rnnt::_simple_lattice", "rnnt::_simple_lattice_backward",
             "rnnt::_simple_lattice_gather_grads_"} <= names
     with profile(activities=[ProfilerActivity.CPU]) as prof, Traced():
-        logprobs_and_grads(case)
+        logprobs_and_grads(case, scales)
     assert "rnnt::_simple_lattice" not in {e.name for e in prof.events()}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("rnnt_type", TYPES)
-def test_cuda_matches_cpu(rnnt_type):
+@pytest.mark.parametrize("scales", SMOOTHING[:2], ids=["simple", "smoothed"])
+def test_cuda_matches_cpu(rnnt_type, scales):
     for dtype in (torch.float32, torch.float64):
-        cpu = logprobs_and_grads(make_case(4, rnnt_type, dtype, "cpu"))
-        gpu = logprobs_and_grads(make_case(4, rnnt_type, dtype, "cuda"))
+        cpu = logprobs_and_grads(make_case(4, rnnt_type, dtype, "cpu"), scales)
+        gpu = logprobs_and_grads(make_case(4, rnnt_type, dtype, "cuda"), scales)
         assert_same(cpu, gpu, dtype)
 
 
@@ -102,11 +118,17 @@ def test_opcheck(device):
     ops = torch.ops.rnnt
     torch.library.opcheck(ops._simple_lattice.default, (
         a["lm"], a["am"], a["lm_max"], a["am_max"], a["M"], a["symbols"], 0, "regular", a["boundary"]))
+    B, S1, T = a["M"].shape
+    offsets = [torch.randn(B, S1 - 1).to(a["lm"]), torch.randn(B, S1).to(a["lm"]),
+               torch.randn(B, T).to(a["lm"])]
+    torch.library.opcheck(ops._simple_lattice.default, (
+        a["lm"], a["am"], a["lm_max"], a["am_max"], a["M"], a["symbols"], 0, "constrained", None,
+        *offsets, 0.9, 0.8, 0.7))
     torch.library.opcheck(ops._simple_lattice_backward.default, (
         a["grad_px"], a["grad_py"], a["M"], "regular", a["boundary"]))
     torch.library.opcheck(ops._simple_lattice_gather_grads_.default, (
         torch.zeros_like(a["lm"]), torch.zeros_like(a["am"]), a["grad_px"], a["grad_py"],
-        a["symbols"], 0, "regular", None))
+        a["symbols"], 0, "regular", None, 0.9, 0.8))
 
 
 def lattice_call(a, **changes):
@@ -124,6 +146,9 @@ ERRORS = {
     "boundary shape": (lambda a: lattice_call(a, boundary=a["boundary"][:, :3]), RuntimeError, r"boundary must be an int64 \[B\]\[4\]"),
     "blank": (lambda a: lattice_call(a, blank=5), ValueError, r"termination_symbol must be in \[0, C = 5\)"),
     "rnnt_type": (lambda a: lattice_call(a, rnnt_type="other"), ValueError, "rnnt_type must be"),
+    "offset shape": (lambda a: torch.ops.rnnt._simple_lattice(
+        a["lm"], a["am"], a["lm_max"], a["am_max"], a["M"], a["symbols"], 0, "regular", None,
+        None, a["lm"][:, :, 0], a["am"][:, :2, 0]), RuntimeError, r"frame_offset must be \[2, 4\]"),
     "grad_px shape": (lambda a: torch.ops.rnnt._simple_lattice_backward(a["grad_px"][:, :, :4], a["grad_py"], a["M"], "regular", None), RuntimeError, r"grad_px must be \[2, 3, 5\]"),
 }
 

@@ -53,10 +53,13 @@ __global__ void simple_lattice_gather_grads_kernel(SimpleGradBatch<scalar_t> bat
 std::tuple<at::Tensor, at::Tensor> simple_lattice_cuda(
     const at::Tensor& lm, const at::Tensor& am, const at::Tensor& lm_max, const at::Tensor& am_max,
     const at::Tensor& M, const at::Tensor& symbols, int64_t termination_symbol,
-    c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary) {
+    c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary,
+    const c10::optional<at::Tensor>& symbol_offset, const c10::optional<at::Tensor>& blank_offset,
+    const c10::optional<at::Tensor>& frame_offset, double w_am, double w_lm, double w_norm) {
   const c10::cuda::CUDAGuard guard(lm.device());
   const SimpleLatticeInputs in = check_simple_lattice_inputs(
-      lm, am, lm_max, am_max, M, symbols, termination_symbol, rnnt_type, boundary);
+      lm, am, lm_max, am_max, M, symbols, termination_symbol, rnnt_type, boundary, symbol_offset,
+      blank_offset, frame_offset, w_am, w_lm, w_norm);
   const SimpleLatticeDims d = in.d;
   at::Tensor px = at::empty({in.B, d.S, d.px_cols()}, lm.options());
   at::Tensor py = at::empty({in.B, d.S + 1, d.T}, lm.options());
@@ -73,10 +76,11 @@ std::tuple<at::Tensor, at::Tensor> simple_lattice_cuda(
 
 at::Tensor simple_lattice_backward_cuda(const at::Tensor& grad_px, const at::Tensor& grad_py,
                                         const at::Tensor& M, c10::string_view rnnt_type,
-                                        const c10::optional<at::Tensor>& boundary) {
+                                        const c10::optional<at::Tensor>& boundary,
+                                        double w_norm) {
   const c10::cuda::CUDAGuard guard(grad_py.device());
   const SimpleGradInputs in =
-      check_simple_backward_inputs(grad_px, grad_py, M, rnnt_type, boundary);
+      check_simple_backward_inputs(grad_px, grad_py, M, rnnt_type, boundary, w_norm);
   const SimpleLatticeDims d = in.d;
   at::Tensor W = at::empty({in.B, d.S + 1, d.T}, grad_py.options());
   if (W.numel() == 0) return W;
@@ -89,23 +93,27 @@ at::Tensor simple_lattice_backward_cuda(const at::Tensor& grad_px, const at::Ten
   return W;
 }
 
-void simple_lattice_gather_grads_cuda(const at::Tensor& grad_lm, const at::Tensor& grad_am,
-                                      const at::Tensor& grad_px, const at::Tensor& grad_py,
-                                      const at::Tensor& symbols, int64_t termination_symbol,
-                                      c10::string_view rnnt_type,
-                                      const c10::optional<at::Tensor>& boundary) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> simple_lattice_gather_grads_cuda(
+    const at::Tensor& grad_lm, const at::Tensor& grad_am, const at::Tensor& grad_px,
+    const at::Tensor& grad_py, const at::Tensor& symbols, int64_t termination_symbol,
+    c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary, double w_am,
+    double w_lm) {
   const c10::cuda::CUDAGuard guard(grad_py.device());
-  const SimpleGradInputs in = check_gather_grads_inputs(
-      grad_lm, grad_am, grad_px, grad_py, symbols, termination_symbol, rnnt_type, boundary);
-  const SimpleLatticeDims d = in.d;
-  const int64_t rows = in.B * (d.T + d.S + 1);
-  if (rows == 0) return;
+  const SimpleGradInputs in = check_gather_grads_inputs(grad_lm, grad_am, grad_px, grad_py,
+                                                        symbols, termination_symbol, rnnt_type,
+                                                        boundary, w_am, w_lm);
+  const OffsetGrads offsets(in, grad_py.options());
+  const int64_t rows = in.B * (in.d.T + in.d.S + 1);
+  if (rows == 0) return offsets.as_tuple();
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(grad_py.scalar_type(), "rnnt_simple_lattice_gather_grads_cuda", [&] {
-    simple_lattice_gather_grads_kernel<scalar_t><<<elementwise_blocks(rows), kElementwiseThreads, 0, stream>>>(
-        batch_of<scalar_t>(in), grad_lm.data_ptr<scalar_t>(), grad_am.data_ptr<scalar_t>());
+    simple_lattice_gather_grads_kernel<scalar_t>
+        <<<elementwise_blocks(rows), kElementwiseThreads, 0, stream>>>(
+            gather_batch_of<scalar_t>(in, offsets), grad_lm.data_ptr<scalar_t>(),
+            grad_am.data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
+  return offsets.as_tuple();
 }
 
 }  // namespace

@@ -109,46 +109,52 @@ inline at::Tensor call_prune_ranges(const at::Tensor& px_grad, const at::Tensor&
   return op.call(px_grad, py_grad, boundary, s_range, max_step);
 }
 
-// The simple loss's fused lattice ops (simple_lattice.h).
+// The simple (and smoothed) loss's fused lattice ops (simple_lattice.h).
 inline std::tuple<at::Tensor, at::Tensor> call_simple_lattice(
     const at::Tensor& lm, const at::Tensor& am, const at::Tensor& lm_max, const at::Tensor& am_max,
     const at::Tensor& M, const at::Tensor& symbols, int64_t termination_symbol,
-    c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary) {
+    c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary,
+    const c10::optional<at::Tensor>& symbol_offset, const c10::optional<at::Tensor>& blank_offset,
+    const c10::optional<at::Tensor>& frame_offset, double w_am, double w_lm, double w_norm) {
+  using Opt = const c10::optional<at::Tensor>&;
   static const auto op =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("rnnt::_simple_lattice", "")
           .typed<std::tuple<at::Tensor, at::Tensor>(
               const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-              const at::Tensor&, const at::Tensor&, int64_t, c10::string_view,
-              const c10::optional<at::Tensor>&)>();
-  return op.call(lm, am, lm_max, am_max, M, symbols, termination_symbol, rnnt_type, boundary);
+              const at::Tensor&, const at::Tensor&, int64_t, c10::string_view, Opt, Opt, Opt, Opt,
+              double, double, double)>();
+  return op.call(lm, am, lm_max, am_max, M, symbols, termination_symbol, rnnt_type, boundary,
+                 symbol_offset, blank_offset, frame_offset, w_am, w_lm, w_norm);
 }
 
 inline at::Tensor call_simple_lattice_backward(const at::Tensor& grad_px,
                                                const at::Tensor& grad_py, const at::Tensor& M,
                                                c10::string_view rnnt_type,
-                                               const c10::optional<at::Tensor>& boundary) {
+                                               const c10::optional<at::Tensor>& boundary,
+                                               double w_norm) {
   static const auto op =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("rnnt::_simple_lattice_backward", "")
           .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                            c10::string_view, const c10::optional<at::Tensor>&)>();
-  return op.call(grad_px, grad_py, M, rnnt_type, boundary);
+                            c10::string_view, const c10::optional<at::Tensor>&, double)>();
+  return op.call(grad_px, grad_py, M, rnnt_type, boundary, w_norm);
 }
 
-inline void call_simple_lattice_gather_grads_(const at::Tensor& grad_lm, const at::Tensor& grad_am,
-                                              const at::Tensor& grad_px, const at::Tensor& grad_py,
-                                              const at::Tensor& symbols,
-                                              int64_t termination_symbol,
-                                              c10::string_view rnnt_type,
-                                              const c10::optional<at::Tensor>& boundary) {
+inline std::tuple<at::Tensor, at::Tensor, at::Tensor> call_simple_lattice_gather_grads_(
+    const at::Tensor& grad_lm, const at::Tensor& grad_am, const at::Tensor& grad_px,
+    const at::Tensor& grad_py, const at::Tensor& symbols, int64_t termination_symbol,
+    c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary, double w_am,
+    double w_lm) {
   static const auto op =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("rnnt::_simple_lattice_gather_grads_", "")
-          .typed<void(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                      const at::Tensor&, int64_t, c10::string_view,
-                      const c10::optional<at::Tensor>&)>();
-  op.call(grad_lm, grad_am, grad_px, grad_py, symbols, termination_symbol, rnnt_type, boundary);
+          .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
+              const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+              const at::Tensor&, int64_t, c10::string_view, const c10::optional<at::Tensor>&,
+              double, double)>();
+  return op.call(grad_lm, grad_am, grad_px, grad_py, symbols, termination_symbol, rnnt_type,
+                 boundary, w_am, w_lm);
 }
 
 // The pruned loss's fused lattice (pruned_lattice.h), and its backward.

@@ -46,6 +46,15 @@ void check_lm_am(const at::Tensor& lm, const at::Tensor& am,
   check_symbols_fit_frames(type, S, T, boundary, op);
 }
 
+// Whether the simple and smoothed constructions take their fused eager path:
+// real tensors, no tracer, the boundary (if any) on the inputs' device.
+bool eager_lattice_call(const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
+                        const c10::optional<at::Tensor>& boundary) {
+  return is_eager(lm) && is_eager(am) && is_eager(symbols) &&
+         (!boundary.has_value() || !boundary->defined() ||
+          (is_eager(*boundary) && boundary->device() == am.device()));
+}
+
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> finish_logprobs(
@@ -78,9 +87,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
   SymbolsReadAhead read = SymbolsReadAhead::start(symbols_in, boundary);
   const at::Tensor symbols = read.symbols_in_range(symbols_in, am_in.sym_size(2));
   const at::Tensor lm = to_accumulation_dtype(lm_in), am = to_accumulation_dtype(am_in);
-  if (is_eager(lm) && is_eager(am) && is_eager(symbols) &&
-      (!boundary.has_value() || !boundary->defined() ||
-       (is_eager(*boundary) && boundary->device() == am.device()))) {
+  if (eager_lattice_call(lm, am, symbols, boundary)) {
     // One GEMM and a few fused kernels (simple_logprobs.cpp); the
     // composition below stays for traced graphs (torch.compile, export).
     auto logprobs = simple_logprobs_fused(lm, am, symbols, termination_symbol, rnnt_type, boundary);
@@ -124,6 +131,12 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
   SymbolsReadAhead read = SymbolsReadAhead::start(symbols_in, boundary);
   const at::Tensor symbols = read.symbols_in_range(symbols_in, am_in.sym_size(2));
   const at::Tensor lm = to_accumulation_dtype(lm_in), am = to_accumulation_dtype(am_in);
+  if (eager_lattice_call(lm, am, symbols, boundary)) {
+    auto logprobs = smoothed_logprobs_fused(lm, am, symbols, termination_symbol, lm_only_scale,
+                                            am_only_scale, boundary, rnnt_type);
+    read.finish(am.sym_size(2));
+    return logprobs;
+  }
   const SymInt B = am.sym_size(0), T = am.sym_size(1), C = am.sym_size(2);
   const SymInt S = lm.sym_size(1) - 1;
 

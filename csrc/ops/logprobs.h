@@ -26,6 +26,13 @@ std::tuple<at::Tensor, at::Tensor> simple_logprobs_fused(
     int64_t termination_symbol, c10::string_view rnnt_type,
     const c10::optional<at::Tensor>& boundary);
 
+// get_rnnt_logprobs_smoothed's eager path (simple_logprobs.cpp), with the
+// same preconditions.
+std::tuple<at::Tensor, at::Tensor> smoothed_logprobs_fused(
+    const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
+    int64_t termination_symbol, double lm_only_scale, double am_only_scale,
+    const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type);
+
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
     const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
     int64_t termination_symbol, double lm_only_scale, double am_only_scale,

@@ -47,21 +47,24 @@ TORCH_LIBRARY(rnnt, m) {
       "get_rnnt_logprobs_pruned(Tensor logits, Tensor symbols, Tensor ranges,"
       " int termination_symbol, Tensor? boundary=None, str rnnt_type=\"regular\","
       " bool use_hat_loss=False, bool inplace_grad=False) -> (Tensor, Tensor)");
-  // The fused lattice of get_rnnt_logprobs in eager mode (simple_lattice.h):
-  // px/py from lm, am, their row maxima lm_max [B][S+1][1], am_max [B][T][1]
-  // and M = exp(lm - lm_max) @ exp(am - am_max)^T [B][S+1][T]; the backward's
-  // W = d loss / d M, and the gather terms added into d lm and d am.
+  // The fused lattice of get_rnnt_logprobs(_smoothed) in eager mode
+  // (simple_lattice.h): px/py from lm, am, their row maxima lm_max [B][S+1][1],
+  // am_max [B][T][1] and M = exp(lm - lm_max) @ exp(am - am_max)^T
+  // [B][S+1][T], with the smoothed loss's weights and offsets; the backward's
+  // W = d loss / d M, and the gather terms added into d lm and d am (which
+  // also returns the offsets' gradients).
   m.def(
       "_simple_lattice(Tensor lm, Tensor am, Tensor lm_max, Tensor am_max, Tensor M,"
-      " Tensor symbols, int termination_symbol, str rnnt_type, Tensor? boundary)"
-      " -> (Tensor, Tensor)");
+      " Tensor symbols, int termination_symbol, str rnnt_type, Tensor? boundary,"
+      " Tensor? symbol_offset=None, Tensor? blank_offset=None, Tensor? frame_offset=None,"
+      " float w_am=1., float w_lm=1., float w_norm=1.) -> (Tensor, Tensor)");
   m.def(
       "_simple_lattice_backward(Tensor grad_px, Tensor grad_py, Tensor M, str rnnt_type,"
-      " Tensor? boundary) -> Tensor");
+      " Tensor? boundary, float w_norm=1.) -> Tensor");
   m.def(
       "_simple_lattice_gather_grads_(Tensor(a!) grad_lm, Tensor(b!) grad_am, Tensor grad_px,"
       " Tensor grad_py, Tensor symbols, int termination_symbol, str rnnt_type,"
-      " Tensor? boundary) -> ()");
+      " Tensor? boundary, float w_am=1., float w_lm=1.) -> (Tensor, Tensor, Tensor)");
   // The pruned loss's lattice in eager mode (pruned_lattice.h): px/py from
   // the kept log-probs px_kept, py_kept [B][T][R] at label positions ranges
   // [B][T][R] (-inf elsewhere), and its backward (gradients of the kept

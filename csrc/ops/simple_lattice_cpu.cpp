@@ -31,9 +31,12 @@ int64_t items_per_task(int64_t cells_per_item) {
 std::tuple<at::Tensor, at::Tensor> simple_lattice_cpu(
     const at::Tensor& lm, const at::Tensor& am, const at::Tensor& lm_max, const at::Tensor& am_max,
     const at::Tensor& M, const at::Tensor& symbols, int64_t termination_symbol,
-    c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary) {
+    c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary,
+    const c10::optional<at::Tensor>& symbol_offset, const c10::optional<at::Tensor>& blank_offset,
+    const c10::optional<at::Tensor>& frame_offset, double w_am, double w_lm, double w_norm) {
   const SimpleLatticeInputs in = check_simple_lattice_inputs(
-      lm, am, lm_max, am_max, M, symbols, termination_symbol, rnnt_type, boundary);
+      lm, am, lm_max, am_max, M, symbols, termination_symbol, rnnt_type, boundary, symbol_offset,
+      blank_offset, frame_offset, w_am, w_lm, w_norm);
   const SimpleLatticeDims d = in.d;
   check_symbol_values(in.symbols, d.C, "rnnt::_simple_lattice");
   at::Tensor px = at::empty({in.B, d.S, d.px_cols()}, lm.options());
@@ -51,9 +54,9 @@ std::tuple<at::Tensor, at::Tensor> simple_lattice_cpu(
 
 at::Tensor simple_lattice_backward_cpu(const at::Tensor& grad_px, const at::Tensor& grad_py,
                                        const at::Tensor& M, c10::string_view rnnt_type,
-                                       const c10::optional<at::Tensor>& boundary) {
+                                       const c10::optional<at::Tensor>& boundary, double w_norm) {
   const SimpleGradInputs in =
-      check_simple_backward_inputs(grad_px, grad_py, M, rnnt_type, boundary);
+      check_simple_backward_inputs(grad_px, grad_py, M, rnnt_type, boundary, w_norm);
   const SimpleLatticeDims d = in.d;
   at::Tensor W = at::empty({in.B, d.S + 1, d.T}, grad_py.options());
   AT_DISPATCH_FLOATING_TYPES(grad_py.scalar_type(), "rnnt_simple_lattice_backward_cpu", [&] {
@@ -67,16 +70,18 @@ at::Tensor simple_lattice_backward_cpu(const at::Tensor& grad_px, const at::Tens
   return W;
 }
 
-void simple_lattice_gather_grads_cpu(const at::Tensor& grad_lm, const at::Tensor& grad_am,
-                                     const at::Tensor& grad_px, const at::Tensor& grad_py,
-                                     const at::Tensor& symbols, int64_t termination_symbol,
-                                     c10::string_view rnnt_type,
-                                     const c10::optional<at::Tensor>& boundary) {
-  const SimpleGradInputs in = check_gather_grads_inputs(
-      grad_lm, grad_am, grad_px, grad_py, symbols, termination_symbol, rnnt_type, boundary);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> simple_lattice_gather_grads_cpu(
+    const at::Tensor& grad_lm, const at::Tensor& grad_am, const at::Tensor& grad_px,
+    const at::Tensor& grad_py, const at::Tensor& symbols, int64_t termination_symbol,
+    c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary, double w_am,
+    double w_lm) {
+  const SimpleGradInputs in = check_gather_grads_inputs(grad_lm, grad_am, grad_px, grad_py,
+                                                        symbols, termination_symbol, rnnt_type,
+                                                        boundary, w_am, w_lm);
   check_symbol_values(in.symbols, in.d.C, "rnnt::_simple_lattice_gather_grads_");
+  const OffsetGrads offsets(in, grad_py.options());
   AT_DISPATCH_FLOATING_TYPES(grad_py.scalar_type(), "rnnt_simple_lattice_gather_grads_cpu", [&] {
-    const SimpleGradBatch<scalar_t> batch = batch_of<scalar_t>(in);
+    const SimpleGradBatch<scalar_t> batch = gather_batch_of<scalar_t>(in, offsets);
     scalar_t* lm_out = grad_lm.data_ptr<scalar_t>();
     scalar_t* am_out = grad_am.data_ptr<scalar_t>();
     at::parallel_for(0, batch.gather_rows(), items_per_task(in.d.S + in.d.T),
@@ -86,6 +91,7 @@ void simple_lattice_gather_grads_cpu(const at::Tensor& grad_lm, const at::Tensor
                        }
                      });
   });
+  return offsets.as_tuple();
 }
 
 }  // namespace

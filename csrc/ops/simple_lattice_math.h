@@ -21,6 +21,18 @@
 //   d lm = E_lm * (W @ E_am) + scatter of gx0 rows into y_s and of gy_eff into blank
 //   d am = E_am * (W^T @ E_lm) + the same scatter along frames.
 //
+// The smoothed loss (k2's rnnt_loss_smoothed) mixes this with an LM-only and
+// an AM-only normalisation. Per cell that is a weighted sum of the same
+// terms plus offsets per row and per frame, which the caller computes from
+// the unigram and the LM-only / AM-only normalisers (logprobs.cpp):
+//
+//   px[s][t] = w_am am[t][y_s] + w_lm lm[s][y_s] - w_norm norm[s][t] + o_sym[s] + o_frame[t]
+//   py[s][t] = w_am am[t][blank] + w_lm lm[s][blank] - w_norm norm[s][t] + o_blank[s] + o_frame[t]
+//
+// (the simple loss: weights 1, no offsets). The backward scales the terms
+// above by the weights and also returns d o_sym[s] = sum_t gx0[s][t],
+// d o_blank[s] = sum_t gy_eff[s][t], d o_frame[t] = sum_s (gx0 + gy_eff)[s][t].
+//
 // Every output element is computed by one thread in a fixed order, so the
 // CPU and CUDA kernels agree up to the rounding of log (and the GEMMs).
 #pragma once
@@ -43,7 +55,21 @@ struct SimpleLatticeDims {
   int64_t blank;
   bool regular;      // px has T+1 columns, -inf at T and at t_end
   bool constrained;  // px[s][t] += py[s+1][t]
+  double w_am = 1, w_lm = 1, w_norm = 1;  // the smoothed loss's weights
   RNNT_HOST_DEVICE int64_t px_cols() const { return regular ? T + 1 : T; }
+};
+
+// The smoothed loss's offsets of one item (or, in the batch structs, of the
+// whole batch): null where there are none (0).
+template <typename scalar_t>
+struct LatticeOffsets {
+  const scalar_t* symbol;  // [S]: added to px[s][.]
+  const scalar_t* blank;   // [S+1]: added to py[s][.]
+  const scalar_t* frame;   // [T]: added to px[.][t] and py[.][t]
+  RNNT_HOST_DEVICE LatticeOffsets of_item(int64_t b, int64_t S, int64_t T) const {
+    return {symbol ? symbol + b * S : nullptr, blank ? blank + b * (S + 1) : nullptr,
+            frame ? frame + b * T : nullptr};
+  }
 };
 
 // One batch item's inputs, each pointer at the item's first element.
@@ -56,13 +82,22 @@ struct SimpleLatticeItem {
   const scalar_t* M;       // [S+1][T]
   const int64_t* symbols;  // [S], each in [0, C)
   int64_t t_end;           // regular: px column t_end is -inf (T without a boundary)
+  LatticeOffsets<scalar_t> offsets;
   SimpleLatticeDims d;
 
   RNNT_HOST_DEVICE scalar_t norm(int64_t s, int64_t t) const {
     return log(M[s * d.T + t] + tiny_value<scalar_t>()) + lm_max[s] + am_max[t];
   }
+  // w_am am[t][c] + w_lm lm[s][c] - w_norm norm[s][t] (+ the frame offset).
+  RNNT_HOST_DEVICE scalar_t mix(int64_t s, int64_t t, int64_t c) const {
+    const scalar_t v = static_cast<scalar_t>(d.w_am) * am[t * d.C + c] +
+                       static_cast<scalar_t>(d.w_lm) * lm[s * d.C + c] -
+                       static_cast<scalar_t>(d.w_norm) * norm(s, t);
+    return offsets.frame ? v + offsets.frame[t] : v;
+  }
   RNNT_HOST_DEVICE scalar_t py(int64_t s, int64_t t) const {
-    return am[t * d.C + d.blank] + lm[s * d.C + d.blank] - norm(s, t);
+    const scalar_t v = mix(s, t, d.blank);
+    return offsets.blank ? v + offsets.blank[s] : v;
   }
   // Whether px[s][t] is a constant -inf (regular only).
   RNNT_HOST_DEVICE bool px_masked(int64_t t) const {
@@ -70,8 +105,8 @@ struct SimpleLatticeItem {
   }
   RNNT_HOST_DEVICE scalar_t px(int64_t s, int64_t t) const {
     if (px_masked(t)) return neg_inf<scalar_t>();
-    const int64_t y = symbols[s];
-    const scalar_t v = am[t * d.C + y] + lm[s * d.C + y] - norm(s, t);
+    scalar_t v = mix(s, t, symbols[s]);
+    if (offsets.symbol) v += offsets.symbol[s];
     return d.constrained ? v + py(s + 1, t) : v;
   }
 };
@@ -97,26 +132,38 @@ struct SimpleLatticeGrads {
   // W[s][t] = d loss / d M[s][t], t < T.
   RNNT_HOST_DEVICE scalar_t d_M(int64_t s, int64_t t, scalar_t m) const {
     const scalar_t g = s < d.S ? symbol(s, t) + blank(s, t) : blank(s, t);
-    return -g / (m + tiny_value<scalar_t>());
+    return -static_cast<scalar_t>(d.w_norm) * g / (m + tiny_value<scalar_t>());
   }
-  // The gather terms of d am[t][.]: added in place to the row, s ascending.
-  RNNT_HOST_DEVICE void add_to_am_row(scalar_t* row, const int64_t* symbols, int64_t t) const {
-    scalar_t blank_sum = 0;
-    for (int64_t s = 0; s <= d.S; ++s) {
-      if (s < d.S) row[symbols[s]] += symbol(s, t);
-      blank_sum += blank(s, t);
-    }
-    row[d.blank] += blank_sum;
-  }
-  // The gather terms of d lm[s][.], t ascending.
-  RNNT_HOST_DEVICE void add_to_lm_row(scalar_t* row, const int64_t* symbols, int64_t s) const {
+  // The gather terms of d am[t][.], added in place to the row, s ascending;
+  // returns d o_frame[t].
+  RNNT_HOST_DEVICE scalar_t add_to_am_row(scalar_t* row, const int64_t* symbols,
+                                          int64_t t) const {
+    const scalar_t w = static_cast<scalar_t>(d.w_am);
     scalar_t symbol_sum = 0, blank_sum = 0;
-    for (int64_t t = 0; t < d.T; ++t) {
-      if (s < d.S) symbol_sum += symbol(s, t);
+    for (int64_t s = 0; s <= d.S; ++s) {
+      if (s < d.S) {
+        const scalar_t g = symbol(s, t);
+        row[symbols[s]] += w * g;
+        symbol_sum += g;
+      }
       blank_sum += blank(s, t);
     }
-    if (s < d.S) row[symbols[s]] += symbol_sum;
-    row[d.blank] += blank_sum;
+    row[d.blank] += w * blank_sum;
+    return symbol_sum + blank_sum;
+  }
+  // The gather terms of d lm[s][.], t ascending; returns d o_sym[s] (0 for
+  // s = S) and d o_blank[s].
+  RNNT_HOST_DEVICE void add_to_lm_row(scalar_t* row, const int64_t* symbols, int64_t s,
+                                      scalar_t* symbol_sum, scalar_t* blank_sum) const {
+    const scalar_t w = static_cast<scalar_t>(d.w_lm);
+    *symbol_sum = 0;
+    *blank_sum = 0;
+    for (int64_t t = 0; t < d.T; ++t) {
+      if (s < d.S) *symbol_sum += symbol(s, t);
+      *blank_sum += blank(s, t);
+    }
+    if (s < d.S) row[symbols[s]] += w * *symbol_sum;
+    row[d.blank] += w * *blank_sum;
   }
 };
 
@@ -132,13 +179,14 @@ struct SimpleLatticeBatch {
   const scalar_t *lm, *am, *lm_max, *am_max, *M;
   const int64_t* symbols;
   const int64_t* boundary;  // null without one
+  LatticeOffsets<scalar_t> offsets;
   int64_t B;
   SimpleLatticeDims d;
 
   RNNT_HOST_DEVICE SimpleLatticeItem<scalar_t> item(int64_t b) const {
     return {lm + b * (d.S + 1) * d.C, am + b * d.T * d.C, lm_max + b * (d.S + 1),
             am_max + b * d.T, M + b * (d.S + 1) * d.T, symbols + b * d.S,
-            masked_frame(boundary, b, d.T), d};
+            masked_frame(boundary, b, d.T), offsets.of_item(b, d.S, d.T), d};
   }
   // Cells (b, s, t) with s <= S, t < px_cols (>= T), row = b * (S+1) + s:
   // each writes py[b][s][t] (t < T) and px[b][s][t] (s < S). The CUDA
@@ -171,6 +219,9 @@ struct SimpleGradBatch {
   const int64_t* boundary;  // null without one
   int64_t B;
   SimpleLatticeDims d;
+  // The gather pass's outputs d o_sym [B][S], d o_blank [B][S+1],
+  // d o_frame [B][T] (null where unused).
+  scalar_t *d_symbol_offset = nullptr, *d_blank_offset = nullptr, *d_frame_offset = nullptr;
 
   RNNT_HOST_DEVICE SimpleLatticeGrads<scalar_t> item(int64_t b) const {
     return {gx + b * d.S * d.px_cols(), gy + b * (d.S + 1) * d.T, masked_frame(boundary, b, d.T),
@@ -196,10 +247,15 @@ struct SimpleGradBatch {
   RNNT_HOST_DEVICE void add_gather_terms(int64_t row, scalar_t* grad_lm, scalar_t* grad_am) const {
     const int64_t am_rows = B * d.T, b = gather_item(row);
     if (row < am_rows) {
-      item(b).add_to_am_row(grad_am + row * d.C, symbols + b * d.S, row % d.T);
+      const scalar_t frame = item(b).add_to_am_row(grad_am + row * d.C, symbols + b * d.S,
+                                                   row % d.T);
+      if (d_frame_offset) d_frame_offset[row] = frame;
     } else {
-      const int64_t r = row - am_rows;
-      item(b).add_to_lm_row(grad_lm + r * d.C, symbols + b * d.S, r % (d.S + 1));
+      const int64_t r = row - am_rows, s = r % (d.S + 1);
+      scalar_t symbol_sum, blank_sum;
+      item(b).add_to_lm_row(grad_lm + r * d.C, symbols + b * d.S, s, &symbol_sum, &blank_sum);
+      if (d_symbol_offset && s < d.S) d_symbol_offset[b * d.S + s] = symbol_sum;
+      if (d_blank_offset) d_blank_offset[r] = blank_sum;
     }
   }
 };

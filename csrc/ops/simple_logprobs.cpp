@@ -1,12 +1,16 @@
-// get_rnnt_logprobs in eager mode: the simple joiner's px/py with a
-// hand-written backward (a C++ autograd::Function) around the fused lattice
-// ops of simple_lattice.h. Forward: the two row maxima, the two shifted
-// exponentials, one batched GEMM and one lattice kernel; backward: one
-// kernel for d M, two GEMMs, two products and one kernel for the gather
-// terms. The ATen composition in logprobs.cpp computes the same values with
-// about four times as many kernels; traced calls keep it. Not twice
-// differentiable (as the recursion).
+// get_rnnt_logprobs and get_rnnt_logprobs_smoothed in eager mode: the
+// simple joiner's px/py with a hand-written backward (a C++
+// autograd::Function) around the fused lattice ops of simple_lattice.h.
+// Forward: the two row maxima, the two shifted exponentials, one batched
+// GEMM and one lattice kernel; backward: one kernel for d M, two GEMMs, two
+// products and one kernel for the gather terms. The smoothed loss adds its
+// weights and its per-row and per-frame offsets, computed here with ATen
+// (their gradients by autograd). The ATen compositions in logprobs.cpp
+// compute the same values with about three times as many kernels; traced
+// calls keep them. Not twice differentiable (as the recursion).
 #include <torch/autograd.h>
+
+#include <limits>
 
 #include "dispatch.h"
 #include "logprobs.h"
@@ -16,13 +20,18 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+using OptTensor = c10::optional<at::Tensor>;
 
-class SimpleLogprobsFunction : public torch::autograd::Function<SimpleLogprobsFunction> {
+bool given(const OptTensor& t) { return t.has_value() && t->defined(); }
+
+class LatticeFunction : public torch::autograd::Function<LatticeFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& lm, const at::Tensor& am,
                                const at::Tensor& symbols, int64_t termination_symbol,
-                               c10::string_view rnnt_type,
-                               const c10::optional<at::Tensor>& boundary) {
+                               c10::string_view rnnt_type, const OptTensor& boundary,
+                               const OptTensor& symbol_offset, const OptTensor& blank_offset,
+                               const OptTensor& frame_offset, double w_am, double w_lm,
+                               double w_norm) {
     at::AutoDispatchBelowADInplaceOrView guard;
     const at::Tensor lm_max = at::amax(lm, {2}, /*keepdim=*/true);  // [B][S+1][1]
     const at::Tensor am_max = at::amax(am, {2}, /*keepdim=*/true);  // [B][T][1]
@@ -30,11 +39,15 @@ class SimpleLogprobsFunction : public torch::autograd::Function<SimpleLogprobsFu
     const at::Tensor am_exp = (am - am_max).exp_();                 // [B][T][C]
     const at::Tensor M = at::bmm(lm_exp, am_exp.transpose(1, 2));   // [B][S+1][T]
     auto [px, py] = call_simple_lattice(lm, am, lm_max, am_max, M, symbols, termination_symbol,
-                                        rnnt_type, boundary);
-    const bool has_boundary = boundary.has_value() && boundary->defined();
-    ctx->save_for_backward({lm_exp, am_exp, M, symbols, has_boundary ? *boundary : at::Tensor()});
+                                        rnnt_type, boundary, symbol_offset, blank_offset,
+                                        frame_offset, w_am, w_lm, w_norm);
+    ctx->save_for_backward(
+        {lm_exp, am_exp, M, symbols, given(boundary) ? *boundary : at::Tensor()});
     ctx->saved_data["termination_symbol"] = termination_symbol;
     ctx->saved_data["rnnt_type"] = std::string(rnnt_type);
+    ctx->saved_data["weights"] = std::vector<double>{w_am, w_lm, w_norm};
+    ctx->saved_data["offsets"] =
+        std::vector<bool>{given(symbol_offset), given(blank_offset), given(frame_offset)};
     return {px, py};
   }
 
@@ -42,32 +55,85 @@ class SimpleLogprobsFunction : public torch::autograd::Function<SimpleLogprobsFu
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &lm_exp = saved[0], &am_exp = saved[1], &M = saved[2];
     const at::Tensor& symbols = saved[3];
-    const c10::optional<at::Tensor> boundary =
-        saved[4].defined() ? c10::optional<at::Tensor>(saved[4]) : c10::nullopt;
+    const OptTensor boundary = saved[4].defined() ? OptTensor(saved[4]) : c10::nullopt;
     const int64_t termination_symbol = ctx->saved_data["termination_symbol"].toInt();
     const std::string rnnt_type = ctx->saved_data["rnnt_type"].toStringRef();
+    const auto w = ctx->saved_data["weights"].toDoubleVector();
+    const auto offsets = ctx->saved_data["offsets"].toBoolList();
     // Undefined output gradients arrive as zeros (materialized by autograd).
     const at::Tensor &grad_px = grads[0], &grad_py = grads[1];
     at::AutoDispatchBelowADInplaceOrView guard;
-    const at::Tensor W = call_simple_lattice_backward(grad_px, grad_py, M, rnnt_type, boundary);
+    const at::Tensor W =
+        call_simple_lattice_backward(grad_px, grad_py, M, rnnt_type, boundary, w[2]);
     // d exp(x - max) = exp(x - max) * upstream; the maxima are constants.
     at::Tensor grad_lm = at::bmm(W, am_exp).mul_(lm_exp);
     at::Tensor grad_am = at::bmm(W.transpose(1, 2), lm_exp).mul_(am_exp);
-    call_simple_lattice_gather_grads_(grad_lm, grad_am, grad_px, grad_py, symbols,
-                                      termination_symbol, rnnt_type, boundary);
-    return {grad_lm, grad_am, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    auto [grad_symbol, grad_blank, grad_frame] = call_simple_lattice_gather_grads_(
+        grad_lm, grad_am, grad_px, grad_py, symbols, termination_symbol, rnnt_type, boundary,
+        w[0], w[1]);
+    const auto if_given = [](bool g, const at::Tensor& t) { return g ? t : at::Tensor(); };
+    return {grad_lm,      grad_am,      at::Tensor(), at::Tensor(),
+            at::Tensor(), at::Tensor(), if_given(offsets[0], grad_symbol),
+            if_given(offsets[1], grad_blank), if_given(offsets[2], grad_frame),
+            at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
+
+std::tuple<at::Tensor, at::Tensor> apply_lattice(
+    const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
+    int64_t termination_symbol, c10::string_view rnnt_type, const OptTensor& boundary,
+    const OptTensor& symbol_offset, const OptTensor& blank_offset, const OptTensor& frame_offset,
+    double w_am, double w_lm, double w_norm) {
+  const auto out =
+      LatticeFunction::apply(lm, am, symbols, termination_symbol, rnnt_type, boundary,
+                             symbol_offset, blank_offset, frame_offset, w_am, w_lm, w_norm);
+  return {out[0], out[1]};
+}
 
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> simple_logprobs_fused(
     const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
-    int64_t termination_symbol, c10::string_view rnnt_type,
-    const c10::optional<at::Tensor>& boundary) {
-  const auto out =
-      SimpleLogprobsFunction::apply(lm, am, symbols, termination_symbol, rnnt_type, boundary);
-  return {out[0], out[1]};
+    int64_t termination_symbol, c10::string_view rnnt_type, const OptTensor& boundary) {
+  return apply_lattice(lm, am, symbols, termination_symbol, rnnt_type, boundary, c10::nullopt,
+                       c10::nullopt, c10::nullopt, 1.0, 1.0, 1.0);
+}
+
+// k2's smoothed px/py, combined * (lm + am) + lm_scale * (LM only) +
+// am_scale * (AM only), regrouped per term (simple_lattice_math.h):
+//   w_am = combined + am_scale, w_lm = combined + lm_scale, w_norm = combined,
+//   symbol_offset[s] = -lm_scale * lmonly[s] + am_scale * log unigram[y_s],
+//   blank_offset[s]  = -lm_scale * lmonly[s] + am_scale * log unigram[blank],
+//   frame_offset[t]  = -am_scale * amonly[t],
+// with lmonly[s] = logsumexp_c lm[s][c], unigram = the LM's probabilities
+// averaged over batch and positions, amonly[t] = log sum_c exp(am[t][c])
+// unigram[c]. Exact-zero scales become 1e-20, as in the composition.
+std::tuple<at::Tensor, at::Tensor> smoothed_logprobs_fused(
+    const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
+    int64_t termination_symbol, double lm_only_scale, double am_only_scale,
+    const OptTensor& boundary, c10::string_view rnnt_type) {
+  const double combined = 1.0 - lm_only_scale - am_only_scale;
+  const double lm_scale = lm_only_scale == 0.0 ? 1e-20 : lm_only_scale;
+  const double am_scale = am_only_scale == 0.0 ? 1e-20 : am_only_scale;
+  const double tiny = am.scalar_type() == at::kFloat ? std::numeric_limits<float>::min()
+                                                      : std::numeric_limits<double>::min();
+  const int64_t S = lm.size(1) - 1;
+  const at::Tensor lm_max = std::get<0>(lm.max(2, true)).detach();    // [B][S+1][1]
+  const at::Tensor am_max = std::get<0>(am.max(2, true)).detach();    // [B][T][1]
+  const at::Tensor lm_probs = (lm - lm_max).exp();                    // [B][S+1][C]
+  const at::Tensor lm_sums = lm_probs.sum(2);                         // [B][S+1]
+  const at::Tensor unigram =                                          // [C]
+      (lm_probs / lm_sums.unsqueeze(2)).mean(at::IntArrayRef{0, 1}) + tiny;
+  const at::Tensor log_unigram = unigram.log();
+  const at::Tensor amonly =                                           // [B][T]
+      at::matmul((am - am_max).exp(), unigram).log() + am_max.squeeze(2);
+  const at::Tensor lm_part = (lm_sums.log() + lm_max.squeeze(2)) * -lm_scale;  // [B][S+1]
+  const at::Tensor symbol_offset =
+      lm_part.narrow(1, 0, S) + log_unigram.index_select(0, symbols.flatten()).view_as(symbols) * am_scale;
+  const at::Tensor blank_offset = lm_part + log_unigram.select(0, termination_symbol) * am_scale;
+  return apply_lattice(lm, am, symbols, termination_symbol, rnnt_type, boundary, symbol_offset,
+                       blank_offset, amonly * -am_scale, combined + am_scale, combined + lm_scale,
+                       combined);
 }
 
 }  // namespace rnnt
