@@ -10,7 +10,9 @@ grad) through the joiner ``Linear(dim, C)(tanh(am + lm))``:
   ``rnnt_loss_simple(return_grad=True)``, ``get_rnnt_prune_ranges(s_range)``,
   ``do_rnnt_pruning``, the joiner on ``[B][T][s_range][C]``,
   ``rnnt_loss_pruned``; loss = 0.5 * simple + pruned (the "pruned_unchecked"
-  step runs it with the value checks switched off: ``rnnt_ops.value_checks``);
+  step runs it with the value checks switched off: ``rnnt_ops.value_checks``;
+  the "pruned_smoothed" step takes ``rnnt_loss_smoothed(lm_only_scale=0.25,
+  am_only_scale=0)`` for the simple loss, as icefall's recipes do);
 - ``torchaudio_step``: the full joiner, then ``torchaudio.functional.rnnt_loss``
   (int32 targets and lengths).
 
@@ -111,13 +113,22 @@ def full_step(
 
 
 def pruned_step(
-    model: BenchModel, batch: Batch, s_range: int = 5, ops: ModuleType = rnnt_ops
+    model: BenchModel, batch: Batch, s_range: int = 5, ops: ModuleType = rnnt_ops,
+    smoothing: Optional[Tuple[float, float]] = None,
 ) -> torch.Tensor:
-    simple, (px_grad, py_grad) = ops.rnnt_loss_simple(
-        lm=model.simple_lm_proj(batch.decoder_out), am=model.simple_am_proj(batch.encoder_out),
-        symbols=batch.symbols, termination_symbol=BLANK, boundary=batch.boundary,
-        reduction="sum", return_grad=True,
-    )
+    lm = model.simple_lm_proj(batch.decoder_out)
+    am = model.simple_am_proj(batch.encoder_out)
+    if smoothing is None:
+        simple, (px_grad, py_grad) = ops.rnnt_loss_simple(
+            lm=lm, am=am, symbols=batch.symbols, termination_symbol=BLANK,
+            boundary=batch.boundary, reduction="sum", return_grad=True,
+        )
+    else:
+        simple, (px_grad, py_grad) = ops.rnnt_loss_smoothed(
+            lm=lm, am=am, symbols=batch.symbols, termination_symbol=BLANK,
+            lm_only_scale=smoothing[0], am_only_scale=smoothing[1],
+            boundary=batch.boundary, reduction="sum", return_grad=True,
+        )
     ranges = ops.get_rnnt_prune_ranges(px_grad, py_grad, batch.boundary, s_range)
     am_pruned, lm_pruned = ops.do_rnnt_pruning(batch.encoder_out, batch.decoder_out, ranges)
     logits = model.joiner(am_pruned, lm_pruned)  # [B][T][s_range][C]
@@ -163,17 +174,21 @@ STEPS: Dict[str, Callable[..., torch.Tensor]] = {
     "full_inplace": partial(full_step, inplace_grad=True),
     "pruned": pruned_step,
     "pruned_unchecked": pruned_step_unchecked,
+    # icefall's pruned-transducer recipes: the smoothed loss with
+    # lm_only_scale 0.25, am_only_scale 0 in place of the simple one.
+    "pruned_smoothed": partial(pruned_step, smoothing=(0.25, 0.0)),
     "plain_full": partial(full_step, ops=plain_rnnt),
     "plain_pruned": partial(pruned_step, ops=plain_rnnt),
     "torchaudio": torchaudio_step,
 }
-PRUNED_STEPS = {"pruned", "pruned_unchecked", "plain_pruned"}  # the steps that take s_range
+PRUNED_STEPS = {"pruned", "pruned_unchecked", "pruned_smoothed", "plain_pruned"}  # the steps that take s_range
 
 LABELS = {
     "full": "rnnt_ops rnnt_loss (full)",
     "full_inplace": "rnnt_ops rnnt_loss (full, inplace_grad=True)",
     "pruned": "rnnt_ops pruned (0.5*simple + pruned, s_range 5)",
     "pruned_unchecked": "rnnt_ops pruned, value checks off",
+    "pruned_smoothed": "rnnt_ops pruned, smoothed simple loss (0.25, 0)",
     "plain_full": "plain PyTorch full loss",
     "plain_pruned": "plain PyTorch pruned (0.5*simple + pruned, s_range 5)",
     "torchaudio": "torchaudio.functional.rnnt_loss",

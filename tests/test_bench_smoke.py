@@ -71,7 +71,8 @@ def test_inplace_full_step_matches_full_step(device):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("step", [full_step, pruned_step])
+@pytest.mark.parametrize("step", [full_step, pruned_step, STEPS["pruned_smoothed"]],
+                         ids=["full", "pruned", "pruned_smoothed"])
 def test_steps_give_finite_losses_and_grads(step, device):
     torch.manual_seed(0)
     model = BenchModel(20, 16).to(device)
