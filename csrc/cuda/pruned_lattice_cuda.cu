@@ -66,9 +66,10 @@ std::tuple<at::Tensor, at::Tensor> pruned_lattice_backward_cuda(
   if (n == 0) return {grad_px_kept, grad_py_kept};
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(grad_py.scalar_type(), "rnnt_pruned_lattice_backward_cuda", [&] {
-    pruned_lattice_backward_kernel<scalar_t><<<elementwise_blocks(n), kElementwiseThreads, 0, stream>>>(
-        batch_of<scalar_t>(in.grads), in.ranges.data_ptr<int64_t>(), in.ranges.size(2), n,
-        grad_px_kept.data_ptr<scalar_t>(), grad_py_kept.data_ptr<scalar_t>());
+    pruned_lattice_backward_kernel<scalar_t>
+        <<<elementwise_blocks(n), kElementwiseThreads, 0, stream>>>(
+            batch_of<scalar_t>(in.grads), in.ranges.data_ptr<int64_t>(), in.ranges.size(2), n,
+            grad_px_kept.data_ptr<scalar_t>(), grad_py_kept.data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return {grad_px_kept, grad_py_kept};

@@ -86,8 +86,9 @@ at::Tensor simple_lattice_backward_cuda(const at::Tensor& grad_px, const at::Ten
   if (W.numel() == 0) return W;
   const auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(grad_py.scalar_type(), "rnnt_simple_lattice_backward_cuda", [&] {
-    simple_lattice_backward_kernel<scalar_t><<<elementwise_blocks(W.numel()), kElementwiseThreads, 0, stream>>>(
-        batch_of<scalar_t>(in), in.M.data_ptr<scalar_t>(), W.data_ptr<scalar_t>());
+    simple_lattice_backward_kernel<scalar_t>
+        <<<elementwise_blocks(W.numel()), kElementwiseThreads, 0, stream>>>(
+            batch_of<scalar_t>(in), in.M.data_ptr<scalar_t>(), W.data_ptr<scalar_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return W;

@@ -128,8 +128,9 @@ std::tuple<at::Tensor, at::Tensor> smoothed_logprobs_fused(
   const at::Tensor amonly =                                           // [B][T]
       at::matmul((am - am_max).exp(), unigram).log() + am_max.squeeze(2);
   const at::Tensor lm_part = (lm_sums.log() + lm_max.squeeze(2)) * -lm_scale;  // [B][S+1]
-  const at::Tensor symbol_offset =
-      lm_part.narrow(1, 0, S) + log_unigram.index_select(0, symbols.flatten()).view_as(symbols) * am_scale;
+  const at::Tensor symbol_log_unigram =  // [B][S]
+      log_unigram.index_select(0, symbols.flatten()).view_as(symbols);
+  const at::Tensor symbol_offset = lm_part.narrow(1, 0, S) + symbol_log_unigram * am_scale;
   const at::Tensor blank_offset = lm_part + log_unigram.select(0, termination_symbol) * am_scale;
   return apply_lattice(lm, am, symbols, termination_symbol, rnnt_type, boundary, symbol_offset,
                        blank_offset, amonly * -am_scale, combined + am_scale, combined + lm_scale,
