@@ -163,7 +163,7 @@ ERRORS = {
     "s_range > S+1": (lambda px, py, b: (px, py, b, 6, 2), ValueError, r"s_range must be in \[1, S\+1 = 5\]"),
     "max_step 0": (lambda px, py, b: (px, py, b, 2, 0), ValueError, r"max_step must be in \[1, S\+2 = 6\]"),
     "boundary int32": (lambda px, py, b: (px, py, b.int(), 2, 2), RuntimeError, r"boundary must be an int64 \[B\]\[4\]"),
-    "boundary rows": (lambda px, py, b: (px, py, b[:1], 2, 2), RuntimeError, r"boundary must be an int64 \[B\]\[4\] tensor with B = 2"),
+    "boundary rows": (lambda px, py, b: (px, py, b[:1], 2, 2), RuntimeError, r"boundary must be \[B\]\[4\] with B = 2, got \[1, 4\]"),
 }
 
 

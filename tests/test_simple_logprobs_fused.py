@@ -142,8 +142,8 @@ ERRORS = {
     "M shape": (lambda a: lattice_call(a, M=a["M"][:, :, :3]), RuntimeError, r"M must be \[2, 4, 4\]"),
     "am dtype": (lambda a: lattice_call(a, am=a["am"].float()), RuntimeError, "am must be Double"),
     "lm_max shape": (lambda a: lattice_call(a, lm_max=a["lm_max"][..., 0]), RuntimeError, r"lm_max must be \[2, 4, 1\]"),
-    "symbols dtype": (lambda a: lattice_call(a, symbols=a["symbols"].int()), RuntimeError, r"symbols must be an int64 \[B\]\[S\]"),
-    "boundary shape": (lambda a: lattice_call(a, boundary=a["boundary"][:, :3]), RuntimeError, r"boundary must be an int64 \[B\]\[4\]"),
+    "symbols dtype": (lambda a: lattice_call(a, symbols=a["symbols"].int()), RuntimeError, "symbols must be int64, got Int"),
+    "boundary shape": (lambda a: lattice_call(a, boundary=a["boundary"][:, :3]), RuntimeError, r"boundary must be \[B\]\[4\] with B = 2, got \[2, 3\]"),
     "blank": (lambda a: lattice_call(a, blank=5), ValueError, r"termination_symbol must be in \[0, C = 5\)"),
     "rnnt_type": (lambda a: lattice_call(a, rnnt_type="other"), ValueError, "rnnt_type must be"),
     "offset shape": (lambda a: torch.ops.rnnt._simple_lattice(

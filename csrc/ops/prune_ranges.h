@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include "checks.h"
+#include "loss_options.h"
 #include "prune_ranges_math.h"
 
 namespace rnnt {
@@ -47,13 +48,10 @@ inline PruneInputs check_prune_inputs(const at::Tensor& px_grad, const at::Tenso
                     S + 1, "], got ", s_range);
   TORCH_CHECK_VALUE(max_step >= 1 && max_step <= S + 2, op, ": max_step must be in [1, S+2 = ",
                     S + 2, "], got ", max_step);
+  check_boundary_shape(boundary, B, op);
   PruneInputs in{B, PruneDims{S, T, s_range, max_step}, px_grad.contiguous(),
                  py_grad.contiguous(), at::Tensor()};
   if (boundary.has_value() && boundary->defined()) {
-    TORCH_CHECK(boundary->scalar_type() == at::kLong && boundary->dim() == 2 &&
-                    boundary->size(0) == B && boundary->size(1) == 4,
-                op, ": boundary must be an int64 [B][4] tensor with B = ", B, ", got a ",
-                boundary->scalar_type(), " ", shape_str(*boundary), " tensor");
     in.boundary = boundary->to(px_grad.device()).contiguous();
   }
   return in;

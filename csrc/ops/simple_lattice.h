@@ -30,8 +30,7 @@ inline SimpleLatticeDims simple_lattice_dims(int64_t S, int64_t T, c10::string_v
 
 inline SimpleLatticeDims with_classes(SimpleLatticeDims d, int64_t C, int64_t blank,
                                       const char* op) {
-  TORCH_CHECK_VALUE(blank >= 0 && blank < C, op, ": termination_symbol must be in [0, C = ", C,
-                    "), got ", blank);
+  check_termination_symbol(blank, C, op);
   d.C = C;
   d.blank = blank;
   return d;
@@ -48,24 +47,16 @@ inline void check_simple_tensor(const at::Tensor& t, const char* name,
               ", got ", t.device());
 }
 
-// symbols int64 [B][S] and boundary (if given) int64 [B][4], on `like`'s
-// device; returns the boundary, contiguous, or an undefined tensor.
+// symbols (if given) int64 [B][S] and boundary (if given) int64 [B][4], on
+// `like`'s device (the loss ops' checks); returns the boundary, contiguous,
+// or an undefined tensor.
 inline at::Tensor check_simple_indices(const at::Tensor& symbols,
                                        const c10::optional<at::Tensor>& boundary, int64_t B,
                                        int64_t S, const at::Tensor& like, const char* op) {
-  if (symbols.defined()) {
-    TORCH_CHECK(symbols.scalar_type() == at::kLong && symbols.sizes() == at::IntArrayRef({B, S}),
-                op, ": symbols must be an int64 [B][S] = [", B, ", ", S, "] tensor, got a ",
-                symbols.scalar_type(), " ", shape_str(symbols), " tensor");
-    TORCH_CHECK(symbols.device() == like.device(), op, ": symbols must be on ", like.device(),
-                ", got ", symbols.device());
-  }
+  if (symbols.defined()) check_symbols(symbols, B, S, like, op);
+  check_boundary_shape(boundary, B, op);
   if (!boundary.has_value() || !boundary->defined()) return at::Tensor();
-  TORCH_CHECK(boundary->scalar_type() == at::kLong && boundary->sizes() == at::IntArrayRef({B, 4}),
-              op, ": boundary must be an int64 [B][4] tensor with B = ", B, ", got a ",
-              boundary->scalar_type(), " ", shape_str(*boundary), " tensor");
-  TORCH_CHECK(boundary->device() == like.device(), op, ": boundary must be on ", like.device(),
-              ", got ", boundary->device());
+  check_same_device(*boundary, "boundary", like, "the lattice inputs", op);
   return boundary->contiguous();
 }
 
