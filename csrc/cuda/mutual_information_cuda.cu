@@ -105,11 +105,6 @@ __global__ void __launch_bounds__(kMaxThreads)
   }
 }
 
-template <typename scalar_t>
-scalar_t* data_or_null(const at::Tensor& t) {
-  return t.defined() ? t.data_ptr<scalar_t>() : nullptr;
-}
-
 std::tuple<at::Tensor, at::Tensor> mutual_information_forward_cuda(
     const at::Tensor& px_in, const at::Tensor& py_in,
     const c10::optional<at::Tensor>& boundary) {

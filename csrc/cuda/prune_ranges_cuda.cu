@@ -54,7 +54,7 @@ at::Tensor prune_ranges_cuda(const at::Tensor& px_grad, const at::Tensor& py_gra
   TORCH_CHECK(in.B <= std::numeric_limits<int32_t>::max(),
               "rnnt::_prune_ranges: at most 2^31 - 1 batch items on CUDA, got ", in.B);
   const auto stream = c10::cuda::getCurrentCUDAStream();
-  const int64_t* bounds = in.boundary.defined() ? in.boundary.data_ptr<int64_t>() : nullptr;
+  const int64_t* bounds = data_or_null<int64_t>(in.boundary);
   AT_DISPATCH_FLOATING_TYPES(in.py_grad.scalar_type(), "rnnt_prune_ranges_cuda", [&] {
     prune_ranges_kernel<scalar_t>
         <<<static_cast<unsigned>(in.B), threads_for_frames(d.T), 0, stream>>>(

@@ -21,6 +21,12 @@ inline std::string shape_str(const at::Tensor& t) {
   return out + "]";
 }
 
+// An optional tensor's data, or null (what the kernels take for "none").
+template <typename scalar_t>
+scalar_t* data_or_null(const at::Tensor& t) {
+  return t.defined() ? t.data_ptr<scalar_t>() : nullptr;
+}
+
 inline void check_float_dtype(const at::Tensor& t, const char* op,
                               const char* name) {
   TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,

@@ -67,6 +67,14 @@ inline bool is_eager(const at::Tensor& t) {
   return !at::isTensorSubclassLike(t) && !torch::jit::tracer::isTracing();
 }
 
+// Whether an optional boundary lets a call take its fused eager kernels:
+// absent, or eager (and on `device`, where the kernel reads it there).
+inline bool is_eager_boundary(const c10::optional<at::Tensor>& boundary,
+                              c10::optional<c10::Device> device = c10::nullopt) {
+  if (!boundary.has_value() || !boundary->defined()) return true;
+  return is_eager(*boundary) && (!device.has_value() || boundary->device() == *device);
+}
+
 // `index` (int64), checked to lie in [0, size) unless value checks are off
 // (value_checks.h): a copy, made by a backend kernel so that the check also
 // runs inside torch.compile'd graphs. `name` is the argument named in the

@@ -51,8 +51,7 @@ void check_lm_am(const at::Tensor& lm, const at::Tensor& am,
 bool eager_lattice_call(const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
                         const c10::optional<at::Tensor>& boundary) {
   return is_eager(lm) && is_eager(am) && is_eager(symbols) &&
-         (!boundary.has_value() || !boundary->defined() ||
-          (is_eager(*boundary) && boundary->device() == am.device()));
+         is_eager_boundary(boundary, am.device());
 }
 
 }  // namespace
@@ -282,9 +281,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
     std::tie(px_kept, py_kept, std::ignore) =
         call_joiner_logprobs(logits, kept_symbols, termination_symbol, inplace_grad);
   }
-  if (is_eager(px_kept) && is_eager(kept) &&
-      (!boundary.has_value() || !boundary->defined() ||
-       (is_eager(*boundary) && boundary->device() == logits.device()))) {
+  if (is_eager(px_kept) && is_eager(kept) && is_eager_boundary(boundary, logits.device())) {
     // One kernel each way (pruned_lattice.h) for what follows.
     auto logprobs = call_pruned_lattice(px_kept, py_kept, kept, S.expect_int(), rnnt_type, boundary);
     read.finish(C);

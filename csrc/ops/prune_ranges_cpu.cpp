@@ -18,7 +18,7 @@ at::Tensor prune_ranges_cpu(const at::Tensor& px_grad, const at::Tensor& py_grad
   at::Tensor ranges = at::empty({in.B, d.T, d.R}, py_grad.options().dtype(at::kLong));
   if (ranges.numel() == 0) return ranges;
   const int64_t px_cols = in.px_grad.size(2);
-  const int64_t* bounds = in.boundary.defined() ? in.boundary.data_ptr<int64_t>() : nullptr;
+  const int64_t* bounds = data_or_null<int64_t>(in.boundary);
   int64_t* out = ranges.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(in.py_grad.scalar_type(), "rnnt_prune_ranges_cpu", [&] {
     const scalar_t* px = in.px_grad.data_ptr<scalar_t>();

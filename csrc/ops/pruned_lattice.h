@@ -28,12 +28,9 @@ template <typename scalar_t>
 PrunedLatticeBatch<scalar_t> pruned_batch_of(const at::Tensor& px_kept, const at::Tensor& py_kept,
                                              const at::Tensor& ranges, const at::Tensor& boundary,
                                              SimpleLatticeDims d) {
-  return {px_kept.defined() ? px_kept.data_ptr<scalar_t>() : nullptr,
-          py_kept.defined() ? py_kept.data_ptr<scalar_t>() : nullptr,
-          ranges.data_ptr<int64_t>(),
-          boundary.defined() ? boundary.data_ptr<int64_t>() : nullptr,
-          ranges.size(0),
-          ranges.size(2),
+  return {px_kept.data_ptr<scalar_t>(),           py_kept.data_ptr<scalar_t>(),
+          ranges.data_ptr<int64_t>(),              data_or_null<int64_t>(boundary),
+          ranges.size(0),                          ranges.size(2),
           d};
 }
 

@@ -40,7 +40,7 @@ struct PrunedLatticeBatch {
     return r < 0 ? neg_inf<scalar_t>() : py_kept[(b * d.T + t) * R + r];
   }
   RNNT_HOST_DEVICE scalar_t px(int64_t b, int64_t s, int64_t t) const {
-    if (d.regular && (t >= d.T || t == masked_frame(boundary, b, d.T))) return neg_inf<scalar_t>();
+    if (px_masked(d, t, masked_frame(boundary, b, d.T))) return neg_inf<scalar_t>();
     const int64_t r = kept_at(b, s, t);
     const scalar_t v = r < 0 ? neg_inf<scalar_t>() : px_kept[(b * d.T + t) * R + r];
     return d.constrained ? v + py(b, s + 1, t) : v;

@@ -114,8 +114,8 @@ at::Tensor get_rnnt_prune_ranges(const at::Tensor& px_grad, const at::Tensor& py
   // ATen composition, which torch.compile fuses and ONNX exports as
   // standard operators. Both choose the same windows (as ATen computes the
   // composition on the CPU: prune_ranges_math.h).
-  const bool eager = is_eager(px_grad) && is_eager(py_grad) &&
-                     (!boundary_in.has_value() || !boundary_in->defined() || is_eager(*boundary_in));
+  // (The kernel moves a boundary to the gradients' device itself.)
+  const bool eager = is_eager(px_grad) && is_eager(py_grad) && is_eager_boundary(boundary_in);
   const at::Tensor ranges =
       eager ? call_prune_ranges(px_grad, py_grad, boundary_in, R.expect_int(), max_step.expect_int())
             : prune_ranges_composite(px_grad, py_grad, boundary_in, R, max_step);

@@ -180,16 +180,11 @@ inline SimpleGradInputs check_gather_grads_inputs(
 }
 
 template <typename scalar_t>
-const scalar_t* data_or_null(const at::Tensor& t) {
-  return t.defined() ? t.data_ptr<scalar_t>() : nullptr;
-}
-
-template <typename scalar_t>
 SimpleLatticeBatch<scalar_t> batch_of(const SimpleLatticeInputs& in) {
   return {in.lm.data_ptr<scalar_t>(),     in.am.data_ptr<scalar_t>(),
           in.lm_max.data_ptr<scalar_t>(), in.am_max.data_ptr<scalar_t>(),
           in.M.data_ptr<scalar_t>(),      in.symbols.data_ptr<int64_t>(),
-          in.boundary.defined() ? in.boundary.data_ptr<int64_t>() : nullptr,
+          data_or_null<int64_t>(in.boundary),
           {data_or_null<scalar_t>(in.symbol_offset), data_or_null<scalar_t>(in.blank_offset),
            data_or_null<scalar_t>(in.frame_offset)},
           in.B, in.d};
@@ -198,8 +193,7 @@ SimpleLatticeBatch<scalar_t> batch_of(const SimpleLatticeInputs& in) {
 template <typename scalar_t>
 SimpleGradBatch<scalar_t> batch_of(const SimpleGradInputs& in) {
   return {in.grad_px.data_ptr<scalar_t>(), in.grad_py.data_ptr<scalar_t>(),
-          in.symbols.defined() ? in.symbols.data_ptr<int64_t>() : nullptr,
-          in.boundary.defined() ? in.boundary.data_ptr<int64_t>() : nullptr, in.B, in.d};
+          data_or_null<int64_t>(in.symbols), data_or_null<int64_t>(in.boundary), in.B, in.d};
 }
 
 // The gather pass's other outputs: the gradients of the smoothed loss's

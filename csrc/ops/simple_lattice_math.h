@@ -59,6 +59,13 @@ struct SimpleLatticeDims {
   RNNT_HOST_DEVICE int64_t px_cols() const { return regular ? T + 1 : T; }
 };
 
+// Whether px[s][t] is a constant -inf for an item whose boundary ends at
+// frame t_end: regular RNN-T's column T and column t_end (no symbol on the
+// one-past-the-last frame).
+RNNT_HOST_DEVICE bool px_masked(const SimpleLatticeDims& d, int64_t t, int64_t t_end) {
+  return d.regular && (t >= d.T || t == t_end);
+}
+
 // The smoothed loss's offsets of one item (or, in the batch structs, of the
 // whole batch): null where there are none (0).
 template <typename scalar_t>
@@ -99,12 +106,8 @@ struct SimpleLatticeItem {
     const scalar_t v = mix(s, t, d.blank);
     return offsets.blank ? v + offsets.blank[s] : v;
   }
-  // Whether px[s][t] is a constant -inf (regular only).
-  RNNT_HOST_DEVICE bool px_masked(int64_t t) const {
-    return d.regular && (t >= d.T || t == t_end);
-  }
   RNNT_HOST_DEVICE scalar_t px(int64_t s, int64_t t) const {
-    if (px_masked(t)) return neg_inf<scalar_t>();
+    if (px_masked(d, t, t_end)) return neg_inf<scalar_t>();
     scalar_t v = mix(s, t, symbols[s]);
     if (offsets.symbol) v += offsets.symbol[s];
     return d.constrained ? v + py(s + 1, t) : v;
@@ -121,7 +124,7 @@ struct SimpleLatticeGrads {
 
   // d loss / d (am[t][y_s] + lm[s][y_s]): 0 where px is a constant.
   RNNT_HOST_DEVICE scalar_t symbol(int64_t s, int64_t t) const {
-    if (d.regular && t == t_end) return scalar_t(0);
+    if (px_masked(d, t, t_end)) return scalar_t(0);
     return gx[s * d.px_cols() + t];
   }
   // d loss / d (am[t][blank] + lm[s][blank]).
