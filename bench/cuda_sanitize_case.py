@@ -1,7 +1,7 @@
 """A small CUDA run of every custom kernel (recursion, fused joiner, simple
-loss lattice, prune ranges) for compute-sanitizer (memcheck, racecheck,
-synccheck): every launch path on small shapes, checked against the CPU
-kernels. Prints "ok" on success.
+loss lattice and its smoothed form, prune ranges, pruned lattice) for
+compute-sanitizer (memcheck, racecheck, synccheck): every launch path on
+small shapes, checked against the CPU kernels. Prints "ok" on success.
 
     compute-sanitizer --tool racecheck python bench/cuda_sanitize_case.py
 """
@@ -86,6 +86,21 @@ def main() -> None:
             *[t.to(device) for t in occupations], boundary.to(device), s_range).cpu()
             for device in ("cpu", "cuda"))
         assert torch.equal(cpu, gpu)
+        # The pruned lattice (placement forward, gather backward) inside
+        # those windows, and the smoothed loss's lattice with its offsets.
+        logits = torch.randn(B, T, cpu.size(2), 11, generator=g, dtype=torch.float64)
+        outs = []
+        for device in ("cpu", "cuda"):
+            x = [t.to(device).requires_grad_() for t in (logits, lm, am)]
+            px, py = rnnt_ops.get_rnnt_logprobs_pruned(
+                x[0], symbols.to(device), cpu.to(device), 0, boundary.to(device), rnnt_type)
+            smoothed = rnnt_ops.rnnt_loss_smoothed(
+                x[1], x[2], symbols.to(device), 0, 0.25, 0.1, boundary.to(device), rnnt_type)
+            pxm = px.masked_fill(px.isinf(), 0)
+            grads = torch.autograd.grad((pxm * pxm).sum() + py.sum() + smoothed, x)
+            outs.append([t.detach().cpu() for t in (pxm, py, smoothed) + grads])
+        for a, b in zip(*outs):
+            torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9)
     torch.cuda.synchronize()
     print("ok")
 
