@@ -33,4 +33,5 @@ def test_bench_recursion_prints_consistent_rows(device):
             # The H100 run measured about 6 p at full size (bench/RESULTS.md):
             # p and the two occupation tables, their scaled copies in the
             # backward; plus small tensors and the allocator's rounding.
-            assert 0 < peak_mib <= 7 * p_mib + 0.25
+            # At least p itself (the 3x4x9 row's few KiB print as 0.00).
+            assert p_mib <= peak_mib <= 7 * p_mib + 0.25

@@ -46,8 +46,8 @@ int threads_for_frames(int64_t T) {
 at::Tensor prune_ranges_cuda(const at::Tensor& px_grad, const at::Tensor& py_grad,
                              const c10::optional<at::Tensor>& boundary, int64_t s_range,
                              int64_t max_step) {
-  const c10::cuda::CUDAGuard guard(py_grad.device());
   const PruneInputs in = check_prune_inputs(px_grad, py_grad, boundary, s_range, max_step);
+  const c10::cuda::CUDAGuard guard(py_grad.device());
   const PruneDims d = in.dims;
   at::Tensor ranges = at::empty({in.B, d.T, d.R}, py_grad.options().dtype(at::kLong));
   if (ranges.numel() == 0) return ranges;

@@ -35,9 +35,9 @@ std::tuple<at::Tensor, at::Tensor> pruned_lattice_cuda(const at::Tensor& px_kept
                                                        const at::Tensor& ranges, int64_t S,
                                                        c10::string_view rnnt_type,
                                                        const c10::optional<at::Tensor>& boundary) {
-  const c10::cuda::CUDAGuard guard(py_kept.device());
   const PrunedForwardInputs in =
       check_pruned_lattice_inputs(px_kept, py_kept, ranges, S, rnnt_type, boundary);
+  const c10::cuda::CUDAGuard guard(py_kept.device());
   const SimpleLatticeDims d = in.d;
   const int64_t B = in.ranges.size(0);
   at::Tensor px = at::empty({B, d.S, d.px_cols()}, py_kept.options());
@@ -57,9 +57,9 @@ std::tuple<at::Tensor, at::Tensor> pruned_lattice_cuda(const at::Tensor& px_kept
 std::tuple<at::Tensor, at::Tensor> pruned_lattice_backward_cuda(
     const at::Tensor& grad_px, const at::Tensor& grad_py, const at::Tensor& ranges,
     c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary) {
-  const c10::cuda::CUDAGuard guard(grad_py.device());
   const PrunedBackwardInputs in =
       check_pruned_backward_inputs(grad_px, grad_py, ranges, rnnt_type, boundary);
+  const c10::cuda::CUDAGuard guard(grad_py.device());
   at::Tensor grad_px_kept = at::empty(in.ranges.sizes(), grad_py.options());
   at::Tensor grad_py_kept = at::empty(in.ranges.sizes(), grad_py.options());
   const int64_t n = in.ranges.numel();

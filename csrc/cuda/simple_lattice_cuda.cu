@@ -56,10 +56,10 @@ std::tuple<at::Tensor, at::Tensor> simple_lattice_cuda(
     c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary,
     const c10::optional<at::Tensor>& symbol_offset, const c10::optional<at::Tensor>& blank_offset,
     const c10::optional<at::Tensor>& frame_offset, double w_am, double w_lm, double w_norm) {
-  const c10::cuda::CUDAGuard guard(lm.device());
   const SimpleLatticeInputs in = check_simple_lattice_inputs(
       lm, am, lm_max, am_max, M, symbols, termination_symbol, rnnt_type, boundary, symbol_offset,
       blank_offset, frame_offset, w_am, w_lm, w_norm);
+  const c10::cuda::CUDAGuard guard(lm.device());
   const SimpleLatticeDims d = in.d;
   at::Tensor px = at::empty({in.B, d.S, d.px_cols()}, lm.options());
   at::Tensor py = at::empty({in.B, d.S + 1, d.T}, lm.options());
@@ -78,9 +78,9 @@ at::Tensor simple_lattice_backward_cuda(const at::Tensor& grad_px, const at::Ten
                                         const at::Tensor& M, c10::string_view rnnt_type,
                                         const c10::optional<at::Tensor>& boundary,
                                         double w_norm) {
-  const c10::cuda::CUDAGuard guard(grad_py.device());
   const SimpleGradInputs in =
       check_simple_backward_inputs(grad_px, grad_py, M, rnnt_type, boundary, w_norm);
+  const c10::cuda::CUDAGuard guard(grad_py.device());
   const SimpleLatticeDims d = in.d;
   at::Tensor W = at::empty({in.B, d.S + 1, d.T}, grad_py.options());
   if (W.numel() == 0) return W;
@@ -99,10 +99,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> simple_lattice_gather_grads_cuda(
     const at::Tensor& grad_py, const at::Tensor& symbols, int64_t termination_symbol,
     c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary, double w_am,
     double w_lm) {
-  const c10::cuda::CUDAGuard guard(grad_py.device());
   const SimpleGradInputs in = check_gather_grads_inputs(grad_lm, grad_am, grad_px, grad_py,
                                                         symbols, termination_symbol, rnnt_type,
                                                         boundary, w_am, w_lm);
+  const c10::cuda::CUDAGuard guard(grad_py.device());
   const OffsetGrads offsets(in, grad_py.options());
   const int64_t rows = in.B * (in.d.T + in.d.S + 1);
   if (rows == 0) return offsets.as_tuple();
