@@ -5,7 +5,8 @@
 // GEMM and one lattice kernel; backward: one kernel for d M, two GEMMs, two
 // products and one kernel for the gather terms. The smoothed loss adds its
 // weights and its per-row and per-frame offsets, computed here with ATen
-// (their gradients by autograd). The ATen compositions in logprobs.cpp
+// (their gradients by autograd) from the row maxima and exponentials that the
+// lattice then reuses. The ATen compositions in logprobs.cpp
 // compute the same values with about three times as many kernels; traced
 // calls keep them. Not twice differentiable (as the recursion).
 #include <torch/autograd.h>
@@ -24,6 +25,16 @@ using OptTensor = c10::optional<at::Tensor>;
 
 bool given(const OptTensor& t) { return t.has_value() && t->defined(); }
 
+// x's row maxima [..][1] and exp(x - max) [..][C]: the given ones (computed
+// by the caller already, detached), else computed here.
+std::pair<at::Tensor, at::Tensor> shifted_exp(const at::Tensor& x, const OptTensor& x_max,
+                                              const OptTensor& x_exp) {
+  if (given(x_max) && given(x_exp)) return {*x_max, *x_exp};
+  at::Tensor max = at::amax(x, {2}, /*keepdim=*/true);
+  at::Tensor exp = (x - max).exp_();
+  return {std::move(max), std::move(exp)};
+}
+
 class LatticeFunction : public torch::autograd::Function<LatticeFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& lm, const at::Tensor& am,
@@ -31,13 +42,14 @@ class LatticeFunction : public torch::autograd::Function<LatticeFunction> {
                                c10::string_view rnnt_type, const OptTensor& boundary,
                                const OptTensor& symbol_offset, const OptTensor& blank_offset,
                                const OptTensor& frame_offset, double w_am, double w_lm,
-                               double w_norm) {
+                               double w_norm, const OptTensor& lm_max_given,
+                               const OptTensor& lm_exp_given, const OptTensor& am_max_given,
+                               const OptTensor& am_exp_given) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    const at::Tensor lm_max = at::amax(lm, {2}, /*keepdim=*/true);  // [B][S+1][1]
-    const at::Tensor am_max = at::amax(am, {2}, /*keepdim=*/true);  // [B][T][1]
-    const at::Tensor lm_exp = (lm - lm_max).exp_();                 // [B][S+1][C]
-    const at::Tensor am_exp = (am - am_max).exp_();                 // [B][T][C]
-    const at::Tensor M = at::bmm(lm_exp, am_exp.transpose(1, 2));   // [B][S+1][T]
+    // [B][S+1][1] and [B][S+1][C]; [B][T][1] and [B][T][C].
+    const auto [lm_max, lm_exp] = shifted_exp(lm, lm_max_given, lm_exp_given);
+    const auto [am_max, am_exp] = shifted_exp(am, am_max_given, am_exp_given);
+    const at::Tensor M = at::bmm(lm_exp, am_exp.transpose(1, 2));  // [B][S+1][T]
     auto [px, py] = call_simple_lattice(lm, am, lm_max, am_max, M, symbols, termination_symbol,
                                         rnnt_type, boundary, symbol_offset, blank_offset,
                                         frame_offset, w_am, w_lm, w_norm);
@@ -75,7 +87,9 @@ class LatticeFunction : public torch::autograd::Function<LatticeFunction> {
     return {grad_lm,      grad_am,      at::Tensor(), at::Tensor(),
             at::Tensor(), at::Tensor(), if_given(offsets[0], grad_symbol),
             if_given(offsets[1], grad_blank), if_given(offsets[2], grad_frame),
-            at::Tensor(), at::Tensor(), at::Tensor()};
+            at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor()};
   }
 };
 
@@ -83,10 +97,12 @@ std::tuple<at::Tensor, at::Tensor> apply_lattice(
     const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
     int64_t termination_symbol, c10::string_view rnnt_type, const OptTensor& boundary,
     const OptTensor& symbol_offset, const OptTensor& blank_offset, const OptTensor& frame_offset,
-    double w_am, double w_lm, double w_norm) {
-  const auto out =
-      LatticeFunction::apply(lm, am, symbols, termination_symbol, rnnt_type, boundary,
-                             symbol_offset, blank_offset, frame_offset, w_am, w_lm, w_norm);
+    double w_am, double w_lm, double w_norm, const OptTensor& lm_max = c10::nullopt,
+    const OptTensor& lm_exp = c10::nullopt, const OptTensor& am_max = c10::nullopt,
+    const OptTensor& am_exp = c10::nullopt) {
+  const auto out = LatticeFunction::apply(lm, am, symbols, termination_symbol, rnnt_type,
+                                          boundary, symbol_offset, blank_offset, frame_offset,
+                                          w_am, w_lm, w_norm, lm_max, lm_exp, am_max, am_exp);
   return {out[0], out[1]};
 }
 
@@ -125,16 +141,19 @@ std::tuple<at::Tensor, at::Tensor> smoothed_logprobs_fused(
   const at::Tensor unigram =                                          // [C]
       (lm_probs / lm_sums.unsqueeze(2)).mean(at::IntArrayRef{0, 1}) + tiny;
   const at::Tensor log_unigram = unigram.log();
+  const at::Tensor am_probs = (am - am_max).exp();                    // [B][T][C]
   const at::Tensor amonly =                                           // [B][T]
-      at::matmul((am - am_max).exp(), unigram).log() + am_max.squeeze(2);
+      at::matmul(am_probs, unigram).log() + am_max.squeeze(2);
   const at::Tensor lm_part = (lm_sums.log() + lm_max.squeeze(2)) * -lm_scale;  // [B][S+1]
   const at::Tensor symbol_log_unigram =  // [B][S]
       log_unigram.index_select(0, symbols.flatten()).view_as(symbols);
   const at::Tensor symbol_offset = lm_part.narrow(1, 0, S) + symbol_log_unigram * am_scale;
   const at::Tensor blank_offset = lm_part + log_unigram.select(0, termination_symbol) * am_scale;
+  // The lattice reuses the maxima and the exponentials (its own gradient
+  // flows through lm and am, not through these).
   return apply_lattice(lm, am, symbols, termination_symbol, rnnt_type, boundary, symbol_offset,
                        blank_offset, amonly * -am_scale, combined + am_scale, combined + lm_scale,
-                       combined);
+                       combined, lm_max, lm_probs.detach(), am_max, am_probs.detach());
 }
 
 }  // namespace rnnt
