@@ -2,12 +2,14 @@
 
 ``import rnnt_ops`` calls :func:`load_library`. The first call builds the
 library with ``torch.utils.cpp_extension`` (ninja) into a directory keyed by
-the torch version, the backend and a hash of every C++/CUDA source, so a source
-change or a torch upgrade rebuilds into a fresh directory; later imports only
-``dlopen`` the finished library. ``RNNT_OPS_BUILD_DIR`` overrides the cache
-root (default ``~/.cache/rnnt_ops``). A file lock serialises concurrent first
-builds; a marker file written after a successful link tells other processes
-the library is complete.
+the torch version, the backend, the compile flags and the source checkout;
+later imports only ``dlopen`` the finished library. A marker file written
+after a successful link records a hash of every C++/CUDA source: when the
+sources change (an edit, an upgrade of the package), the next import runs
+ninja again in the same directory, which recompiles only the translation
+units whose sources or headers changed. ``RNNT_OPS_BUILD_DIR`` overrides the
+cache root (default ``~/.cache/rnnt_ops``). A file lock serialises concurrent
+builds.
 """
 
 from __future__ import annotations
@@ -118,23 +120,30 @@ def _compile_flags() -> tuple[list[str], list[str], list[str]]:
 
 def _sources(root: Path) -> tuple[list[Path], list[Path]]:
     """(files to compile, every file whose content keys the build)."""
-    compiled = sorted((root / "ops").glob("*.cpp"))
+    compiled = sorted((root / "ops").rglob("*.cpp"))
     if cuda_enabled():
-        compiled += sorted((root / "cuda").glob("*.cu"))
-    headers = sorted(root.glob("*/*.h")) + sorted(root.glob("*/*.cuh"))
+        compiled += sorted((root / "cuda").rglob("*.cu"))
+    headers = sorted(root.rglob("*.h")) + sorted(root.rglob("*.cuh"))
     return compiled, compiled + headers
 
 
-def build_dir() -> Path:
+def sources_digest() -> str:
+    """A hash of every C++/CUDA source and header (recorded in the marker)."""
     root = source_root()
-    _, keyed = _sources(root)
+    digest = hashlib.sha256()
+    for path in _sources(root)[1]:
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def build_dir() -> Path:
+    """The build directory of this torch, backend, set of flags and checkout."""
     digest = hashlib.sha256()
     digest.update(torch.__version__.encode())
     digest.update(repr(_compile_flags()).encode())
     digest.update(repr(cuda_arch_list()).encode())
-    for path in keyed:
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
+    digest.update(str(source_root()).encode())
     backend = f"cu{torch.version.cuda}" if cuda_enabled() else "cpu"
     cache_root = Path(
         os.environ.get("RNNT_OPS_BUILD_DIR")
@@ -189,7 +198,7 @@ def _load(directory, compiled, cflags, cuda_flags, ldflags) -> None:
     cpp_extension.load(
         name=LIBRARY_NAME,
         sources=[str(p) for p in compiled],
-        extra_include_paths=[str(root / "ops")],
+        extra_include_paths=[str(root / "ops"), str(root)],
         extra_cflags=cflags,
         extra_cuda_cflags=cuda_flags,
         extra_ldflags=ldflags,
@@ -200,6 +209,11 @@ def _load(directory, compiled, cflags, cuda_flags, ldflags) -> None:
     )
 
 
+def _built(marker: Path, digest: str) -> bool:
+    """Whether the library in the marker's directory is built from these sources."""
+    return marker.is_file() and marker.read_text().strip() == digest
+
+
 def load_library() -> Path:
     """Build (once) and load the op library; returns its path."""
     global _loaded_path
@@ -207,14 +221,16 @@ def load_library() -> Path:
         return _loaded_path
     directory = build_dir()
     path = directory / f"{LIBRARY_NAME}.so"
-    if not (directory / _DONE_MARKER).is_file():
+    marker = directory / _DONE_MARKER
+    digest = sources_digest()
+    if not _built(marker, digest):
         directory.mkdir(parents=True, exist_ok=True)
         with open(directory / "build.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
-                if not (directory / _DONE_MARKER).is_file():
+                if not _built(marker, digest):
                     _build(directory)
-                    (directory / _DONE_MARKER).write_text(str(path) + "\n")
+                    marker.write_text(digest + "\n")
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
     torch.ops.load_library(str(path))
