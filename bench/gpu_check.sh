@@ -32,13 +32,12 @@
 # (default 150) when pytest-timeout is.
 #
 # Device time is scarce (15 minutes a session, the machine's start
-# included): bench/prepare_gpu_carry.sh fills .device_carry/ with the
-# library prebuilt against the GPU image's torch, ONNX Runtime's headers
-# (the machine reaches no network) and the LibriSpeech lengths; then
-#   run: export RNNT_OPS_BUILD_DIR=$PWD/.device_carry/build TORCH_CUDA_ARCH_LIST=9.0
-#        ORT_INCLUDE_DIR=$PWD/.device_carry/ort PYTHON=python3
-#        SHAPES=.device_carry/librispeech_shapes.json PACK=$OUT/gpu_check.tgz;
-#        bash bench/gpu_check.sh /tmp/gpu_check
+# included): bench/prepare_gpu_carry.sh fills .device_carry/ with ONNX
+# Runtime's headers (the machine reaches no network) and the LibriSpeech
+# lengths; then
+#   run: export TORCH_CUDA_ARCH_LIST=9.0 ORT_INCLUDE_DIR=$PWD/.device_carry/ort
+#        PYTHON=python3 SHAPES=.device_carry/librispeech_shapes.json
+#        PACK=$OUT/gpu_check.tgz; bash bench/gpu_check.sh /tmp/gpu_check
 set -u
 OUT=${1:-${OUT:-$PWD/bench/out}}
 mkdir -p "$OUT"
@@ -119,7 +118,7 @@ echo "|---|---|" >>"$OUT/summary.md"
   "$PY" -c "import onnxruntime; print('onnxruntime', onnxruntime.__version__)" || true
 } >"$OUT/env.log" 2>&1
 
-step build 150 "$PY" -m rnnt_ops.build
+step build 240 "$PY" -m rnnt_ops.build
 step cuda_tests 240 "$PY" -m pytest tests -k cuda "${PYTEST_OPTS[@]}"
 # sanitize TOOL: compute-sanitizer over a small forward + backward.
 sanitize() {

@@ -14,10 +14,10 @@ TOL = {
     torch.float32: dict(rtol=1e-5, atol=1e-4),
     torch.float64: dict(rtol=1e-10, atol=1e-10),
 }
-# float32 gradients are exp(alpha + arc + beta - total) of terms as large as
-# |p| (here up to ~1500): rounding leaves them absolute errors of order
-# eps * max|p|, growing with the path length (the CPU kernels: up to 20 eps
-# max|p| on CASES against float64). So the CUDA float32 gradients are checked
+# float32 gradients are built from each node's split of its occupation
+# between its two incoming arcs, exp of differences of forward scores as
+# large as |p| (here up to ~1500): the rounding of p leaves them absolute
+# errors of order eps * max|p|. So the CUDA float32 gradients are checked
 # against the float64 CPU kernels with 64 eps max|p|, and scores and p against
 # the float32 CPU kernels with TOL.
 GRAD_EPS_FACTOR = 64

@@ -64,10 +64,13 @@ __global__ void __launch_bounds__(kMaxThreads)
   }
 }
 
-// Backward: the forward's structure with the diagonals in decreasing order
-// (beta of diagonal k needs diagonals k+1 and k+2). An item without a path
-// (score -inf) returns at once; the test is uniform over the block, so no
-// thread waits at a barrier the others skip.
+// Backward (rnnt_math.h, backward_node_from): the block first splits every
+// node's occupation among its incoming arcs (independent nodes; the shares
+// go where the gradients will), then, after a barrier, sweeps the diagonals
+// in decreasing order as the forward does in increasing order (g of
+// diagonal k needs diagonals k+1 and k+2). An item without a path (score
+// -inf) returns at once; the test is uniform over the block, so no thread
+// waits at a barrier the others skip.
 template <typename scalar_t>
 __global__ void __launch_bounds__(kMaxThreads)
     mutual_information_backward_kernel(const scalar_t* px, const scalar_t* py,
@@ -80,25 +83,26 @@ __global__ void __launch_bounds__(kMaxThreads)
   const int64_t x_off = b * d.S * d.px_cols();
   const int64_t y_off = b * (d.S + 1) * d.py_cols();
   const scalar_t* p_item = p + b * (d.S + 1) * d.p_cols();
-  const scalar_t total = p_item[box.s_end * d.p_cols() + box.t_end];
-  if (total == neg_inf<scalar_t>()) return;
+  if (p_item[box.s_end * d.p_cols() + box.t_end] == neg_inf<scalar_t>()) return;
   const BackwardSweep<scalar_t> sweep{px + x_off,      py + y_off, p_item,
                                       px_grad + x_off, py_grad + y_off,
-                                      d,               box,        total};
+                                      d,               box};
   const DiagonalRing<scalar_t> ring{ring_storage(ring_workspace, d.S + 1),
                                     d.S + 1};
   const int tid = threadIdx.x;
+  sweep.split(tid, blockDim.x);
+  __syncthreads();
   const int64_t first = first_diagonal(box), last = last_diagonal(box);
-  Lookahead<BackwardInputs<scalar_t>> ahead;
+  Lookahead<NodeArcs<scalar_t>> ahead;
 #pragma unroll
-  for (int j = 0; j < kLookahead; ++j) ahead.slot[j] = sweep.first_inputs(last - j, tid);
+  for (int j = 0; j < kLookahead; ++j) ahead.slot[j] = sweep.first_arcs(last - j, tid);
   for (int64_t base = last; base >= first; base -= kLookahead) {
 #pragma unroll
     for (int j = 0; j < kLookahead; ++j) {
       const int64_t k = base - j;
       if (k < first) break;  // uniform over the block
-      const BackwardInputs<scalar_t> mine = ahead.slot[j];
-      ahead.slot[j] = sweep.first_inputs(k - kLookahead, tid);
+      const NodeArcs<scalar_t> mine = ahead.slot[j];
+      ahead.slot[j] = sweep.first_arcs(k - kLookahead, tid);
       sweep.step(ring, k, tid, blockDim.x, mine);
       __syncthreads();
     }

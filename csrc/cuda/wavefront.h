@@ -7,7 +7,7 @@
 // Step k handles the nodes with s + t = k. They depend only on diagonals k-1
 // and k-2 (forward; k+1 and k+2 backward), so the nodes of one diagonal are
 // independent: thread `tid` of `nthreads` takes rows lo+tid, lo+tid+nthreads,
-// ... of the diagonal. p/beta of the last three diagonals live in a ring of
+// ... of the diagonal. p (or g) of the last three diagonals live in a ring of
 // three rows (see DiagonalRing); the kernel synchronises once per step.
 #pragma once
 
@@ -15,7 +15,7 @@
 
 namespace rnnt {
 
-// p (or beta) of the three most recent diagonals: node (s, t) lives at row
+// p (or g) of the three most recent diagonals: node (s, t) lives at row
 // s of slot (s + t) % 3. Step k writes slot k % 3 and reads the two others,
 // so with one barrier per step no cell is overwritten while it may still be
 // read: the slot written at step k was last read at step k - 1.
@@ -34,8 +34,8 @@ struct DiagonalRing {
   }
 };
 
-// How many diagonals ahead each thread loads the arcs (px, py and, backward,
-// p) of its first node: a load issued kLookahead steps before its use has
+// How many diagonals ahead each thread loads the arcs (px and py, or
+// backward their shares) of its first node: a load issued kLookahead steps before its use has
 // that many steps, barriers included, to arrive, so the step's critical
 // path is the node math and the ring in shared memory, not global-memory
 // latency. The loads do not depend on the recursion's values.
@@ -87,15 +87,12 @@ struct ForwardSweep {
   }
 };
 
-// What the backward step needs of one node before beta is known.
-template <typename scalar_t>
-struct BackwardInputs {
-  NodeArcs<scalar_t> arcs;
-  scalar_t p_here;
-};
-
-// One thread's view of the backward sweep (diagonals in decreasing order);
-// `mine` as in ForwardSweep (first_inputs).
+// One thread's view of the backward sweep (rnnt_math.h, backward_node_from;
+// diagonals in decreasing order). First split(): the shares of the arcs
+// entering every node of the box, written into px_grad/py_grad, then a
+// barrier; each step then overwrites the shares of its nodes' leaving arcs
+// with their gradients (a node's leaving arcs are read and written by the
+// thread that owns the node only). `mine` as in ForwardSweep (first_arcs).
 template <typename scalar_t>
 struct BackwardSweep {
   const scalar_t* px;
@@ -105,33 +102,39 @@ struct BackwardSweep {
   scalar_t* py_grad;
   LatticeDims d;
   Box box;
-  scalar_t total;  // p[s_end, t_end], finite
 
-  RNNT_HOST_DEVICE BackwardInputs<scalar_t> inputs(int64_t s, int64_t t) const {
-    return {backward_arcs(px, py, d, box, s, t), p[s * d.p_cols() + t]};
+  // Thread tid of nthreads splits the box's nodes tid, tid + nthreads, ...
+  // (row-major): independent nodes, consecutive threads on consecutive t.
+  RNNT_HOST_DEVICE void split(int tid, int nthreads) const {
+    const int64_t cols = box.t_end - box.t_begin + 1;
+    const int64_t nodes = (box.s_end - box.s_begin + 1) * cols;
+    for (int64_t i = tid; i < nodes; i += nthreads) {
+      split_node(px, py, p, px_grad, py_grad, d, box, box.s_begin + i / cols,
+                 box.t_begin + i % cols);
+    }
   }
 
-  RNNT_HOST_DEVICE BackwardInputs<scalar_t> first_inputs(int64_t k,
-                                                        int tid) const {
+  // Shares of the arcs leaving thread tid's first node on diagonal k.
+  RNNT_HOST_DEVICE NodeArcs<scalar_t> first_arcs(int64_t k, int tid) const {
     const int64_t s = diagonal_rows(box, k).lo + tid;
     if (k < first_diagonal(box) || s > diagonal_rows(box, k).hi) {
-      return {NodeArcs<scalar_t>{false, false, scalar_t(0), scalar_t(0)},
-              scalar_t(0)};
+      return NodeArcs<scalar_t>{false, false, scalar_t(0), scalar_t(0)};
     }
-    return inputs(s, k - s);
+    return backward_arcs<scalar_t>(px_grad, py_grad, d, box, s, k - s);
   }
 
   template <typename Ring>
   RNNT_HOST_DEVICE void step(const Ring& ring, int64_t k, int tid,
                              int nthreads,
-                             const BackwardInputs<scalar_t>& mine) const {
+                             const NodeArcs<scalar_t>& mine) const {
     const DiagonalRows rows = diagonal_rows(box, k);
     for (int64_t s = rows.lo + tid; s <= rows.hi; s += nthreads) {
       const int64_t t = k - s;
-      const BackwardInputs<scalar_t> in =
-          s == rows.lo + tid ? mine : inputs(s, t);
-      backward_node_from(in.arcs, in.p_here, ring, px_grad, py_grad, d, box,
-                         total, s, t);
+      const NodeArcs<scalar_t> arcs =
+          s == rows.lo + tid
+              ? mine
+              : backward_arcs<scalar_t>(px_grad, py_grad, d, box, s, t);
+      backward_node_from(arcs, ring, px_grad, py_grad, d, box, s, t);
     }
   }
 };

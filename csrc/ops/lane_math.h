@@ -24,11 +24,22 @@ inline Vec<scalar_t> log_add(const Vec<scalar_t>& a, const Vec<scalar_t>& b) {
                                lo == Vec<scalar_t>(neg_inf<scalar_t>()));
 }
 
-// rnnt::occupation in every lane: exp(x), 0 where x is -inf.
+// rnnt::arc_shares in every lane: the shares of a node's symbol and blank
+// terms, adding up to one; 0 where both are -inf; NaN-propagating.
 template <typename scalar_t>
-inline Vec<scalar_t> occupation(const Vec<scalar_t>& log_prob) {
-  return Vec<scalar_t>::blendv(log_prob.exp(), Vec<scalar_t>(scalar_t(0)),
-                               log_prob == Vec<scalar_t>(neg_inf<scalar_t>()));
+inline void arc_shares(const Vec<scalar_t>& via_symbol, const Vec<scalar_t>& via_blank,
+                       Vec<scalar_t>& symbol_share, Vec<scalar_t>& blank_share) {
+  const Vec<scalar_t> hi = at::vec::maximum(via_symbol, via_blank);
+  const Vec<scalar_t> e = (at::vec::minimum(via_symbol, via_blank) - hi).exp();
+  const Vec<scalar_t> larger = Vec<scalar_t>(scalar_t(1)) / (Vec<scalar_t>(scalar_t(1)) + e);
+  const Vec<scalar_t> smaller = e * larger;
+  const Vec<scalar_t> symbol_larger = via_symbol > via_blank;
+  const Vec<scalar_t> unreachable = hi == Vec<scalar_t>(neg_inf<scalar_t>());
+  const Vec<scalar_t> zero(scalar_t(0));
+  symbol_share = Vec<scalar_t>::blendv(Vec<scalar_t>::blendv(smaller, larger, symbol_larger),
+                                       zero, unreachable);
+  blank_share = Vec<scalar_t>::blendv(Vec<scalar_t>::blendv(larger, smaller, symbol_larger),
+                                      zero, unreachable);
 }
 
 // Lanes moved up by one: lane i of the result is lane i-1 of v, lane 0 is

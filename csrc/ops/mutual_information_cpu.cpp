@@ -85,13 +85,13 @@ std::tuple<at::Tensor, at::Tensor> mutual_information_backward_cpu(
                    p = p_in.contiguous();
   at::Tensor px_grad = at::empty_like(px);
   at::Tensor py_grad = at::empty_like(py);
-  at::Tensor beta = at::empty_like(p);
+  at::Tensor g = at::empty_like(p);  // node occupations (workspace)
   const int64_t* boxes = in.boxes.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(px.scalar_type(), "mutual_information_backward_cpu", [&] {
     const scalar_t* px_a = px.data_ptr<scalar_t>();
     const scalar_t* py_a = py.data_ptr<scalar_t>();
     const scalar_t* p_a = p.data_ptr<scalar_t>();
-    scalar_t* beta_a = beta.data_ptr<scalar_t>();
+    scalar_t* g_a = g.data_ptr<scalar_t>();
     scalar_t* px_grad_a = px_grad.data_ptr<scalar_t>();
     scalar_t* py_grad_a = py_grad.data_ptr<scalar_t>();
     for_each_item_largest_first<simd::StripWork<scalar_t>>(
@@ -100,7 +100,7 @@ std::tuple<at::Tensor, at::Tensor> mutual_information_backward_cpu(
           const int64_t y_off = b * (d.S + 1) * d.py_cols();
           const int64_t p_off = b * (d.S + 1) * d.p_cols();
           simd::backward_item(px_a + x_off, py_a + y_off, p_a + p_off,
-                              beta_a + p_off, px_grad_a + x_off, py_grad_a + y_off, d,
+                              g_a + p_off, px_grad_a + x_off, py_grad_a + y_off, d,
                               box_of(boxes, b, d), work);
         });
   });

@@ -30,12 +30,6 @@ RNNT_HOST_DEVICE scalar_t log_add(scalar_t a, scalar_t b) {
   return hi + log1p(exp(lo - hi));
 }
 
-// exp(x) for an occupation log-probability; 0 where x is -inf.
-template <typename scalar_t>
-RNNT_HOST_DEVICE scalar_t occupation(scalar_t log_prob) {
-  return log_prob == neg_inf<scalar_t>() ? scalar_t(0) : exp(log_prob);
-}
-
 // The box of one batch item: the lattice nodes (s, t) with
 // s_begin <= s <= s_end and t_begin <= t <= t_end take part in the recursion.
 struct Box {
@@ -81,7 +75,7 @@ namespace rnnt {
 
 // The two arcs entering (forward) or leaving (backward) one node, with their
 // weights read from px/py. has_* is false where the arc leaves the box; the
-// weight is then not read. Loading arcs does not depend on p or beta, so a
+// weight is then not read. Loading arcs does not depend on p or g, so a
 // GPU kernel can fetch them one wavefront step ahead.
 template <typename scalar_t>
 struct NodeArcs {
@@ -89,8 +83,8 @@ struct NodeArcs {
   scalar_t symbol, blank;
 };
 
-// A row-major [S+1][T+1] table (p or beta); the node functions below read
-// and write p/beta only through get/set, so a GPU kernel can substitute
+// A row-major [S+1][T+1] table (p or g); the node functions below read
+// and write p/g only through get/set, so a GPU kernel can substitute
 // on-chip storage with the same interface.
 template <typename scalar_t>
 struct RowMajorTable {
@@ -163,8 +157,67 @@ RNNT_HOST_DEVICE scalar_t forward_node(const scalar_t* px, const scalar_t* py,
                            box, s, t);
 }
 
+// The backward recursion, in probability space. The gradient of the total
+// score w.r.t. an arc weight is the arc's occupation probability. Written
+// as exp(p[tail] + arc + beta[head] - total), its float32 rounding grows
+// with |p| + |beta| (thousands on long utterances), because the rounding of
+// those sums lands in the exponent. Instead (the scheme of k2/fast_rnnt's
+// backward), every node's occupation g is split among the arcs entering it
+// in proportion to their forward terms,
+//   share(arc tail -> h) = exp(p[tail] + arc - p[h]),
+// computed from the node's two incoming terms so that its shares add up to
+// one (arc_shares: occupation is conserved exactly); then from the final
+// node (g = 1) backwards
+//   g[s,t] = share_x[s,t] * g[s+1, t or t+1] + share_y[s,t] * g[s,t+1],
+// and the two terms are the gradients of px[s,t] and py[s,t]. Only local
+// differences of p enter an exponent, so the error does not grow with the
+// scores' magnitude. The shares are stored where the gradients go (px_grad,
+// py_grad) and overwritten by them.
+
+// The shares of the two terms of one node's log_add, a (symbol arc) and b
+// (blank arc): exp(a - log_add(a, b)) and exp(b - log_add(a, b)), computed
+// as 1 / (1 + e) and e / (1 + e) with e = exp(-|a - b|) so that they add up
+// to one; both 0 for an unreachable node (a = b = -inf); NaN-propagating.
+template <typename scalar_t>
+struct ArcShares {
+  scalar_t symbol, blank;
+};
+template <typename scalar_t>
+RNNT_HOST_DEVICE ArcShares<scalar_t> arc_shares(scalar_t a, scalar_t b) {
+  if (a == neg_inf<scalar_t>() && b == neg_inf<scalar_t>()) {
+    return {scalar_t(0), scalar_t(0)};
+  }
+  const bool symbol_larger = a > b;
+  const scalar_t e = exp(symbol_larger ? b - a : a - b);
+  const scalar_t larger = scalar_t(1) / (scalar_t(1) + e);
+  const scalar_t smaller = e * larger;
+  return symbol_larger ? ArcShares<scalar_t>{larger, smaller}
+                       : ArcShares<scalar_t>{smaller, larger};
+}
+
+// Writes the shares of the arcs entering (s, t) at the arcs' positions in
+// px_share/py_share (row-major like px/py); p is the forward table. The
+// terms are those of forward_node_from, in the same order of operations.
+template <typename scalar_t>
+RNNT_HOST_DEVICE void split_node(const scalar_t* px, const scalar_t* py,
+                                 const scalar_t* p, scalar_t* px_share,
+                                 scalar_t* py_share, LatticeDims d, Box box,
+                                 int64_t s, int64_t t) {
+  const NodeArcs<scalar_t> a = forward_arcs(px, py, d, box, s, t);
+  const int64_t symbol_t = d.modified ? t - 1 : t;
+  const scalar_t via_symbol =
+      a.has_symbol ? p[(s - 1) * d.p_cols() + symbol_t] + a.symbol
+                   : neg_inf<scalar_t>();
+  const scalar_t via_blank =
+      a.has_blank ? p[s * d.p_cols() + t - 1] + a.blank : neg_inf<scalar_t>();
+  const ArcShares<scalar_t> shares = arc_shares(via_symbol, via_blank);
+  if (a.has_symbol) px_share[(s - 1) * d.px_cols() + symbol_t] = shares.symbol;
+  if (a.has_blank) py_share[s * d.py_cols() + t - 1] = shares.blank;
+}
+
 // Arcs leaving (s,t): symbol to (s+1, t) (regular) or (s+1, t+1) (modified)
-// with weight px[s, t]; blank to (s, t+1) with weight py[s, t].
+// at px[s, t]; blank to (s, t+1) at py[s, t]. Loaded from the share tables
+// by the backward recursion.
 template <typename scalar_t>
 RNNT_HOST_DEVICE NodeArcs<scalar_t> backward_arcs(const scalar_t* px,
                                                   const scalar_t* py,
@@ -178,50 +231,39 @@ RNNT_HOST_DEVICE NodeArcs<scalar_t> backward_arcs(const scalar_t* px,
   return a;
 }
 
-// One node of the backward recursion: beta[s,t] is the log-score of all
-// partial paths from (s,t) to (s_end,t_end),
-//   regular:  beta[s,t] = log_add(px[s,t] + beta[s+1,t],   py[s,t] + beta[s,t+1])
-//   modified: beta[s,t] = log_add(px[s,t] + beta[s+1,t+1], py[s,t] + beta[s,t+1])
-// and the gradient of the total score w.r.t. an arc weight is the arc's
-// occupation probability, exp(p[s,t] + arc + beta[next] - total). Sets
-// beta(s,t) and writes the gradients of the arcs leaving (s,t) into the
-// row-major px_grad/py_grad; `a` = backward_arcs(s, t), p_here = p[s,t].
-// `total` must be finite (callers leave all-zero gradients for items
-// without a path).
+// One node of the backward recursion (see above): sets g(s, t) and
+// overwrites the shares of the arcs leaving (s, t) in px_grad/py_grad with
+// their gradients; `a` = backward_arcs(px_grad, py_grad, s, t) holds the
+// shares, g a table (get/set) holding the later nodes.
 template <typename scalar_t, typename Table>
 RNNT_HOST_DEVICE void backward_node_from(const NodeArcs<scalar_t>& a,
-                                         scalar_t p_here, const Table& beta,
-                                         scalar_t* px_grad, scalar_t* py_grad,
-                                         LatticeDims d, Box box,
-                                         scalar_t total, int64_t s,
-                                         int64_t t) {
+                                         const Table& g, scalar_t* px_grad,
+                                         scalar_t* py_grad, LatticeDims d,
+                                         Box box, int64_t s, int64_t t) {
   if (s == box.s_end && t == box.t_end) {
-    beta.set(s, t, scalar_t(0));
+    g.set(s, t, scalar_t(1));
     return;
   }
-  scalar_t via_symbol = neg_inf<scalar_t>();
+  scalar_t via_symbol = scalar_t(0), via_blank = scalar_t(0);
   if (a.has_symbol) {
-    via_symbol = a.symbol + beta.get(s + 1, d.modified ? t + 1 : t);
-    px_grad[s * d.px_cols() + t] = occupation(p_here + via_symbol - total);
+    via_symbol = a.symbol * g.get(s + 1, d.modified ? t + 1 : t);
+    px_grad[s * d.px_cols() + t] = via_symbol;
   }
-  scalar_t via_blank = neg_inf<scalar_t>();
   if (a.has_blank) {
-    via_blank = a.blank + beta.get(s, t + 1);
-    py_grad[s * d.py_cols() + t] = occupation(p_here + via_blank - total);
+    via_blank = a.blank * g.get(s, t + 1);
+    py_grad[s * d.py_cols() + t] = via_blank;
   }
-  beta.set(s, t, log_add(via_symbol, via_blank));
+  g.set(s, t, via_symbol + via_blank);
 }
 
 // backward_node_from on row-major tables of one batch item.
 template <typename scalar_t>
-RNNT_HOST_DEVICE void backward_node(const scalar_t* px, const scalar_t* py,
-                                    const scalar_t* p, scalar_t* beta,
-                                    scalar_t* px_grad, scalar_t* py_grad,
-                                    LatticeDims d, Box box, scalar_t total,
+RNNT_HOST_DEVICE void backward_node(scalar_t* px_grad, scalar_t* py_grad,
+                                    scalar_t* g, LatticeDims d, Box box,
                                     int64_t s, int64_t t) {
-  backward_node_from(backward_arcs(px, py, d, box, s, t), p[s * d.p_cols() + t],
-                     RowMajorTable<scalar_t>{beta, d.p_cols()}, px_grad,
-                     py_grad, d, box, total, s, t);
+  backward_node_from(backward_arcs<scalar_t>(px_grad, py_grad, d, box, s, t),
+                     RowMajorTable<scalar_t>{g, d.p_cols()}, px_grad, py_grad,
+                     d, box, s, t);
 }
 
 }  // namespace rnnt

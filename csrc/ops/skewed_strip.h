@@ -5,23 +5,25 @@
 // Lane i of the strip is the strip's i-th row; k counts the box's columns
 // from the sweep's start. At step j, lane i holds node (i, k = j - i), so
 // the strip takes n + W - 1 steps for n columns. Both recursions have the form
-//   v(i, k) = log_add(v(i-1, k') + symbol_w(i, k), v(i, k-1) + blank_w(i, k))
-// with k' = k (regular) or k - 1 (modified); see rnnt_math.h. In the skew,
+//   v(i, k) = v(i-1, k') * symbol_w(i, k)  (+)  v(i, k-1) * blank_w(i, k)
+// with k' = k (regular) or k - 1 (modified), in a semiring: the forward in
+// log space ((+) = log_add, * = +; rnnt_math.h, forward_node_from), the
+// backward in probability space ((+) = +, * = *; backward_node_from). In
+// the skew,
 //   v(i, k-1)  is lane i   at step j - 1,
 //   v(i-1, k)  is lane i-1 at step j - 1,   (regular)
 //   v(i-1, k-1) is lane i-1 at step j - 2,  (modified)
 // so a step needs only the previous two steps' registers, the symbol term's
 // shifted up by one lane. Lane 0's symbol neighbour is on the previous
 // strip's last row (the strip's `feed`). The registers of one step depend
-// only on the previous steps: independent chains of exp/log1p that the CPU
-// overlaps.
+// only on the previous steps: independent chains that the CPU overlaps.
 //
 // A skewed buffer stores step j's W lanes contiguously: (i, k) at
 // (k + i) * W + i. Lanes outside the box (the ramp-in triangle k < 0, the
-// ramp-out triangle k >= n, rows past the box) hold arc weight 0 and start
-// at -inf; ramp-in lanes then stay exactly -inf (log_add(-inf, -inf)), so a
-// missing arc into a box node contributes -inf as in the scalar sweep, and
-// ramp-out and past-the-box lanes only feed each other and are never stored.
+// ramp-out triangle k >= n, rows past the box) hold arc weight `one` and
+// start at `zero`; ramp-in lanes then stay exactly `zero`, so a missing arc
+// into a box node contributes `zero` as in the scalar sweep, and ramp-out
+// and past-the-box lanes only feed each other and are never stored.
 #pragma once
 
 #include <algorithm>
@@ -56,6 +58,30 @@ inline LaneRange symbol_arcs(int64_t rows, int64_t n, bool first_strip,
                              bool modified) {
   return {first_strip ? 1 : 0, rows, modified ? 1 : 0, n};
 }
+
+// The forward's semiring: values are log-scores.
+struct LogSemiring {
+  template <typename scalar_t>
+  static scalar_t zero() { return neg_inf<scalar_t>(); }
+  template <typename scalar_t>
+  static scalar_t one() { return scalar_t(0); }
+  template <typename V>
+  static V plus(const V& a, const V& b) { return log_add(a, b); }
+  template <typename V>
+  static V times(const V& a, const V& b) { return a + b; }
+};
+
+// The backward's semiring: values are probabilities.
+struct ProbSemiring {
+  template <typename scalar_t>
+  static scalar_t zero() { return scalar_t(0); }
+  template <typename scalar_t>
+  static scalar_t one() { return scalar_t(1); }
+  template <typename V>
+  static V plus(const V& a, const V& b) { return a + b; }
+  template <typename V>
+  static V times(const V& a, const V& b) { return a * b; }
+};
 
 // Per-thread scratch: skewed buffers for one strip of up to `steps` steps.
 template <typename scalar_t>
@@ -97,25 +123,25 @@ void skew_out(const scalar_t* buf, LaneRange r, const Store& store) {
 }
 
 // Lane 0's symbol neighbours for an item's first strip: a virtual symbol arc
-// of weight 0 from a node of value 0 makes v(0, 0) = log_add(0, -inf) = 0
-// exactly (the recursion's start); -inf after it.
-template <typename scalar_t>
+// of weight `one` from a node of value `one` makes v(0, 0) = one exactly
+// (the recursion's start); `zero` after it.
+template <typename Semiring, typename scalar_t>
 void first_strip_feed(scalar_t* feed, int64_t steps) {
-  std::fill(feed, feed + steps, neg_inf<scalar_t>());
-  feed[0] = scalar_t(0);
+  std::fill(feed, feed + steps, Semiring::template zero<scalar_t>());
+  feed[0] = Semiring::template one<scalar_t>();
 }
 
 // Lane 0's symbol neighbours for the strip after a full strip whose values
 // are in `out`: at step j, node (W-1, k') of `out` with k' = j (regular) or
 // j - 1 (modified), which `out` holds at step k' + W - 1; -inf where k' is
-// outside [0, n).
-template <typename scalar_t>
+// outside [0, n) (`zero`).
+template <typename Semiring, typename scalar_t>
 void next_strip_feed(scalar_t* feed, const scalar_t* out, int64_t n,
                      bool modified) {
   constexpr int64_t W = strip_rows<scalar_t>();
   const int64_t steps = n + W - 1;
   const int64_t shift = modified ? 1 : 0;
-  std::fill(feed, feed + steps, neg_inf<scalar_t>());
+  std::fill(feed, feed + steps, Semiring::template zero<scalar_t>());
   for (int64_t k = 0; k < n; ++k) {
     feed[k + shift] = out[(k + W - 1) * W + W - 1];
   }
@@ -123,23 +149,24 @@ void next_strip_feed(scalar_t* feed, const scalar_t* out, int64_t n,
 
 // The recursion over one strip (see the top of this file): writes step j's
 // values to out + j * W.
-template <bool kModified, typename scalar_t>
+template <bool kModified, typename Semiring, typename scalar_t>
 void sweep_strip(const scalar_t* symbol_w, const scalar_t* blank_w,
                  const scalar_t* feed, scalar_t* out, int64_t steps) {
   using Regs = std::array<Vec<scalar_t>, kStripRegisters>;
   constexpr int64_t W = strip_rows<scalar_t>(), V = Vec<scalar_t>::size();
   Regs last, before_last, here;
-  last.fill(Vec<scalar_t>(neg_inf<scalar_t>()));
+  last.fill(Vec<scalar_t>(Semiring::template zero<scalar_t>()));
   before_last = last;
   for (int64_t j = 0; j < steps; ++j) {
     const Regs& symbol_source = kModified ? before_last : last;
     for (int r = 0; r < kStripRegisters; ++r) {
       const Vec<scalar_t> below = r == 0 ? Vec<scalar_t>(feed[j]) : symbol_source[r - 1];
       const int64_t offset = j * W + r * V;
-      const Vec<scalar_t> via_symbol = shift_lanes_up(symbol_source[r], below) +
-                                       Vec<scalar_t>::loadu(symbol_w + offset);
-      const Vec<scalar_t> via_blank = last[r] + Vec<scalar_t>::loadu(blank_w + offset);
-      here[r] = log_add(via_symbol, via_blank);
+      const Vec<scalar_t> via_symbol = Semiring::times(
+          shift_lanes_up(symbol_source[r], below), Vec<scalar_t>::loadu(symbol_w + offset));
+      const Vec<scalar_t> via_blank =
+          Semiring::times(last[r], Vec<scalar_t>::loadu(blank_w + offset));
+      here[r] = Semiring::plus(via_symbol, via_blank);
       here[r].store(out + offset);
     }
     before_last = last;

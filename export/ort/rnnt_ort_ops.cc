@@ -144,7 +144,7 @@ struct Job {
   T* px_grad;  // null without gradients
   T* py_grad;
   T* p;        // [B][S+1][T+1] forward tables
-  T* beta;     // [B][S+1][T+1] backward workspace, null without gradients
+  T* occupation;  // [B][S+1][T+1] node occupations (backward workspace), null without gradients
   rnnt::LatticeDims d;
   const rnnt::Box* boxes;
 
@@ -159,7 +159,7 @@ struct Job {
                                        job.p + p_off, d, job.boxes[b]);
     if (job.px_grad != nullptr) {
       rnnt::backward_item(job.px + x_off, job.py + y_off, job.p + p_off,
-                          job.beta + p_off, job.px_grad + x_off,
+                          job.occupation + p_off, job.px_grad + x_off,
                           job.py_grad + y_off, d, job.boxes[b]);
     }
   }
@@ -214,7 +214,7 @@ struct MutualInformationKernel {
     Ort::UnownedValue scores = ctx.GetOutput(0, std::vector<int64_t>{B});
     const size_t table = static_cast<size_t>(B * (d.S + 1) * d.p_cols());
     std::vector<T> p(table);
-    std::vector<T> beta;
+    std::vector<T> occupation;
 
     Job<T> job{};
     job.px = px.GetTensorData<T>();
@@ -226,10 +226,10 @@ struct MutualInformationKernel {
     if (kWithGrad) {
       Ort::UnownedValue px_grad = ctx.GetOutput(1, in.px_shape);
       Ort::UnownedValue py_grad = ctx.GetOutput(2, in.py_shape);
-      beta.resize(table);
+      occupation.resize(table);
       job.px_grad = px_grad.GetTensorMutableData<T>();
       job.py_grad = py_grad.GetTensorMutableData<T>();
-      job.beta = beta.data();
+      job.occupation = occupation.data();
     }
     if (B == 0) return;
     if (B == 1) {

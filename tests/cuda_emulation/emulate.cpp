@@ -67,10 +67,10 @@ void run_case(std::mt19937& rng, int64_t S, int64_t T, bool modified,
       py[s * T + t] = scalar_t(normal(rng));
 
   const size_t p_size = (S + 1) * (T + 1);
-  std::vector<scalar_t> p_ref(p_size), beta(p_size);
+  std::vector<scalar_t> p_ref(p_size), g(p_size);
   std::vector<scalar_t> gx_ref(px.size()), gy_ref(py.size());
   const scalar_t score_ref = forward_item(px.data(), py.data(), p_ref.data(), d, box);
-  backward_item(px.data(), py.data(), p_ref.data(), beta.data(), gx_ref.data(),
+  backward_item(px.data(), py.data(), p_ref.data(), g.data(), gx_ref.data(),
                 gy_ref.data(), d, box);
 
   std::vector<int> order(nthreads);
@@ -108,16 +108,17 @@ void run_case(std::mt19937& rng, int64_t S, int64_t T, bool modified,
   const scalar_t total = p[box.s_end * d.p_cols() + box.t_end];
   if (total != neg_inf<scalar_t>()) {
     const BackwardSweep<scalar_t> bwd{px.data(), py.data(), p.data(), gx.data(),
-                                      gy.data(), d, box, total};
-    std::vector<Lookahead<BackwardInputs<scalar_t>>> bwd_ahead(nthreads);
+                                      gy.data(), d, box};
+    for (int tid : order) bwd.split(tid, nthreads);  // then __syncthreads
+    std::vector<Lookahead<NodeArcs<scalar_t>>> bwd_ahead(nthreads);
     for (int tid = 0; tid < nthreads; ++tid)
-      for (int j = 0; j < kLookahead; ++j) bwd_ahead[tid].slot[j] = bwd.first_inputs(last - j, tid);
+      for (int j = 0; j < kLookahead; ++j) bwd_ahead[tid].slot[j] = bwd.first_arcs(last - j, tid);
     for (step = last; step >= first; --step) {
       std::shuffle(order.begin(), order.end(), rng);
       const int j = static_cast<int>((last - step) % kLookahead);
       for (int tid : order) {
-        const BackwardInputs<scalar_t> mine = bwd_ahead[tid].slot[j];
-        bwd_ahead[tid].slot[j] = bwd.first_inputs(step - kLookahead, tid);
+        const NodeArcs<scalar_t> mine = bwd_ahead[tid].slot[j];
+        bwd_ahead[tid].slot[j] = bwd.first_arcs(step - kLookahead, tid);
         bwd.step(ring, step, tid, nthreads, mine);
       }
     }
