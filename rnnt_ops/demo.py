@@ -28,6 +28,9 @@ BLANK = 0
 
 
 class TinyTransducer(nn.Module):
+    """Encoder, stateless decoder, simple-loss projections and a tanh joiner
+    over ``dim`` features; ``vocab_size`` classes, blank 0."""
+
     def __init__(self, num_features: int, vocab_size: int, dim: int = 64):
         super().__init__()
         self.encoder = nn.Sequential(nn.Linear(num_features, dim), nn.Tanh(), nn.Linear(dim, dim))
@@ -39,6 +42,9 @@ class TinyTransducer(nn.Module):
         self.joiner_output = nn.Linear(dim, vocab_size)
 
     def forward(self, features, symbols, boundary, s_range: int = 3):
+        """``features [B][T][num_features]``, ``symbols`` int64 ``[B][S]``,
+        ``boundary`` int64 ``[B][4]``; returns ``(simple_loss, pruned_loss)``,
+        each summed over the batch (scalars)."""
         B = symbols.shape[0]
         encoder_out = self.encoder(features)  # [B][T][dim]
         # Stateless decoder: position s sees the previous symbol (blank first).
@@ -69,7 +75,9 @@ class TinyTransducer(nn.Module):
 
 def synthetic_batch(batch: int = 8, vocab_size: int = 12, num_features: int = 24, seed: int = 0):
     """Ragged utterances: S in [3, 8] symbols, T in [3S, 3S+10] frames; frame
-    t carries a fixed random code of the symbol aligned to it, plus noise."""
+    t carries a fixed random code of the symbol aligned to it, plus noise.
+    Returns ``(features [B][T][num_features], symbols int64 [B][S], boundary
+    int64 [B][4])``, padded to the longest item."""
     g = torch.Generator().manual_seed(seed)
     codes = torch.randn(vocab_size, num_features, generator=g)
     lengths_s = torch.randint(3, 9, (batch,), generator=g)
@@ -92,6 +100,10 @@ def train(
     steps: int = 100, log_every: int = 10, seed: int = 0,
     autocast_dtype: Optional[torch.dtype] = None,
 ) -> List[Dict[str, float]]:
+    """Train :class:`TinyTransducer` for ``steps`` Adam steps on
+    :func:`synthetic_batch` (printing every ``log_every`` steps), the forward
+    under ``torch.autocast`` when ``autocast_dtype`` is given. Returns one
+    record per step: ``{"step", "simple", "pruned"}``, losses per utterance."""
     torch.manual_seed(seed)
     features, symbols, boundary = synthetic_batch(seed=seed)
     model = TinyTransducer(features.shape[-1], vocab_size=12)
@@ -123,6 +135,7 @@ def train(
 
 
 def main() -> None:
+    """The command line: ``--steps``, ``--autocast bfloat16|float16``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--autocast", choices=["bfloat16", "float16"], default=None,

@@ -76,6 +76,10 @@ def joint_mutual_information_recursion(
         ``[B][S][T]``, modified), float32 or float64.
       py: a sequence of the same length, all ``[B][S+1][T]``.
       boundary: as in :func:`mutual_information_recursion`.
+
+    Returns:
+      ``[N][B]``, dtype of px; raises ValueError if px and py are empty or of
+      different lengths.
     """
     if len(px) == 0 or len(px) != len(py):
         raise ValueError(

@@ -60,8 +60,12 @@ def get_rnnt_logprobs(
     rnnt_type: str = "regular",
     boundary: Optional[Tensor] = None,
 ) -> Tuple[Tensor, Tensor]:
-    """(px, py) of the simple joiner ``am + lm``, normalised over C:
-    px ``[B][S][T+1]`` (regular) or ``[B][S][T]``, py ``[B][S+1][T]``."""
+    """(px, py) of the simple joiner ``log_softmax(am[b,t] + lm[b,s])``.
+
+    Args: ``lm [B][S+1][C]``, ``am [B][T][C]`` (float; half types accumulate
+    in float32), ``symbols`` int64 ``[B][S]``, ``termination_symbol`` (blank)
+    in ``[0, C)``, ``rnnt_type``, ``boundary`` (top of this module; docs/api.md).
+    Returns: px ``[B][S][T+1]`` (regular) or ``[B][S][T]``, py ``[B][S+1][T]``."""
     return torch.ops.rnnt.get_rnnt_logprobs(lm, am, symbols, termination_symbol, rnnt_type, boundary)
 
 
@@ -78,7 +82,14 @@ def rnnt_loss_simple(
     zero_infinity: bool = False,
 ) -> LossOut:
     """RNN-T loss with the simple joiner ``log_softmax(am[b,t] + lm[b,s])``,
-    computed without forming ``[B][T][S+1][C]``."""
+    computed without forming ``[B][T][S+1][C]``.
+
+    Args: ``lm [B][S+1][C]``, ``am [B][T][C]``, ``symbols`` int64 ``[B][S]``,
+    ``termination_symbol``, then ``boundary``, ``rnnt_type``,
+    ``delay_penalty``, ``reduction``, ``return_grad``, ``zero_infinity`` as
+    described at the top of this module (and in docs/api.md).
+    Returns: the loss (``[B]`` for ``reduction="none"``, else a scalar), or
+    ``(loss, (px_grad, py_grad))`` with ``return_grad=True``."""
     args = (lm, am, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction, zero_infinity)
     if return_grad:
         return _with_grad(torch.ops.rnnt.rnnt_loss_simple_with_grad(*args))
@@ -98,7 +109,11 @@ def get_rnnt_logprobs_smoothed(
     """(px, py) of the smoothed simple joiner: in log space,
     ``lm_only_scale * lm_only + am_only_scale * am_only
     + (1 - lm_only_scale - am_only_scale) * combined``, where lm_only
-    normalises lm alone and am_only combines am with the batch's unigram LM."""
+    normalises lm alone and am_only combines am with the batch's unigram LM.
+
+    Args: as :func:`get_rnnt_logprobs`, plus the float weights
+    ``lm_only_scale`` and ``am_only_scale``.
+    Returns: (px, py), shapes as :func:`get_rnnt_logprobs`."""
     return torch.ops.rnnt.get_rnnt_logprobs_smoothed(
         lm, am, symbols, termination_symbol, lm_only_scale, am_only_scale, boundary, rnnt_type
     )
@@ -118,7 +133,10 @@ def rnnt_loss_smoothed(
     return_grad: bool = False,
     zero_infinity: bool = False,
 ) -> LossOut:
-    """Simple loss on the smoothed log-probs of :func:`get_rnnt_logprobs_smoothed`."""
+    """Simple loss on the smoothed log-probs of :func:`get_rnnt_logprobs_smoothed`.
+
+    Args: as :func:`rnnt_loss_simple`, plus ``lm_only_scale`` and
+    ``am_only_scale``. Returns: as :func:`rnnt_loss_simple`."""
     args = (
         lm, am, symbols, termination_symbol, lm_only_scale, am_only_scale,
         boundary, rnnt_type, delay_penalty, reduction, zero_infinity,
@@ -136,7 +154,12 @@ def get_rnnt_logprobs_joint(
     rnnt_type: str = "regular",
     inplace_grad: bool = False,
 ) -> Tuple[Tensor, Tensor]:
-    """(px, py) of a full joiner output ``logits [B][T][S+1][C]``."""
+    """(px, py) of a full joiner output, without a log-softmax copy of it.
+
+    Args: ``logits [B][T][S+1][C]`` (float), ``symbols`` int64 ``[B][S]``,
+    ``termination_symbol``, ``boundary``, ``rnnt_type``, ``inplace_grad``
+    (top of this module; docs/api.md).
+    Returns: px ``[B][S][T+1]`` (regular) or ``[B][S][T]``, py ``[B][S+1][T]``."""
     return torch.ops.rnnt.get_rnnt_logprobs_joint(
         logits, symbols, termination_symbol, boundary, rnnt_type, inplace_grad
     )
@@ -154,7 +177,13 @@ def rnnt_loss(
     zero_infinity: bool = False,
     inplace_grad: bool = False,
 ) -> LossOut:
-    """The full RNN-T loss of ``logits [B][T][S+1][C]``."""
+    """The full RNN-T loss of a joiner output.
+
+    Args: ``logits [B][T][S+1][C]`` (float16/bfloat16/float32/float64),
+    ``symbols`` int64 ``[B][S]``, ``termination_symbol`` (blank) in
+    ``[0, C)``, then the options described at the top of this module (docs/api.md).
+    Returns: the loss (``[B]`` for ``reduction="none"``, else a scalar), or
+    ``(loss, (px_grad, py_grad))`` with ``return_grad=True``."""
     args = (
         logits, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction,
         zero_infinity, inplace_grad,
@@ -178,14 +207,19 @@ def get_rnnt_prune_ranges(
     frame (less than 2 for modified/constrained) and ends at
     ``s_end - s_range + 1`` on the item's last frame. For regular RNN-T a
     too-small ``s_range`` is raised to ``(S - 1) // T + 2`` (warned once);
-    it is capped at ``S + 1``."""
+    it is capped at ``S + 1``.
+
+    Args: ``px_grad``, ``py_grad`` (shapes of px and py, from the simple
+    loss), ``boundary`` optional int64 ``[B][4]``, ``s_range`` int.
+    Returns: int64 ``ranges [B][T][s_range]``."""
     return torch.ops.rnnt.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range)
 
 
 def do_rnnt_pruning(am: Tensor, lm: Tensor, ranges: Tensor) -> Tuple[Tensor, Tensor]:
     """``am [B][T][C]`` and ``lm [B][S+1][C]`` (any feature size C) inside the
-    windows: ``(am_pruned, lm_pruned)``, each ``[B][T][s_range][C]``
-    (am_pruned is an expanded view)."""
+    windows ``ranges`` (int64 ``[B][T][s_range]``, from
+    :func:`get_rnnt_prune_ranges`). Returns ``(am_pruned, lm_pruned)``, each
+    ``[B][T][s_range][C]`` (am_pruned is an expanded view)."""
     return torch.ops.rnnt.do_rnnt_pruning(am, lm, ranges)
 
 
@@ -198,8 +232,13 @@ def get_rnnt_logprobs_pruned(
     rnnt_type: str = "regular",
     use_hat_loss: bool = False,
 ) -> Tuple[Tensor, Tensor]:
-    """(px, py) of a pruned joiner output ``logits [B][T][s_range][C]``;
-    lattice nodes outside the windows get -inf."""
+    """(px, py) of a pruned joiner output; lattice nodes outside the windows
+    get -inf.
+
+    Args: ``logits [B][T][s_range][C]``, ``symbols`` int64 ``[B][S]``,
+    ``ranges`` int64 ``[B][T][s_range]``, ``termination_symbol``,
+    ``boundary``, ``rnnt_type``, ``use_hat_loss`` (see :func:`rnnt_loss_pruned`).
+    Returns: px ``[B][S][T+1]`` (regular) or ``[B][S][T]``, py ``[B][S+1][T]``."""
     return torch.ops.rnnt.get_rnnt_logprobs_pruned(
         logits, symbols, ranges, termination_symbol, boundary, rnnt_type, use_hat_loss
     )
@@ -222,7 +261,13 @@ def rnnt_loss_pruned(
     """RNN-T loss on a pruned joiner output ``logits [B][T][s_range][C]``
     (windows from :func:`get_rnnt_prune_ranges`). ``use_hat_loss=True``: HAT
     factorisation (blank probability ``sigmoid(logits[..., 0])``, labels a
-    softmax over ``logits[..., 1:]``); needs ``termination_symbol == 0``."""
+    softmax over ``logits[..., 1:]``); needs ``termination_symbol == 0``.
+
+    Args: ``logits [B][T][s_range][C]``, ``symbols`` int64 ``[B][S]``,
+    ``ranges`` int64 ``[B][T][s_range]``, ``termination_symbol``, then the
+    options described at the top of this module (docs/api.md).
+    Returns: the loss (``[B]`` for ``reduction="none"``, else a scalar), or
+    ``(loss, (px_grad, py_grad))`` with ``return_grad=True``."""
     args = (
         logits, symbols, ranges, termination_symbol, boundary, rnnt_type,
         delay_penalty, reduction, use_hat_loss, zero_infinity, inplace_grad,

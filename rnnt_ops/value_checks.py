@@ -20,19 +20,21 @@ import torch
 
 
 def set_value_checks(enabled: bool) -> bool:
-    """Switch the value checks on or off; returns the previous setting."""
+    """Switch the value checks on (``enabled=True``, the default) or off,
+    process-wide; returns the previous setting (bool)."""
     return torch.ops.rnnt.set_value_checks(bool(enabled))
 
 
 def value_checks_enabled() -> bool:
-    """Whether the ops check index and boundary values (the default)."""
+    """Whether the ops check index and boundary values (bool; True by default)."""
     return torch.ops.rnnt.value_checks_enabled()
 
 
 @contextlib.contextmanager
 def value_checks(enabled: bool) -> Iterator[None]:
-    """``with value_checks(False): ...`` runs the block with the value checks
-    switched as asked, then restores the previous setting."""
+    """Context manager: ``with value_checks(False): ...`` runs the block with
+    the value checks switched to ``enabled`` (bool), then restores the
+    previous setting, also when the block raises."""
     previous = set_value_checks(enabled)
     try:
         yield
