@@ -33,7 +33,7 @@ def source_root() -> Path:
     """The ``csrc`` directory: inside the installed package, or the checkout's."""
     package_dir = Path(__file__).resolve().parent
     for candidate in (package_dir / "csrc", package_dir.parent / "csrc"):
-        if (candidate / "ops" / "schema.cpp").is_file():
+        if (candidate / "ops").is_dir() and (candidate / "cuda").is_dir():
             return candidate
     raise RuntimeError(
         f"rnnt_ops: C++ sources not found next to {package_dir}; "

@@ -646,9 +646,9 @@ def ort_include_dir() -> Path:
 
 
 def _ort_sources() -> list[Path]:
-    ops = _build.source_root() / "ops"
-    return [ort_source_dir() / "rnnt_ort_ops.cc", ops / "rnnt_math.h",
-            ops / "recursion_item.h"]
+    recursion = _build.source_root() / "ops" / "recursion"
+    return [ort_source_dir() / "rnnt_ort_ops.cc", recursion / "rnnt_math.h",
+            recursion / "recursion_item.h"]
 
 
 def _ort_compile_command(include: Path, output: Path) -> list[str]:
@@ -656,7 +656,7 @@ def _ort_compile_command(include: Path, output: Path) -> list[str]:
     return [
         cxx, "-std=c++17", "-O2", "-shared", "-fPIC", "-fvisibility=hidden",
         "-Wall", "-DORT_API_MANUAL_INIT",
-        f"-I{include}", f"-I{_build.source_root() / 'ops'}",
+        f"-I{include}", f"-I{_build.source_root() / 'ops' / 'recursion'}",
         str(ort_source_dir() / "rnnt_ort_ops.cc"), "-o", str(output),
     ]
 

@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "rnnt_math.h"
+#include "recursion/rnnt_math.h"
 
 namespace rnnt {
 namespace cuda {

@@ -13,7 +13,7 @@
 // Integer minima are exact, so the result equals the serial sweep's.
 #pragma once
 
-#include "prune_ranges_math.h"
+#include "prune_ranges/prune_ranges_math.h"
 
 namespace rnnt {
 

@@ -12,7 +12,7 @@
 #include <limits>
 
 #include "prune_block.h"
-#include "prune_ranges.h"
+#include "prune_ranges/prune_ranges_checks.h"
 
 namespace rnnt {
 namespace cuda {

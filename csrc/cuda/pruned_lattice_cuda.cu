@@ -8,7 +8,7 @@
 #include <torch/library.h>
 
 #include "launch.cuh"
-#include "pruned_lattice.h"
+#include "pruned_lattice/pruned_lattice_checks.h"
 
 namespace rnnt {
 namespace cuda {

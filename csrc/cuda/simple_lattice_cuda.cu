@@ -10,7 +10,7 @@
 #include <torch/library.h>
 
 #include "launch.cuh"
-#include "simple_lattice.h"
+#include "simple_lattice/simple_lattice_checks.h"
 
 namespace rnnt {
 namespace cuda {

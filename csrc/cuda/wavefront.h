@@ -11,7 +11,7 @@
 // three rows (see DiagonalRing); the kernel synchronises once per step.
 #pragma once
 
-#include "rnnt_math.h"
+#include "recursion/rnnt_math.h"
 
 namespace rnnt {
 

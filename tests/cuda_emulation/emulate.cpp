@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "expect.h"
-#include "recursion_item.h"
+#include "recursion/recursion_item.h"
 #include "wavefront.h"
 
 using namespace rnnt;

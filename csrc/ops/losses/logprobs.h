@@ -3,7 +3,7 @@
 
 #include <ATen/ATen.h>
 
-#include "loss_options.h"
+#include "common/checks.h"
 
 namespace rnnt {
 

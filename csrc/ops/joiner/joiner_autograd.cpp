@@ -9,7 +9,7 @@
 #include <torch/csrc/autograd/VariableTypeUtils.h>
 #include <torch/library.h>
 
-#include "dispatch.h"
+#include "common/dispatch.h"
 
 namespace rnnt {
 namespace {

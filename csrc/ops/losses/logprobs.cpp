@@ -7,10 +7,10 @@
 
 #include <limits>
 
-#include "dispatch.h"
+#include "common/dispatch.h"
 #include "logprobs.h"
-#include "loss_options.h"
-#include "read_ahead.h"
+#include "common/checks.h"
+#include "common/read_ahead.h"
 
 namespace rnnt {
 

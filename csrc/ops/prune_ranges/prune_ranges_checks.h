@@ -6,8 +6,8 @@
 
 #include <ATen/ATen.h>
 
-#include "checks.h"
-#include "loss_options.h"
+#include "recursion/recursion_checks.h"
+#include "common/checks.h"
 #include "prune_ranges_math.h"
 
 namespace rnnt {

@@ -5,7 +5,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include "prune_ranges.h"
+#include "prune_ranges_checks.h"
 
 namespace rnnt {
 namespace {

@@ -40,7 +40,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "rnnt_math.h"
+#include "recursion/rnnt_math.h"
 
 namespace rnnt {
 

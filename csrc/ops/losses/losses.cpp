@@ -5,9 +5,9 @@
 
 #include <limits>
 
-#include "dispatch.h"
+#include "common/dispatch.h"
 #include "logprobs.h"
-#include "loss_options.h"
+#include "common/checks.h"
 
 namespace rnnt {
 namespace {

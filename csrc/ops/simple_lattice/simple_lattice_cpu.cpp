@@ -7,7 +7,7 @@
 
 #include <algorithm>
 
-#include "simple_lattice.h"
+#include "simple_lattice_checks.h"
 
 namespace rnnt {
 namespace {

@@ -14,8 +14,8 @@
 
 #include <ATen/ATen.h>
 
-#include "checks.h"
-#include "loss_options.h"
+#include "recursion/recursion_checks.h"
+#include "common/checks.h"
 #include "simple_lattice_math.h"
 
 namespace rnnt {

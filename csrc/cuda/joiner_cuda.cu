@@ -13,8 +13,8 @@
 
 #include <algorithm>
 
-#include "joiner_checks.h"
-#include "joiner_math.h"
+#include "joiner/joiner_checks.h"
+#include "joiner/joiner_math.h"
 
 namespace rnnt {
 namespace cuda {

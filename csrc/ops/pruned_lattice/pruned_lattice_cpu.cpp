@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include "pruned_lattice.h"
+#include "pruned_lattice_checks.h"
 
 namespace rnnt {
 namespace {

@@ -4,7 +4,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
-#include "dispatch.h"
+#include "common/dispatch.h"
 
 namespace rnnt {
 namespace {

@@ -14,7 +14,7 @@
 // (SimpleLatticeGrads gives the per-cell gradient of each arc's log-prob).
 #pragma once
 
-#include "simple_lattice_math.h"
+#include "simple_lattice/simple_lattice_math.h"
 
 namespace rnnt {
 

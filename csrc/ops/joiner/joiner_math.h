@@ -8,7 +8,7 @@
 //   g_s * [c == sym] + g_b * [c == blank] - (g_s + g_b) * softmax(x)[c].
 #pragma once
 
-#include "rnnt_math.h"
+#include "recursion/rnnt_math.h"
 
 namespace rnnt {
 

@@ -29,7 +29,7 @@
 #include <mutex>
 #include <string>
 
-#include "rnnt_math.h"
+#include "recursion/rnnt_math.h"
 
 namespace rnnt {
 

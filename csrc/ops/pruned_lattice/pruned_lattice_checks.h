@@ -8,7 +8,7 @@
 #include <ATen/ATen.h>
 
 #include "pruned_lattice_math.h"
-#include "simple_lattice.h"
+#include "simple_lattice/simple_lattice_checks.h"
 
 namespace rnnt {
 

@@ -13,8 +13,8 @@
 
 #include <limits>
 
-#include "dispatch.h"
-#include "logprobs.h"
+#include "common/dispatch.h"
+#include "losses/logprobs.h"
 
 namespace rnnt {
 namespace {

@@ -7,9 +7,9 @@
 
 #include <string>
 
-#include "checked_values.h"
+#include "common/checked_values.h"
 #include "rnnt_math.h"
-#include "value_checks.h"
+#include "common/value_checks.h"
 
 namespace rnnt {
 

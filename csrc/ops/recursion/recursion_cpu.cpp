@@ -11,7 +11,7 @@
 #include <numeric>
 #include <vector>
 
-#include "checks.h"
+#include "recursion_checks.h"
 #include "recursion_item_simd.h"
 
 namespace rnnt {

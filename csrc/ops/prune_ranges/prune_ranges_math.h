@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "rnnt_math.h"
+#include "recursion/rnnt_math.h"
 
 namespace rnnt {
 

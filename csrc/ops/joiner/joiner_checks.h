@@ -4,7 +4,7 @@
 
 #include <ATen/ATen.h>
 
-#include "checks.h"
+#include "recursion/recursion_checks.h"
 
 namespace rnnt {
 

@@ -14,7 +14,7 @@
 
 #include <limits>
 
-#include "checks.h"
+#include "recursion/recursion_checks.h"
 #include "launch.cuh"
 #include "wavefront.h"
 

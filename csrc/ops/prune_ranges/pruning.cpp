@@ -4,10 +4,10 @@
 // Also the index check kernel that guards every gather by symbol or range.
 #include <torch/library.h>
 
-#include "checked_values.h"
-#include "dispatch.h"
-#include "loss_options.h"
-#include "value_checks.h"
+#include "common/checked_values.h"
+#include "common/dispatch.h"
+#include "common/checks.h"
+#include "common/value_checks.h"
 
 namespace rnnt {
 namespace {
