@@ -137,6 +137,13 @@ def sources_digest() -> str:
     return digest.hexdigest()
 
 
+def cache_root() -> Path:
+    """Root of the build caches: ``RNNT_OPS_BUILD_DIR``, else
+    ``~/.cache/rnnt_ops``. The op library and the ONNX Runtime custom-op
+    library (rnnt_ops.export) build under it."""
+    return Path(os.environ.get("RNNT_OPS_BUILD_DIR") or Path.home() / ".cache" / "rnnt_ops")
+
+
 def build_dir() -> Path:
     """The build directory of this torch, backend, set of flags and checkout."""
     digest = hashlib.sha256()
@@ -145,12 +152,8 @@ def build_dir() -> Path:
     digest.update(repr(cuda_arch_list()).encode())
     digest.update(str(source_root()).encode())
     backend = f"cu{torch.version.cuda}" if cuda_enabled() else "cpu"
-    cache_root = Path(
-        os.environ.get("RNNT_OPS_BUILD_DIR")
-        or Path.home() / ".cache" / "rnnt_ops"
-    )
     name = f"torch{torch.__version__}-{backend}-{digest.hexdigest()[:16]}"
-    return cache_root / name.replace("+", "_")
+    return cache_root() / name.replace("+", "_")
 
 
 def library_path() -> Path:

@@ -17,6 +17,7 @@ ort = pytest.importorskip("onnxruntime")
 
 import rnnt_ops  # noqa: E402
 from rnnt_ops import export as rnnt_export  # noqa: E402
+from rnnt_ops.export import ort_headers  # noqa: E402
 
 EXPORTERS = ["torchscript", "dynamo"]
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
@@ -491,7 +492,7 @@ def test_ort_headers_unfetchable_says_what_to_do(tmp_path, monkeypatch):
         raise rnnt_export.OrtHeadersUnavailable(
             "rnnt_ops: could not fetch the Debian trixie package index")
 
-    monkeypatch.setattr(rnnt_export, "_fetch_headers", no_network)
+    monkeypatch.setattr(ort_headers, "_fetch_headers", no_network)
     with pytest.raises(rnnt_export.OrtHeadersUnavailable) as info:
         rnnt_export.ort_include_dir()
     message = str(info.value)
