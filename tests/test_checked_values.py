@@ -9,7 +9,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import rnnt_ops as R
-from test_inplace_grad import make_inputs, pruned_loss
+from helpers import pruned_loss, step_inputs
 
 
 def host_reads(run):
@@ -20,7 +20,7 @@ def host_reads(run):
 
 
 def pruned_step(inputs):
-    """test_inplace_grad's pruned path: simple loss with grads, ranges,
+    """helpers.pruned_loss's path: simple loss with grads, ranges,
     pruning, joiner, pruned loss; then backward."""
     pruned_loss(inputs, False, "regular").backward()
 
@@ -30,7 +30,7 @@ cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="the memo i
 
 @cuda_only
 def test_a_pruned_step_reads_its_inputs_once_on_cuda():
-    inputs = make_inputs("cuda", torch.float64)
+    inputs = step_inputs("cuda", torch.float64)
     # The simple loss reads symbols and boundary, together; the ranges come
     # from get_rnnt_prune_ranges inside [0, S]; nothing is read again.
     assert host_reads(lambda: pruned_step(inputs)) == 1
@@ -42,7 +42,7 @@ def test_the_read_waits_for_its_copy_not_for_the_queue_on_cuda():
     """The one read of a new batch's symbols and boundary is a copy queued
     early and an event wait at the end of the op (read_ahead.h), not a
     stream synchronisation that drains the queue."""
-    inputs = make_inputs("cuda", torch.float64)
+    inputs = step_inputs("cuda", torch.float64)
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         pruned_step(inputs)
     calls = {e.key: e.count for e in prof.key_averages()}
@@ -51,7 +51,7 @@ def test_the_read_waits_for_its_copy_not_for_the_queue_on_cuda():
 
 
 def test_on_the_cpu_every_check_reads():
-    inputs = make_inputs("cpu", torch.float64)
+    inputs = step_inputs("cpu", torch.float64)
     # simple: symbols with boundary, then boundary again in the recursion;
     # pruning: ranges; pruned: symbols with boundary, ranges, boundary in the
     # recursion. The same again: nothing is remembered.
@@ -63,7 +63,7 @@ def test_on_the_cpu_every_check_reads():
 def test_without_the_memo_each_op_would_read_again_on_cuda():
     """The same step on copies of symbols and boundary for each op reads
     them in every op: the memo, not a skipped check, saves the reads."""
-    am, lm, symbols, boundary, joiner = make_inputs("cuda", torch.float64)
+    am, lm, symbols, boundary, joiner = step_inputs("cuda", torch.float64)
 
     def step():
         _, (px_grad, py_grad) = R.rnnt_loss_simple(
@@ -79,7 +79,7 @@ def test_without_the_memo_each_op_would_read_again_on_cuda():
 
 
 def test_a_tensor_changed_in_place_is_checked_again(device):
-    inputs = make_inputs(device, torch.float64)
+    inputs = step_inputs(device, torch.float64)
     am, lm, symbols, boundary, _ = inputs
     R.rnnt_loss_simple(lm, am, symbols, 0, boundary)
     symbols[0, 0] = 11  # C = 11: out of range
@@ -92,7 +92,7 @@ def test_a_tensor_changed_in_place_is_checked_again(device):
 
 
 def test_changed_ranges_are_checked_again(device):
-    am, lm, symbols, boundary, _ = make_inputs(device, torch.float64)
+    am, lm, symbols, boundary, _ = step_inputs(device, torch.float64)
     _, (px_grad, py_grad) = R.rnnt_loss_simple(lm, am, symbols, 0, boundary, return_grad=True)
     ranges = R.get_rnnt_prune_ranges(px_grad, py_grad, boundary, 3)
     R.do_rnnt_pruning(am, lm, ranges)
@@ -111,7 +111,7 @@ def test_a_boundary_checked_for_a_larger_lattice_is_checked_again(device):
 
 
 def test_a_new_tensor_in_a_checked_ones_place_is_checked(device):
-    am, lm, symbols, boundary, _ = make_inputs(device, torch.float64)
+    am, lm, symbols, boundary, _ = step_inputs(device, torch.float64)
     good = symbols.clone()
     R.rnnt_loss_simple(lm, am, good, 0, boundary)
     shape = good.shape
@@ -134,7 +134,7 @@ def test_ranges_lie_in_the_lattice_even_for_a_bad_boundary(device):
 
 
 def test_inference_tensors_are_checked_every_time(device):
-    am, lm, symbols, boundary, _ = make_inputs(device, torch.float64)
+    am, lm, symbols, boundary, _ = step_inputs(device, torch.float64)
     with torch.inference_mode():
         symbols_inf, boundary_inf = symbols.clone(), boundary.clone()
         run = lambda: R.rnnt_loss_simple(lm.detach(), am.detach(), symbols_inf, 0, boundary_inf)  # noqa: E731

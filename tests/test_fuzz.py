@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rnnt_ops as R
+from helpers import check_recursion_against_reference, recursion_inputs
 from reference import loss_reference, pruned_logp_to_full, recursion_reference
 
 EXAMPLES = 40 * (10 if os.environ.get("RNNT_OPS_FUZZ_LONG") else 1)
@@ -171,7 +172,6 @@ def strip_problems(draw):
           suppress_health_check=list(HealthCheck))
 @given(strip_problems())
 def test_fuzz_recursion_across_strips(p):
-    from test_recursion_simd import check_against_reference, make_inputs
 
-    px, py = make_inputs(p["B"], p["S"], p["T"], p["modified"], p["seed"], p["neg_inf_fraction"])
-    check_against_reference(px, py, p["boundary"], p["dtype"])
+    px, py = recursion_inputs(p["B"], p["S"], p["T"], p["modified"], p["seed"], p["neg_inf_fraction"])
+    check_recursion_against_reference(px, py, p["boundary"], p["dtype"])

@@ -6,50 +6,14 @@ import pytest
 import torch
 
 import rnnt_ops as R
-
-
-def make_inputs(device, dtype, B=3, T=7, S=4, C=11, seed=0):
-    hidden = C  # am and lm also feed the simple loss
-    g = torch.Generator().manual_seed(seed)
-    am = torch.randn(B, T, hidden, generator=g, dtype=torch.float64).to(device, dtype)
-    lm = torch.randn(B, S + 1, hidden, generator=g, dtype=torch.float64).to(device, dtype)
-    symbols = torch.randint(1, C, (B, S), generator=g).to(device)
-    boundary = torch.tensor([[0, 0, S, T], [0, 0, S - 1, T - 2], [0, 0, 2, T - 1]], device=device)
-    joiner = torch.nn.Linear(hidden, C).to(device, dtype)
-    return am.requires_grad_(), lm.requires_grad_(), symbols, boundary, joiner
-
-
-def full_loss(inputs, inplace_grad, rnnt_type):
-    am, lm, symbols, boundary, joiner = inputs
-    logits = joiner(torch.tanh(am[:, :, None] + lm[:, None]))
-    return R.rnnt_loss(logits, symbols, 0, boundary, rnnt_type=rnnt_type,
-                       reduction="sum", inplace_grad=inplace_grad)
-
-
-def pruned_loss(inputs, inplace_grad, rnnt_type):
-    am, lm, symbols, boundary, joiner = inputs
-    _, (px_grad, py_grad) = R.rnnt_loss_simple(
-        lm, am, symbols, 0, boundary, rnnt_type=rnnt_type, return_grad=True
-    )
-    ranges = R.get_rnnt_prune_ranges(px_grad, py_grad, boundary, 3)
-    am_p, lm_p = R.do_rnnt_pruning(am, lm, ranges)
-    logits = joiner(torch.tanh(am_p + lm_p))
-    return R.rnnt_loss_pruned(logits, symbols, ranges, 0, boundary, rnnt_type=rnnt_type,
-                              reduction="sum", inplace_grad=inplace_grad)
-
-
-def loss_and_grads(loss_fn, inputs, inplace_grad, rnnt_type):
-    am, lm, _, _, joiner = inputs
-    params = (am, lm, joiner.weight, joiner.bias)
-    loss = loss_fn(inputs, inplace_grad, rnnt_type)
-    return loss.detach(), torch.autograd.grad(loss, params)
+from helpers import full_loss, loss_and_grads, pruned_loss, step_inputs
 
 
 @pytest.mark.parametrize("rnnt_type", ["regular", "modified", "constrained"])
 @pytest.mark.parametrize("loss_fn", [full_loss, pruned_loss], ids=["full", "pruned"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
 def test_same_loss_and_gradients_as_default(loss_fn, rnnt_type, dtype, device):
-    inputs = make_inputs(device, dtype)
+    inputs = step_inputs(device, dtype)
     loss, grads = loss_and_grads(loss_fn, inputs, False, rnnt_type)
     loss_inplace, grads_inplace = loss_and_grads(loss_fn, inputs, True, rnnt_type)
     assert torch.equal(loss, loss_inplace)
@@ -66,7 +30,7 @@ def test_same_loss_and_gradients_as_default(loss_fn, rnnt_type, dtype, device):
 
 
 def test_leaf_logits_receive_their_gradient_in_their_own_memory(device):
-    am, lm, symbols, boundary, _ = make_inputs(device, torch.float64)
+    am, lm, symbols, boundary, _ = step_inputs(device, torch.float64)
     logits = torch.randn(3, 7, 5, 11, dtype=torch.float64, device=device, requires_grad=True)
     (expected,) = torch.autograd.grad(R.rnnt_loss(logits, symbols, 0, boundary), logits)
     address = logits.data_ptr()
@@ -76,7 +40,7 @@ def test_leaf_logits_receive_their_gradient_in_their_own_memory(device):
 
 
 def test_other_users_of_the_logits_raise_instead_of_reading_the_gradient(device):
-    _, _, symbols, boundary, _ = make_inputs(device, torch.float64)
+    _, _, symbols, boundary, _ = step_inputs(device, torch.float64)
     x = torch.randn(3, 7, 5, 11, dtype=torch.float64, device=device, requires_grad=True)
     logits = x.exp()  # exp's backward reads its output: the logits
     loss = R.rnnt_loss(logits, symbols, 0, boundary, inplace_grad=True)
@@ -85,7 +49,7 @@ def test_other_users_of_the_logits_raise_instead_of_reading_the_gradient(device)
 
 
 def test_second_backward_through_the_graph_raises(device):
-    _, _, symbols, boundary, _ = make_inputs(device, torch.float64)
+    _, _, symbols, boundary, _ = step_inputs(device, torch.float64)
     logits = torch.randn(3, 7, 5, 11, dtype=torch.float64, device=device, requires_grad=True)
     loss = R.rnnt_loss(logits * 1.0, symbols, 0, boundary, inplace_grad=True)
     loss.backward(retain_graph=True)
@@ -94,7 +58,7 @@ def test_second_backward_through_the_graph_raises(device):
 
 
 def test_non_contiguous_logits_fall_back_to_a_new_buffer(device):
-    _, _, symbols, boundary, _ = make_inputs(device, torch.float64)
+    _, _, symbols, boundary, _ = step_inputs(device, torch.float64)
     base = torch.randn(3, 5, 7, 11, dtype=torch.float64, device=device)
     logits = base.transpose(1, 2).requires_grad_()  # [B][T][S+1][C], not contiguous
     (expected,) = torch.autograd.grad(R.rnnt_loss(logits, symbols, 0, boundary), logits)
@@ -122,7 +86,7 @@ def test_inplace_backward_op_schema(device):
 
 def test_compiled_inplace_grad_matches_eager(device):
     torch._dynamo.reset()
-    inputs = make_inputs(device, torch.float64)
+    inputs = step_inputs(device, torch.float64)
     compiled = torch.compile(full_loss, fullgraph=True, backend="aot_eager")
     am, lm, _, _, joiner = inputs
     params = (am, lm, joiner.weight, joiner.bias)

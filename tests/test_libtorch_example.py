@@ -6,7 +6,7 @@ same training in Python (1e-12 relative in float64, 1e-6 in float32), and a
 bad input (int32 symbols) must raise a c10::Error with Python's message.
 The seeded run (no data file) trains 20 steps and its loss must fall; with
 ``--scripted`` the same program loads the TorchScript module of
-test_torchscript.py with torch::jit::load and its printed losses and
+standin.py (as test_torchscript.py scripts it) with torch::jit::load and its printed losses and
 gradient norm must match the module run in Python."""
 
 import shutil
@@ -19,8 +19,7 @@ import torch
 import torch.jit._pickle  # torch::pickle_save output refers to it
 
 import rnnt_ops
-from standin import StandInTransducer
-from test_torchscript import ScriptableTransducerLoss, make_inputs
+from standin import ScriptableTransducerLoss, StandInTransducer, scriptable_inputs
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "libtorch"
 # Mirrors of train.cpp's constants.
@@ -174,14 +173,14 @@ def test_libtorch_seeded_run(train_binary):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_libtorch_runs_scripted_model(train_binary, tmp_path, dtype):
-    """torch::jit::load of the TorchScript module from test_torchscript.py
+    """torch::jit::load of the TorchScript module standin.ScriptableTransducerLoss
     (saved here with torch.jit.save) in the same program, after its seeded
     training: forward + backward of the sum of the returned losses; the
     printed losses and gradient norm match the module run in Python."""
     torch.manual_seed(0)
     scripted = torch.jit.script(ScriptableTransducerLoss().to(dtype))
     torch.jit.save(scripted, str(tmp_path / "model.pt"))
-    inputs = make_inputs(dtype)
+    inputs = scriptable_inputs(dtype)
     torch.save(inputs, tmp_path / "inputs.pt")
 
     proc = subprocess.run(

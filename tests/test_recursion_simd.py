@@ -9,49 +9,16 @@ import pytest
 import torch
 
 from rnnt_ops import mutual_information_recursion
+from helpers import NEG_INF, RECURSION_TOL as TOL, check_recursion_against_reference, recursion_inputs
 from reference import random_boundary, recursion_reference
 
-TOL = {torch.float32: dict(rtol=1e-5, atol=1e-4), torch.float64: dict(rtol=1e-10, atol=1e-10)}
 ROWS = [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33]
-NEG_INF = float("-inf")
-
-
-def make_inputs(B, S, T, modified, seed, neg_inf_fraction=0.0):
-    g = torch.Generator().manual_seed(seed)
-    px = torch.randn(B, S, T if modified else T + 1, generator=g, dtype=torch.float64)
-    py = torch.randn(B, S + 1, T, generator=g, dtype=torch.float64)
-    if neg_inf_fraction:
-        for x in (px, py):
-            x[torch.rand(x.shape, generator=g) < neg_inf_fraction] = NEG_INF
-    return px, py
-
-
 def edge_boxes(B, S, T, modified, seed):
     """The full box, a single node inside, a box starting past (0, 0), then
     random ragged boxes."""
     g = torch.Generator().manual_seed(seed)
     fixed = [[0, 0, S, T], [S // 2, T // 2, S // 2, T // 2], [min(1, S), min(1, T), S, T]]
     return torch.cat([torch.tensor(fixed), random_boundary(B - 3, S, T, g, modified=modified)])
-
-
-def check_against_reference(px64, py64, boundary, dtype):
-    """Scores and gradients (of a random weighting of the scores) of the op
-    in `dtype` against reference.py in float64."""
-    px = px64.to(dtype, copy=True).requires_grad_()
-    py = py64.to(dtype, copy=True).requires_grad_()
-    scores = mutual_information_recursion(px, py, boundary)
-    ref_px, ref_py = px64.clone().requires_grad_(), py64.clone().requires_grad_()
-    ref = recursion_reference(ref_px, ref_py, boundary)
-    torch.testing.assert_close(scores.double(), ref.detach(), **TOL[dtype])
-
-    weights = torch.rand(px.shape[0], dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    finite = torch.isfinite(ref.detach())
-    (torch.where(finite, scores, 0) * weights.to(dtype)).sum().backward()
-    if ref.requires_grad:
-        (torch.where(finite, ref, 0) * weights).sum().backward()
-    for ours, theirs in ((px, ref_px), (py, ref_py)):
-        expected = theirs.grad if theirs.grad is not None else torch.zeros_like(theirs)
-        torch.testing.assert_close(ours.grad.double(), expected, **TOL[dtype])
 
 
 @pytest.mark.parametrize("S", ROWS)
@@ -62,8 +29,8 @@ def test_strip_edges(S, T, modified, dtype):
     if modified and T == 0:
         pytest.skip("modified px is [B][S][T]: T >= 1")
     seed = 1000 * S + 10 * T + modified
-    px, py = make_inputs(5, S, T, modified, seed)
-    check_against_reference(px, py, edge_boxes(5, S, T, modified, seed), dtype)
+    px, py = recursion_inputs(5, S, T, modified, seed)
+    check_recursion_against_reference(px, py, edge_boxes(5, S, T, modified, seed), dtype)
 
 
 @pytest.mark.parametrize("S,T", [(9, 6), (17, 12), (16, 30)])
@@ -71,15 +38,15 @@ def test_strip_edges(S, T, modified, dtype):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_neg_inf_arcs(S, T, modified, dtype):
     """A quarter of the arcs -inf: unreachable nodes, items without a path."""
-    px, py = make_inputs(4, S, T, modified, S + T, neg_inf_fraction=0.25)
-    check_against_reference(px, py, edge_boxes(4, S, T, modified, S), dtype)
+    px, py = recursion_inputs(4, S, T, modified, S + T, neg_inf_fraction=0.25)
+    check_recursion_against_reference(px, py, edge_boxes(4, S, T, modified, S), dtype)
 
 
 @pytest.mark.parametrize("modified", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_nan_stays_in_its_item(modified, dtype):
     S, T = 9, 12
-    px, py = make_inputs(3, S, T, modified, 5)
+    px, py = recursion_inputs(3, S, T, modified, 5)
     px[1, 4, 6] = float("nan")
     boundary = torch.tensor([[0, 0, S, T]] * 3)
     scores = mutual_information_recursion(px.to(dtype), py.to(dtype), boundary)
@@ -89,7 +56,7 @@ def test_nan_stays_in_its_item(modified, dtype):
     )
     assert torch.isnan(px_grad[1]).any()
     keep = torch.tensor([0, 2])
-    check_against_reference(px[keep], py[keep], boundary[keep], dtype)
+    check_recursion_against_reference(px[keep], py[keep], boundary[keep], dtype)
 
 
 @pytest.mark.parametrize("modified", [False, True])
@@ -97,7 +64,7 @@ def test_forward_table(modified):
     """p[s, t] is the score of the box (s_begin, t_begin, s, t); -inf
     outside the box."""
     S, T = 9, 5
-    px, py = make_inputs(2, S, T, modified, 3)
+    px, py = recursion_inputs(2, S, T, modified, 3)
     boundary = torch.tensor([[0, 0, S, T], [2, 1, 7, 5]])
     scores, p = torch.ops.rnnt._mutual_information_forward(px, py, boundary)
     for b, (sb, tb, se, te) in enumerate(boundary.tolist()):
@@ -118,7 +85,7 @@ def test_float32_matches_float64_on_large_lattices(modified):
     """Many strips and long rows, float32 (8 or 16 lanes) against float64 (4
     or 8 lanes): different strip splits, same recursion."""
     B, S, T = 4, 37, 250
-    px, py = make_inputs(B, S, T, modified, 11)
+    px, py = recursion_inputs(B, S, T, modified, 11)
     boundary = random_boundary(B, S, T, torch.Generator().manual_seed(2), modified=modified)
     s64, (gx64, gy64) = mutual_information_recursion(px, py, boundary, return_grad=True)
     s32, (gx32, gy32) = mutual_information_recursion(px.float(), py.float(), boundary, return_grad=True)
@@ -130,7 +97,7 @@ def test_float32_matches_float64_on_large_lattices(modified):
 @pytest.mark.parametrize("modified", [False, True])
 def test_gradcheck_across_strips(modified):
     S, T = 9, 10
-    px, py = make_inputs(3, S, T, modified, 4)
+    px, py = recursion_inputs(3, S, T, modified, 4)
     px.requires_grad_()
     py.requires_grad_()
     boundary = torch.tensor([[0, 0, S, T], [1, 1, 6, 6], [3, 0, 8, 5]])

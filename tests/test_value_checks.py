@@ -8,7 +8,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import rnnt_ops as R
-from test_inplace_grad import full_loss, loss_and_grads, make_inputs, pruned_loss
+from helpers import full_loss, loss_and_grads, pruned_loss, step_inputs
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +45,7 @@ def step(inputs):
 
 
 def test_results_do_not_change(device):
-    inputs = make_inputs(device, torch.float64)
+    inputs = step_inputs(device, torch.float64)
     loss, grads = step(inputs)
     with R.value_checks(False):
         loss_off, grads_off = step(inputs)
@@ -65,7 +65,7 @@ def host_reads(run):
 
 
 def test_switched_off_the_step_reads_no_values_on_the_host():
-    inputs = make_inputs("cpu", torch.float64)
+    inputs = step_inputs("cpu", torch.float64)
     assert host_reads(lambda: step(inputs)) > 0
     with R.value_checks(False):
         assert host_reads(lambda: step(inputs)) == 0
