@@ -1,4 +1,4 @@
-"""The memo of value checks already passed (csrc/ops/checked_values.h): on
+"""The memo of value checks already passed (csrc/ops/common/checked_values.h): on
 CUDA, where every host read waits for the device, one pruned training step
 reads its inputs' values once; on the CPU, where a read is a cheap scan,
 every check reads. A tensor changed since its check, or a new tensor where a

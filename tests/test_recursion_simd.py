@@ -1,4 +1,4 @@
-"""The vectorised CPU sweeps (csrc/ops/recursion_item_simd.h: skewed strips
+"""The vectorised CPU sweeps (csrc/ops/recursion/recursion_item_simd.h: skewed strips
 of W lattice rows, one SIMD lane per row) against the float64 references in
 reference.py, on shapes around the strip edges. W is two registers: 8
 (float64) or 16 (float32) lanes with AVX2 and at::vec's default, 16 or 32

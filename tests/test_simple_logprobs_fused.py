@@ -1,5 +1,5 @@
 """The fused eager paths of get_rnnt_logprobs and get_rnnt_logprobs_smoothed
-(the simple and smoothed losses' px/py: simple_logprobs.cpp around the
+(the simple and smoothed losses' px/py: simple_lattice_autograd.cpp around the
 rnnt::_simple_lattice* kernels) against the ATen compositions that traced
 calls use, values and gradients, for every rnnt_type, with and without
 ragged boundaries, S=0, symbols equal to the blank, zero smoothing scales;

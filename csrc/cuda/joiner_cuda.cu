@@ -1,5 +1,5 @@
 // CUDA kernels of the fused joiner log-probs (same outputs as
-// csrc/ops/joiner_logprobs_cpu.cpp; per-element math in joiner_math.h).
+// csrc/ops/joiner/joiner_cpu.cpp; per-element math in joiner_math.h).
 // One warp per row of C logits: lanes stride over the classes, the row's max
 // and sum of exponentials are warp reductions (shuffles, no shared memory),
 // and rows are independent, so blocks of kWarpsPerBlock warps cover them in a

@@ -1,5 +1,5 @@
 // CUDA kernels of rnnt::_pruned_lattice and its backward (checks in
-// pruned_lattice.h, math in pruned_lattice_math.h, as the CPU kernels): one
+// pruned_lattice_checks.h, math in pruned_lattice_math.h, as the CPU kernels): one
 // thread per lattice cell forward, one per kept entry backward.
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAException.h>

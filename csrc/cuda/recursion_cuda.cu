@@ -1,5 +1,5 @@
 // CUDA kernels of the lattice recursion (same outputs as
-// csrc/ops/mutual_information_cpu.cpp): one thread block per batch item
+// csrc/ops/recursion/recursion_cpu.cpp): one thread block per batch item
 // sweeping its box one anti-diagonal at a time; the per-thread step is
 // wavefront.h, the node math rnnt_math.h, shared with the CPU kernels.
 //

@@ -1,5 +1,5 @@
 // CUDA kernels of the simple loss's fused lattice ops (checks in
-// simple_lattice.h, math in simple_lattice_math.h, as the CPU kernels):
+// simple_lattice_checks.h, math in simple_lattice_math.h, as the CPU kernels):
 // one thread per lattice cell for px/py and for d M, one thread per row of
 // am or lm for the gather terms of the gradient (each row's additions in a
 // fixed order: deterministic, no atomics). Grid-stride loops.

@@ -5,7 +5,7 @@
 //
 // CPU kernels for float32 and float64, the same serial per-item recursion as
 // the PyTorch CPU kernels (rnnt::forward_item / rnnt::backward_item from
-// csrc/ops/recursion_item.h), one batch item per task of ORT's intra-op
+// csrc/ops/recursion/recursion_item.h), one batch item per task of ORT's intra-op
 // thread pool. Shapes and boundary values are validated and reported as ORT
 // errors (ORT_INVALID_ARGUMENT); nothing here throws across the C ABI.
 //

@@ -1,7 +1,8 @@
 // A memo of the value checks already passed, so that one training step reads
-// each input's values on the host once, not once per op. (On CUDA every read
-// waits for the device: the simple loss, do_rnnt_pruning and the pruned loss
-// of one step each used to re-read the same symbols, ranges and boundary.)
+// each input's values on the host once, not once per op: on CUDA every read
+// waits for the device, and the simple loss, do_rnnt_pruning and the pruned
+// loss of one step take the same symbols, ranges and boundary
+// (docs/value_checks.md has the measurements).
 //
 // An entry holds what a check learned about a tensor: the [lo, hi] range of
 // an index, or the largest s_end and t_end of a well-formed boundary. It

@@ -14,6 +14,27 @@ namespace rnnt {
 enum class RnntType { Regular, Modified, Constrained };
 enum class Reduction { None, Mean, Sum };
 
+inline std::string shape_str(const at::Tensor& t) {
+  std::string out = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    out += (i ? ", " : "") + std::to_string(t.size(i));
+  }
+  return out + "]";
+}
+
+// An optional tensor's data, or null (what the kernels take for "none").
+template <typename scalar_t>
+scalar_t* data_or_null(const at::Tensor& t) {
+  return t.defined() ? t.data_ptr<scalar_t>() : nullptr;
+}
+
+// t: float32 or float64 (what the kernels compute in).
+inline void check_float(const at::Tensor& t, const char* op, const char* name) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
+              op, ": ", name, " must be float32 or float64, got ",
+              t.scalar_type());
+}
+
 inline RnntType parse_rnnt_type(c10::string_view name, const char* op) {
   if (name == "regular") return RnntType::Regular;
   if (name == "modified") return RnntType::Modified;
@@ -30,12 +51,6 @@ inline Reduction parse_reduction(c10::string_view name, const char* op) {
   TORCH_CHECK_VALUE(false, op,
                     ": reduction must be 'none', 'mean' or 'sum', got '",
                     std::string(name), "'");
-}
-
-inline void check_float(const at::Tensor& t, const char* op, const char* name) {
-  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
-              op, ": ", name, " must be float32 or float64, got ",
-              t.scalar_type());
 }
 
 // Network outputs (lm, am, logits) may also be float16/bfloat16: the losses

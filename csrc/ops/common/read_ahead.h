@@ -7,17 +7,18 @@
 // kernels can read out of bounds or trip a device-side assert. finish(), at
 // the end of the op, waits for that copy only, not for the op's kernels
 // queued after it, and raises what rnnt::_checked_index raises for bad
-// symbols. A bad boundary is left to the recursion op's own check and
+// symbols (with_symbols_read, below, runs an op's body between the two). A
+// bad boundary is left to the recursion op's own check and
 // message; what passed is remembered (checked_values.h), so that the
 // recursion and the next loss call on the same tensors read nothing.
 //
 // Why: a blocking read at the start of a loss waits for everything queued
-// before it (on the H100 benchmark, the projections), and the GPU then idles
+// before it (in a training step, the model's forward), and the GPU then idles
 // while the host queues the loss. Here the host waits, at the end, for a copy
-// queued early, while the GPU works through the loss.
+// queued early, while the GPU works through the loss (docs/value_checks.md).
 //
 // Only in eager mode with value checks on: traced calls keep
-// rnnt::_checked_index in their graphs (dispatch.h).
+// rnnt::_checked_index in their graphs (checked_index.h).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -28,7 +29,8 @@
 #include <vector>
 
 #include "checked_values.h"
-#include "dispatch.h"
+#include "checked_index.h"
+#include "eager.h"
 #include "value_checks.h"
 
 namespace rnnt {
@@ -97,5 +99,17 @@ class SymbolsReadAhead {
   at::Tensor host_;      // [2 + 4B] int64: symbols' min and max, boundary rows
   std::optional<c10::Event> copied_;  // the copy's completion, off the CPU
 };
+
+// A loss op's body run between the start and the finish of its symbols'
+// read: compute(symbols) gets the symbols to index with
+// (symbols_in_range); the read's errors come after it, from finish(C).
+template <typename Compute>
+auto with_symbols_read(const at::Tensor& symbols, const c10::optional<at::Tensor>& boundary,
+                       const c10::SymInt& C, Compute&& compute) {
+  SymbolsReadAhead read = SymbolsReadAhead::start(symbols, boundary);
+  auto result = compute(read.symbols_in_range(symbols, C));
+  read.finish(C);
+  return result;
+}
 
 }  // namespace rnnt

@@ -9,7 +9,7 @@
 #include <torch/csrc/autograd/VariableTypeUtils.h>
 #include <torch/library.h>
 
-#include "common/dispatch.h"
+#include "joiner_ops.h"
 
 namespace rnnt {
 namespace {
@@ -24,7 +24,7 @@ class JoinerLogprobsFunction : public torch::autograd::Function<JoinerLogprobsFu
                                bool inplace_grad) {
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [symbol_logp, blank_logp, log_norm] =
-        call_joiner_logprobs(logits, symbol_index, termination_symbol, inplace_grad);
+        ops::_joiner_logprobs::call(logits, symbol_index, termination_symbol, inplace_grad);
     ctx->save_for_backward({logits, symbol_index, log_norm});
     ctx->saved_data["termination_symbol"] = termination_symbol;
     ctx->saved_data["inplace_grad"] = inplace_grad;
@@ -48,13 +48,13 @@ class JoinerLogprobsFunction : public torch::autograd::Function<JoinerLogprobsFu
     if (ctx->saved_data["inplace_grad"].toBool() && logits.is_contiguous()) {
       {
         at::AutoDispatchBelowADInplaceOrView guard;
-        call_joiner_logprobs_backward_inplace(grad_symbol, grad_blank, logits, saved[1],
+        ops::_joiner_logprobs_backward_::call(grad_symbol, grad_blank, logits, saved[1],
                                               log_norm, termination_symbol);
       }
       torch::autograd::increment_version(logits);
       return {logits.detach(), at::Tensor(), at::Tensor(), at::Tensor()};
     }
-    const at::Tensor grad_logits = call_joiner_logprobs_backward(
+    const at::Tensor grad_logits = ops::_joiner_logprobs_backward::call(
         grad_symbol, grad_blank, logits, saved[1], log_norm, termination_symbol);
     return {grad_logits, at::Tensor(), at::Tensor(), at::Tensor()};
   }

@@ -4,7 +4,7 @@
 
 #include <ATen/ATen.h>
 
-#include "recursion/recursion_checks.h"
+#include "common/checks.h"
 
 namespace rnnt {
 

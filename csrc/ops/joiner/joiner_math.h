@@ -1,6 +1,6 @@
 // Per-element math of the fused joiner log-probs, as the CUDA kernels
-// (csrc/cuda/joiner_logprobs_cuda.cu) apply it; the CPU kernels
-// (joiner_logprobs_cpu.cpp) evaluate the same formulas on SIMD vectors of a
+// (csrc/cuda/joiner_cuda.cu) apply it; the CPU kernels
+// (joiner_cpu.cpp) evaluate the same formulas on SIMD vectors of a
 // row. For one row x of C logits with
 // normaliser L = logsumexp(x), the two log-probs the lattice needs are
 //   symbol_logp = x[sym] - L,   blank_logp = x[blank] - L,

@@ -7,10 +7,13 @@
 
 #include <limits>
 
-#include "common/dispatch.h"
+#include "common/checked_index.h"
+#include "common/eager.h"
 #include "logprobs.h"
 #include "common/checks.h"
 #include "common/read_ahead.h"
+#include "joiner/joiner_ops.h"
+#include "pruned_lattice/pruned_lattice_ops.h"
 
 namespace rnnt {
 
@@ -76,22 +79,20 @@ std::tuple<at::Tensor, at::Tensor> finish_logprobs(
   return {px, py};
 }
 
-std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
-    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols_in,
-    int64_t termination_symbol, c10::string_view rnnt_type,
+namespace {
+
+// The px/py of each public op below, for symbols that index safely (checked,
+// or clamped while their read is pending: read_ahead.h).
+
+std::tuple<at::Tensor, at::Tensor> simple_logprobs(
+    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols,
+    int64_t termination_symbol, c10::string_view rnnt_type, RnntType type,
     const c10::optional<at::Tensor>& boundary) {
-  const char* op = "rnnt::get_rnnt_logprobs";
-  const RnntType type = parse_rnnt_type(rnnt_type, op);
-  check_lm_am(lm_in, am_in, symbols_in, termination_symbol, type, boundary, op);
-  SymbolsReadAhead read = SymbolsReadAhead::start(symbols_in, boundary);
-  const at::Tensor symbols = read.symbols_in_range(symbols_in, am_in.sym_size(2));
   const at::Tensor lm = to_accumulation_dtype(lm_in), am = to_accumulation_dtype(am_in);
   if (eager_lattice_call(lm, am, symbols, boundary)) {
-    // One GEMM and a few fused kernels (simple_logprobs.cpp); the
+    // One GEMM and a few fused kernels (simple_lattice_autograd.cpp); the
     // composition below stays for traced graphs (torch.compile, export).
-    auto logprobs = simple_logprobs_fused(lm, am, symbols, termination_symbol, rnnt_type, boundary);
-    read.finish(am.sym_size(2));
-    return logprobs;
+    return simple_logprobs_fused(lm, am, symbols, termination_symbol, rnnt_type, boundary);
   }
   const SymInt B = am.sym_size(0), T = am.sym_size(1), S = lm.sym_size(1) - 1;
 
@@ -99,9 +100,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
   // shifts are constants (detached): the value is shift-invariant.
   const at::Tensor am_max = std::get<0>(am.max(2, true)).detach();  // [B][T][1]
   const at::Tensor lm_max = std::get<0>(lm.max(2, true)).detach();  // [B][S+1][1]
-  const double tiny = am.scalar_type() == at::kFloat
-                          ? std::numeric_limits<float>::min()
-                          : std::numeric_limits<double>::min();
+  const double tiny = tiny_of(am);
   const at::Tensor normalizers =
       (at::matmul((lm - lm_max).exp(), (am - am_max).exp().transpose(1, 2)) + tiny).log() +
       lm_max + am_max.transpose(1, 2);  // [B][S+1][T]
@@ -115,26 +114,17 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
   const at::Tensor px = px_am + px_lm - normalizers.narrow_symint(1, 0, S);
   const at::Tensor py = am.select(2, termination_symbol).unsqueeze(1) +
                         lm.select(2, termination_symbol).unsqueeze(2) - normalizers;
-  auto logprobs = finish_logprobs(px, py, type, boundary);
-  read.finish(am.sym_size(2));
-  return logprobs;
+  return finish_logprobs(px, py, type, boundary);
 }
 
-std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
-    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols_in,
+std::tuple<at::Tensor, at::Tensor> smoothed_logprobs(
+    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols,
     int64_t termination_symbol, double lm_only_scale, double am_only_scale,
-    const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type) {
-  const char* op = "rnnt::get_rnnt_logprobs_smoothed";
-  const RnntType type = parse_rnnt_type(rnnt_type, op);
-  check_lm_am(lm_in, am_in, symbols_in, termination_symbol, type, boundary, op);
-  SymbolsReadAhead read = SymbolsReadAhead::start(symbols_in, boundary);
-  const at::Tensor symbols = read.symbols_in_range(symbols_in, am_in.sym_size(2));
+    const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type, RnntType type) {
   const at::Tensor lm = to_accumulation_dtype(lm_in), am = to_accumulation_dtype(am_in);
   if (eager_lattice_call(lm, am, symbols, boundary)) {
-    auto logprobs = smoothed_logprobs_fused(lm, am, symbols, termination_symbol, lm_only_scale,
-                                            am_only_scale, boundary, rnnt_type);
-    read.finish(am.sym_size(2));
-    return logprobs;
+    return smoothed_logprobs_fused(lm, am, symbols, termination_symbol, lm_only_scale,
+                                   am_only_scale, boundary, rnnt_type);
   }
   const SymInt B = am.sym_size(0), T = am.sym_size(1), C = am.sym_size(2);
   const SymInt S = lm.sym_size(1) - 1;
@@ -145,9 +135,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
   const at::Tensor lm_max = std::get<0>(lm.max(2, true)).detach();
   const at::Tensor am_probs = (am - am_max).exp();  // [B][T][C]
   const at::Tensor lm_probs = (lm - lm_max).exp();  // [B][S+1][C]
-  const double tiny = am.scalar_type() == at::kFloat
-                          ? std::numeric_limits<float>::min()
-                          : std::numeric_limits<double>::min();
+  const double tiny = tiny_of(am);
   const at::Tensor normalizers =
       (at::matmul(lm_probs, am_probs.transpose(1, 2)) + tiny).log() + lm_max +
       am_max.transpose(1, 2);  // [B][S+1][T]
@@ -179,16 +167,94 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
       py_am + log_unigram.select(2, termination_symbol).view({1, 1, 1}) - amonly_normalizers;
   const at::Tensor py_lmonly = py_lm - lmonly_normalizers;
 
-  // Interpolate in log space. Exact-zero scales become 1e-20 so that
-  // 0 * -inf never makes a NaN.
-  const double combined_scale = 1.0 - lm_only_scale - am_only_scale;
-  const double lm_scale = lm_only_scale == 0.0 ? 1e-20 : lm_only_scale;
-  const double am_scale = am_only_scale == 0.0 ? 1e-20 : am_only_scale;
-  const at::Tensor px_interp = px * combined_scale + px_lmonly * lm_scale + px_amonly * am_scale;
-  const at::Tensor py_interp = py * combined_scale + py_lmonly * lm_scale + py_amonly * am_scale;
-  auto logprobs = finish_logprobs(px_interp, py_interp, type, boundary);
-  read.finish(C);
-  return logprobs;
+  // Interpolate in log space.
+  const SmoothingScales w = smoothing_scales(lm_only_scale, am_only_scale);
+  const at::Tensor px_interp = px * w.combined + px_lmonly * w.lm + px_amonly * w.am;
+  const at::Tensor py_interp = py * w.combined + py_lmonly * w.lm + py_amonly * w.am;
+  return finish_logprobs(px_interp, py_interp, type, boundary);
+}
+
+std::tuple<at::Tensor, at::Tensor> joint_logprobs(const at::Tensor& logits,
+                                                  const at::Tensor& symbols,
+                                                  int64_t termination_symbol,
+                                                  const c10::optional<at::Tensor>& boundary,
+                                                  RnntType type, bool inplace_grad) {
+  const SymInt B = logits.sym_size(0), T = logits.sym_size(1), S = logits.sym_size(2) - 1;
+  // Fused: one pass over each logits row gives its symbol and blank
+  // log-probs (the symbol at position S is the terminator, unused).
+  const at::Tensor symbols_ext =
+      at::cat({symbols, symbols.new_full_symint({B, 1}, termination_symbol)}, 1);  // [B][S+1]
+  const at::Tensor index = symbols_ext.unsqueeze(1).expand_symint({B, T, S + 1});
+  const auto [symbol_logp, blank_logp, log_norm] =
+      ops::_joiner_logprobs::call(logits, index, termination_symbol, inplace_grad);  // [B][T][S+1]
+  const at::Tensor px = symbol_logp.narrow_symint(2, 0, S).transpose(1, 2);  // [B][S][T]
+  const at::Tensor py = blank_logp.transpose(1, 2);                          // [B][S+1][T]
+  return finish_logprobs(px, py, type, boundary);
+}
+
+std::tuple<at::Tensor, at::Tensor> pruned_logprobs(
+    const at::Tensor& logits, const at::Tensor& symbols, const at::Tensor& ranges,
+    int64_t termination_symbol, const c10::optional<at::Tensor>& boundary,
+    c10::string_view rnnt_type, RnntType type, bool use_hat_loss, bool inplace_grad) {
+  const SymInt B = logits.sym_size(0), T = logits.sym_size(1), C = logits.sym_size(3);
+  const SymInt S = symbols.sym_size(1);
+  // The symbol at each kept position; position S holds the terminator.
+  const at::Tensor symbols_ext = at::cat(
+      {symbols, symbols.new_full_symint({B, 1}, termination_symbol)}, 1);  // [B][S+1]
+  const at::Tensor kept = call_checked_index(ranges, S + 1, "ranges");
+  const at::Tensor kept_symbols =
+      at::gather(symbols_ext.unsqueeze(1).expand_symint({B, T, S + 1}), 2, kept);  // [B][T][R]
+
+  at::Tensor px_kept, py_kept;  // [B][T][R]
+  if (use_hat_loss) {
+    // HAT: blank ~ sigmoid(logit_0); a label is (1 - that) times a softmax
+    // over the labels alone. log(1 - sigmoid(x)) = logsigmoid(-x).
+    const at::Tensor x = to_accumulation_dtype(logits);
+    const at::Tensor blank_logit = x.select(3, 0);
+    const at::Tensor label_norm = at::logsumexp(x.narrow_symint(3, 1, C - 1), {3});
+    px_kept = at::gather(x, 3, kept_symbols.unsqueeze(3)).squeeze(3) - label_norm +
+              at::log_sigmoid(-blank_logit);
+    py_kept = at::log_sigmoid(blank_logit);
+  } else {
+    std::tie(px_kept, py_kept, std::ignore) =
+        ops::_joiner_logprobs::call(logits, kept_symbols, termination_symbol, inplace_grad);
+  }
+  if (is_eager(px_kept) && is_eager(kept) && is_eager_boundary(boundary, logits.device())) {
+    // One kernel each way (pruned_lattice_ops.h) for what follows.
+    return ops::_pruned_lattice::call(px_kept, py_kept, kept, S.expect_int(), rnnt_type, boundary);
+  }
+  // Scatter the kept positions into the full lattice; the rest is -inf.
+  const at::Tensor lattice = px_kept.new_full_symint({B, T, S + 1}, kNegInf);
+  const at::Tensor px = lattice.scatter(2, kept, px_kept).narrow_symint(2, 0, S).transpose(1, 2);
+  const at::Tensor py = lattice.scatter(2, kept, py_kept).transpose(1, 2);
+  return finish_logprobs(px, py, type, boundary);
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
+    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols_in,
+    int64_t termination_symbol, c10::string_view rnnt_type,
+    const c10::optional<at::Tensor>& boundary) {
+  const char* op = "rnnt::get_rnnt_logprobs";
+  const RnntType type = parse_rnnt_type(rnnt_type, op);
+  check_lm_am(lm_in, am_in, symbols_in, termination_symbol, type, boundary, op);
+  return with_symbols_read(symbols_in, boundary, am_in.sym_size(2), [&](const at::Tensor& symbols) {
+    return simple_logprobs(lm_in, am_in, symbols, termination_symbol, rnnt_type, type, boundary);
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
+    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols_in,
+    int64_t termination_symbol, double lm_only_scale, double am_only_scale,
+    const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type) {
+  const char* op = "rnnt::get_rnnt_logprobs_smoothed";
+  const RnntType type = parse_rnnt_type(rnnt_type, op);
+  check_lm_am(lm_in, am_in, symbols_in, termination_symbol, type, boundary, op);
+  return with_symbols_read(symbols_in, boundary, am_in.sym_size(2), [&](const at::Tensor& symbols) {
+    return smoothed_logprobs(lm_in, am_in, symbols, termination_symbol, lm_only_scale,
+                             am_only_scale, boundary, rnnt_type, type);
+  });
 }
 
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
@@ -207,21 +273,9 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
   check_termination_symbol(termination_symbol, C, op);
   check_boundary_shape(boundary, B, op);
   check_symbols_fit_frames(type, S, T, boundary, op);
-  SymbolsReadAhead read = SymbolsReadAhead::start(symbols_in, boundary);
-  const at::Tensor symbols = read.symbols_in_range(symbols_in, C);
-
-  // Fused: one pass over each logits row gives its symbol and blank
-  // log-probs (the symbol at position S is the terminator, unused).
-  const at::Tensor symbols_ext =
-      at::cat({symbols, symbols.new_full_symint({B, 1}, termination_symbol)}, 1);  // [B][S+1]
-  const at::Tensor index = symbols_ext.unsqueeze(1).expand_symint({B, T, S + 1});
-  const auto [symbol_logp, blank_logp, log_norm] =
-      call_joiner_logprobs(logits, index, termination_symbol, inplace_grad);  // [B][T][S+1]
-  const at::Tensor px = symbol_logp.narrow_symint(2, 0, S).transpose(1, 2);  // [B][S][T]
-  const at::Tensor py = blank_logp.transpose(1, 2);                          // [B][S+1][T]
-  auto logprobs = finish_logprobs(px, py, type, boundary);
-  read.finish(C);
-  return logprobs;
+  return with_symbols_read(symbols_in, boundary, C, [&](const at::Tensor& symbols) {
+    return joint_logprobs(logits, symbols, termination_symbol, boundary, type, inplace_grad);
+  });
 }
 
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
@@ -257,43 +311,10 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
   TORCH_CHECK_VALUE(!use_hat_loss || termination_symbol == 0, op,
                     ": use_hat_loss=True needs the blank (termination_symbol) "
                     "to be 0, got ", termination_symbol);
-  SymbolsReadAhead read = SymbolsReadAhead::start(symbols_in, boundary);
-  const at::Tensor symbols = read.symbols_in_range(symbols_in, C);
-
-  // The symbol at each kept position; position S holds the terminator.
-  const at::Tensor symbols_ext = at::cat(
-      {symbols, symbols.new_full_symint({B, 1}, termination_symbol)}, 1);  // [B][S+1]
-  const at::Tensor kept = call_checked_index(ranges, S + 1, "ranges");
-  const at::Tensor kept_symbols =
-      at::gather(symbols_ext.unsqueeze(1).expand_symint({B, T, S + 1}), 2, kept);  // [B][T][R]
-
-  at::Tensor px_kept, py_kept;  // [B][T][R]
-  if (use_hat_loss) {
-    // HAT: blank ~ sigmoid(logit_0); a label is (1 - that) times a softmax
-    // over the labels alone. log(1 - sigmoid(x)) = logsigmoid(-x).
-    const at::Tensor x = to_accumulation_dtype(logits);
-    const at::Tensor blank_logit = x.select(3, 0);
-    const at::Tensor label_norm = at::logsumexp(x.narrow_symint(3, 1, C - 1), {3});
-    px_kept = at::gather(x, 3, kept_symbols.unsqueeze(3)).squeeze(3) - label_norm +
-              at::log_sigmoid(-blank_logit);
-    py_kept = at::log_sigmoid(blank_logit);
-  } else {
-    std::tie(px_kept, py_kept, std::ignore) =
-        call_joiner_logprobs(logits, kept_symbols, termination_symbol, inplace_grad);
-  }
-  if (is_eager(px_kept) && is_eager(kept) && is_eager_boundary(boundary, logits.device())) {
-    // One kernel each way (pruned_lattice.h) for what follows.
-    auto logprobs = call_pruned_lattice(px_kept, py_kept, kept, S.expect_int(), rnnt_type, boundary);
-    read.finish(C);
-    return logprobs;
-  }
-  // Scatter the kept positions into the full lattice; the rest is -inf.
-  const at::Tensor lattice = px_kept.new_full_symint({B, T, S + 1}, kNegInf);
-  const at::Tensor px = lattice.scatter(2, kept, px_kept).narrow_symint(2, 0, S).transpose(1, 2);
-  const at::Tensor py = lattice.scatter(2, kept, py_kept).transpose(1, 2);
-  auto logprobs = finish_logprobs(px, py, type, boundary);
-  read.finish(C);
-  return logprobs;
+  return with_symbols_read(symbols_in, boundary, C, [&](const at::Tensor& symbols) {
+    return pruned_logprobs(logits, symbols, ranges, termination_symbol, boundary, rnnt_type,
+                           type, use_hat_loss, inplace_grad);
+  });
 }
 
 }  // namespace rnnt

@@ -4,8 +4,29 @@
 #include <ATen/ATen.h>
 
 #include "common/checks.h"
+#include "simple_lattice/simple_lattice_math.h"
 
 namespace rnnt {
+
+// The smallest normal number of x's dtype (float32, else float64): added to
+// a sum of exponentials that may underflow to 0 before its log, as the
+// fused kernels add tiny_value (simple_lattice_math.h).
+inline double tiny_of(const at::Tensor& x) {
+  return x.scalar_type() == at::kFloat ? tiny_value<float>() : tiny_value<double>();
+}
+
+// The smoothed loss's weights (k2): combined = 1 - lm_only_scale -
+// am_only_scale on the joint normalisation, lm and am on the LM-only and
+// AM-only ones, where an exact-zero scale becomes 1e-20 so that 0 * -inf
+// never makes a NaN.
+struct SmoothingScales {
+  double combined, lm, am;
+};
+
+inline SmoothingScales smoothing_scales(double lm_only_scale, double am_only_scale) {
+  return {1.0 - lm_only_scale - am_only_scale, lm_only_scale == 0.0 ? 1e-20 : lm_only_scale,
+          am_only_scale == 0.0 ? 1e-20 : am_only_scale};
+}
 
 // Regular: appends the -inf column T (and masks column t_end per item);
 // constrained: adds py[:, 1:, :] to px.
@@ -18,7 +39,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
     int64_t termination_symbol, c10::string_view rnnt_type,
     const c10::optional<at::Tensor>& boundary);
 
-// get_rnnt_logprobs's eager path (simple_logprobs.cpp): lm and am in the
+// get_rnnt_logprobs's eager path (simple_lattice_autograd.cpp): lm and am in the
 // accumulation dtype, symbols checked or clamped into [0, C), boundary (if
 // any) int64 [B][4] on their device.
 std::tuple<at::Tensor, at::Tensor> simple_logprobs_fused(
@@ -26,7 +47,7 @@ std::tuple<at::Tensor, at::Tensor> simple_logprobs_fused(
     int64_t termination_symbol, c10::string_view rnnt_type,
     const c10::optional<at::Tensor>& boundary);
 
-// get_rnnt_logprobs_smoothed's eager path (simple_logprobs.cpp), with the
+// get_rnnt_logprobs_smoothed's eager path (simple_lattice_autograd.cpp), with the
 // same preconditions.
 std::tuple<at::Tensor, at::Tensor> smoothed_logprobs_fused(
     const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,

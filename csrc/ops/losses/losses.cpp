@@ -5,8 +5,8 @@
 
 #include <limits>
 
-#include "common/dispatch.h"
 #include "logprobs.h"
+#include "recursion/recursion_ops.h"
 #include "common/checks.h"
 
 namespace rnnt {
@@ -57,10 +57,10 @@ LossWithGrad loss_from_logprobs(std::tuple<at::Tensor, at::Tensor> logprobs,
   const at::Tensor px = add_delay_penalty(std::get<0>(logprobs), delay_penalty, type, boundary);
   const at::Tensor& py = std::get<1>(logprobs);
   if (return_grad) {
-    auto [scores, px_grad, py_grad] = call_mutual_information_with_grad(px, py, boundary);
+    auto [scores, px_grad, py_grad] = ops::mutual_information_with_grad::call(px, py, boundary);
     return {reduce(scores, reduction, zero_infinity), px_grad, py_grad};
   }
-  return {reduce(call_mutual_information(px, py, boundary), reduction, zero_infinity),
+  return {reduce(ops::mutual_information::call(px, py, boundary), reduction, zero_infinity),
           at::Tensor(), at::Tensor()};
 }
 

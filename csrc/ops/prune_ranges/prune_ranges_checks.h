@@ -6,7 +6,6 @@
 
 #include <ATen/ATen.h>
 
-#include "recursion/recursion_checks.h"
 #include "common/checks.h"
 #include "prune_ranges_math.h"
 
@@ -32,7 +31,7 @@ inline PruneInputs check_prune_inputs(const at::Tensor& px_grad, const at::Tenso
   TORCH_CHECK(px_grad.dim() == 3 && py_grad.dim() == 3, op,
               ": px_grad and py_grad must be 3-D, got ", shape_str(px_grad), " and ",
               shape_str(py_grad));
-  check_float_dtype(px_grad, op, "px_grad");
+  check_float(px_grad, op, "px_grad");
   TORCH_CHECK(py_grad.scalar_type() == px_grad.scalar_type(), op,
               ": py_grad must have the dtype of px_grad (", px_grad.scalar_type(), "), got ",
               py_grad.scalar_type());

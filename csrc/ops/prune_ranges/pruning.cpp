@@ -1,13 +1,12 @@
 // Pruning (k2's pruned RNN-T, arXiv:2206.13236 sec. 3.2): per-frame windows
 // of s_range label positions chosen from the simple loss's occupation
 // probabilities, and the gathering of encoder/decoder outputs inside them.
-// Also the index check kernel that guards every gather by symbol or range.
 #include <torch/library.h>
 
-#include "common/checked_values.h"
-#include "common/dispatch.h"
+#include "common/checked_index.h"
 #include "common/checks.h"
-#include "common/value_checks.h"
+#include "common/eager.h"
+#include "prune_ranges_ops.h"
 
 namespace rnnt {
 namespace {
@@ -117,7 +116,7 @@ at::Tensor get_rnnt_prune_ranges(const at::Tensor& px_grad, const at::Tensor& py
   // (The kernel moves a boundary to the gradients' device itself.)
   const bool eager = is_eager(px_grad) && is_eager(py_grad) && is_eager_boundary(boundary_in);
   const at::Tensor ranges =
-      eager ? call_prune_ranges(px_grad, py_grad, boundary_in, R.expect_int(), max_step.expect_int())
+      eager ? ops::_prune_ranges::call(px_grad, py_grad, boundary_in, R.expect_int(), max_step.expect_int())
             : prune_ranges_composite(px_grad, py_grad, boundary_in, R, max_step);
   // Every range lies in [0, S] by construction, which the memo of checked
   // values records, so the ops that take these ranges next need not read
@@ -154,34 +153,11 @@ std::tuple<at::Tensor, at::Tensor> do_rnnt_pruning(const at::Tensor& am, const a
   return {am_pruned, lm_pruned};
 }
 
-at::Tensor checked_index(const at::Tensor& index, c10::SymInt size, c10::string_view name) {
-  TORCH_CHECK(index.scalar_type() == at::kLong, "rnnt: ", std::string(name),
-              " must be int64, got ", index.scalar_type());
-  const int64_t upper = size.expect_int();
-  if (index.numel() > 0 && value_checks_enabled()) {
-    int64_t lo = 0, hi = 0;
-    const bool known = CheckedValues::instance().lookup(index, CheckedKind::kIndexRange, lo, hi);
-    if (!known || lo < 0 || hi >= upper) {
-      // One device-to-host copy (one sync on CUDA) for both bounds.
-      RNNT_RECORD_HOST_READ();
-      const auto [lo_t, hi_t] = at::aminmax(index);
-      const at::Tensor bounds = at::stack({lo_t, hi_t}).cpu();
-      pass_index_range(index, bounds[0].item<int64_t>(), bounds[1].item<int64_t>(), upper,
-                       name);
-    }
-  }
-  return index.clone();
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(rnnt, CompositeImplicitAutograd, m) {
   m.impl("get_rnnt_prune_ranges", &get_rnnt_prune_ranges);
   m.impl("do_rnnt_pruning", &do_rnnt_pruning);
-}
-
-TORCH_LIBRARY_IMPL(rnnt, CompositeExplicitAutograd, m) {
-  m.impl("_checked_index", &checked_index);
 }
 
 // Integer ranges: nothing to differentiate (CPU and CUDA kernels:

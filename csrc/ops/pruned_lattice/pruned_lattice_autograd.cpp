@@ -4,7 +4,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
-#include "common/dispatch.h"
+#include "pruned_lattice_ops.h"
 
 namespace rnnt {
 namespace {
@@ -19,7 +19,7 @@ class PrunedLatticeFunction : public torch::autograd::Function<PrunedLatticeFunc
                                c10::string_view rnnt_type,
                                const c10::optional<at::Tensor>& boundary) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [px, py] = call_pruned_lattice(px_kept, py_kept, ranges, S, rnnt_type, boundary);
+    auto [px, py] = ops::_pruned_lattice::call(px_kept, py_kept, ranges, S, rnnt_type, boundary);
     const bool has_boundary = boundary.has_value() && boundary->defined();
     ctx->save_for_backward({ranges, has_boundary ? *boundary : at::Tensor()});
     ctx->saved_data["rnnt_type"] = std::string(rnnt_type);
@@ -35,7 +35,7 @@ class PrunedLatticeFunction : public torch::autograd::Function<PrunedLatticeFunc
     // Undefined output gradients arrive as zeros (materialized by autograd).
     const at::Tensor &grad_px = grads[0], &grad_py = grads[1];
     auto [grad_px_kept, grad_py_kept] =
-        call_pruned_lattice_backward(grad_px, grad_py, ranges, rnnt_type, boundary);
+        ops::_pruned_lattice_backward::call(grad_px, grad_py, ranges, rnnt_type, boundary);
     return {grad_px_kept, grad_py_kept, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };

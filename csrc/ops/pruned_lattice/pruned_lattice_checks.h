@@ -46,7 +46,7 @@ inline PrunedForwardInputs check_pruned_lattice_inputs(
     c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary) {
   const char* op = "rnnt::_pruned_lattice";
   TORCH_CHECK(py_kept.dim() == 3, op, ": py_kept must be 3-D [B][T][R], got ", shape_str(py_kept));
-  check_float_dtype(py_kept, op, "py_kept");
+  check_float(py_kept, op, "py_kept");
   const int64_t B = py_kept.size(0), T = py_kept.size(1), R = py_kept.size(2);
   check_simple_tensor(px_kept, "px_kept", {B, T, R}, py_kept, op);
   TORCH_CHECK_VALUE(S >= 0 && R >= 1 && R <= S + 1, op, ": need 1 <= R <= S + 1, got R = ", R,

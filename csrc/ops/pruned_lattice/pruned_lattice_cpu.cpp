@@ -1,4 +1,4 @@
-// CPU kernels of rnnt::_pruned_lattice and its backward (pruned_lattice.h):
+// CPU kernels of rnnt::_pruned_lattice and its backward (pruned_lattice_checks.h):
 // lattice rows, and kept entries, in parallel.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>

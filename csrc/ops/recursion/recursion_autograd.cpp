@@ -9,7 +9,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
-#include "common/dispatch.h"
+#include "recursion_ops.h"
 
 namespace rnnt {
 namespace {
@@ -23,8 +23,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> scores_and_unit_grads(
   // Both kernels read px and py contiguously: copy a strided input once,
   // not once per kernel (the pruned loss's px/py are transposed views).
   const at::Tensor px = px_in.contiguous(), py = py_in.contiguous();
-  auto [scores, p] = call_mutual_information_forward(px, py, boundary);
-  auto [px_grad, py_grad] = call_mutual_information_backward(px, py, boundary, p);
+  auto [scores, p] = ops::_mutual_information_forward::call(px, py, boundary);
+  auto [px_grad, py_grad] = ops::_mutual_information_backward::call(px, py, boundary, p);
   return {scores, px_grad, py_grad};
 }
 
@@ -39,7 +39,7 @@ class MutualInformationFunction
     // that tracers below autograd (torch.export's decompositions, hence the
     // dynamo ONNX exporter) record rnnt::mutual_information_with_grad.
     auto [scores, px_grad, py_grad] =
-        call_mutual_information_with_grad(px, py, boundary);
+        ops::mutual_information_with_grad::call(px, py, boundary);
     ctx->save_for_backward({px_grad, py_grad});
     ctx->mark_non_differentiable({px_grad, py_grad});
     // No zero tensors for the gradients of px_grad and py_grad (never used).
@@ -66,7 +66,7 @@ at::Tensor mutual_information_autograd(
                           (px.requires_grad() || py.requires_grad());
   if (!needs_grad) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return call_mutual_information(px, py, boundary);  // same op, see above
+    return ops::mutual_information::call(px, py, boundary);  // same op, see above
   }
   return MutualInformationFunction::apply(px, py, boundary)[0];
 }
@@ -82,7 +82,7 @@ mutual_information_with_grad_autograd(
 // Below autograd (inference mode, or tensors without autograd).
 at::Tensor mutual_information_plain(const at::Tensor& px, const at::Tensor& py,
                                     const c10::optional<at::Tensor>& boundary) {
-  return std::get<0>(call_mutual_information_forward(px, py, boundary));
+  return std::get<0>(ops::_mutual_information_forward::call(px, py, boundary));
 }
 
 }  // namespace

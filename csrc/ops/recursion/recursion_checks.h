@@ -8,31 +8,11 @@
 #include <string>
 
 #include "common/checked_values.h"
+#include "common/checks.h"
 #include "rnnt_math.h"
 #include "common/value_checks.h"
 
 namespace rnnt {
-
-inline std::string shape_str(const at::Tensor& t) {
-  std::string out = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) {
-    out += (i ? ", " : "") + std::to_string(t.size(i));
-  }
-  return out + "]";
-}
-
-// An optional tensor's data, or null (what the kernels take for "none").
-template <typename scalar_t>
-scalar_t* data_or_null(const at::Tensor& t) {
-  return t.defined() ? t.data_ptr<scalar_t>() : nullptr;
-}
-
-inline void check_float_dtype(const at::Tensor& t, const char* op,
-                              const char* name) {
-  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
-              op, ": ", name, " must be float32 or float64, got ",
-              t.scalar_type());
-}
 
 // Validated lattice sizes and per-item boxes of a (px, py, boundary) triple.
 struct RecursionInputs {
@@ -88,7 +68,7 @@ inline RecursionInputs check_recursion_inputs(
               "(modified), got shape ", shape_str(px));
   TORCH_CHECK(py.dim() == 3, op, ": py must be 3-D [B][S+1][T], got shape ",
               shape_str(py));
-  check_float_dtype(px, op, "px");
+  check_float(px, op, "px");
   TORCH_CHECK(py.scalar_type() == px.scalar_type(), op,
               ": py must have the dtype of px (", px.scalar_type(), "), got ",
               py.scalar_type());

@@ -1,6 +1,6 @@
 // get_rnnt_logprobs and get_rnnt_logprobs_smoothed in eager mode: the
 // simple joiner's px/py with a hand-written backward (a C++
-// autograd::Function) around the fused lattice ops of simple_lattice.h.
+// autograd::Function) around the fused lattice ops of simple_lattice_ops.h.
 // Forward: the two row maxima, the two shifted exponentials, one batched
 // GEMM and one lattice kernel; backward: one kernel for d M, two GEMMs, two
 // products and one kernel for the gather terms. The smoothed loss adds its
@@ -11,10 +11,8 @@
 // calls keep them. Not twice differentiable (as the recursion).
 #include <torch/autograd.h>
 
-#include <limits>
-
-#include "common/dispatch.h"
 #include "losses/logprobs.h"
+#include "simple_lattice_ops.h"
 
 namespace rnnt {
 namespace {
@@ -50,7 +48,7 @@ class LatticeFunction : public torch::autograd::Function<LatticeFunction> {
     const auto [lm_max, lm_exp] = shifted_exp(lm, lm_max_given, lm_exp_given);
     const auto [am_max, am_exp] = shifted_exp(am, am_max_given, am_exp_given);
     const at::Tensor M = at::bmm(lm_exp, am_exp.transpose(1, 2));  // [B][S+1][T]
-    auto [px, py] = call_simple_lattice(lm, am, lm_max, am_max, M, symbols, termination_symbol,
+    auto [px, py] = ops::_simple_lattice::call(lm, am, lm_max, am_max, M, symbols, termination_symbol,
                                         rnnt_type, boundary, symbol_offset, blank_offset,
                                         frame_offset, w_am, w_lm, w_norm);
     ctx->save_for_backward(
@@ -76,11 +74,11 @@ class LatticeFunction : public torch::autograd::Function<LatticeFunction> {
     const at::Tensor &grad_px = grads[0], &grad_py = grads[1];
     at::AutoDispatchBelowADInplaceOrView guard;
     const at::Tensor W =
-        call_simple_lattice_backward(grad_px, grad_py, M, rnnt_type, boundary, w[2]);
+        ops::_simple_lattice_backward::call(grad_px, grad_py, M, rnnt_type, boundary, w[2]);
     // d exp(x - max) = exp(x - max) * upstream; the maxima are constants.
     at::Tensor grad_lm = at::bmm(W, am_exp).mul_(lm_exp);
     at::Tensor grad_am = at::bmm(W.transpose(1, 2), lm_exp).mul_(am_exp);
-    auto [grad_symbol, grad_blank, grad_frame] = call_simple_lattice_gather_grads_(
+    auto [grad_symbol, grad_blank, grad_frame] = ops::_simple_lattice_gather_grads_::call(
         grad_lm, grad_am, grad_px, grad_py, symbols, termination_symbol, rnnt_type, boundary,
         w[0], w[1]);
     const auto if_given = [](bool g, const at::Tensor& t) { return g ? t : at::Tensor(); };
@@ -123,16 +121,14 @@ std::tuple<at::Tensor, at::Tensor> simple_logprobs_fused(
 //   frame_offset[t]  = -am_scale * amonly[t],
 // with lmonly[s] = logsumexp_c lm[s][c], unigram = the LM's probabilities
 // averaged over batch and positions, amonly[t] = log sum_c exp(am[t][c])
-// unigram[c]. Exact-zero scales become 1e-20, as in the composition.
+// unigram[c], and the scales of smoothing_scales (logprobs.h).
 std::tuple<at::Tensor, at::Tensor> smoothed_logprobs_fused(
     const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
     int64_t termination_symbol, double lm_only_scale, double am_only_scale,
     const OptTensor& boundary, c10::string_view rnnt_type) {
-  const double combined = 1.0 - lm_only_scale - am_only_scale;
-  const double lm_scale = lm_only_scale == 0.0 ? 1e-20 : lm_only_scale;
-  const double am_scale = am_only_scale == 0.0 ? 1e-20 : am_only_scale;
-  const double tiny = am.scalar_type() == at::kFloat ? std::numeric_limits<float>::min()
-                                                      : std::numeric_limits<double>::min();
+  const SmoothingScales w = smoothing_scales(lm_only_scale, am_only_scale);
+  const double combined = w.combined, lm_scale = w.lm, am_scale = w.am;
+  const double tiny = tiny_of(am);
   const int64_t S = lm.size(1) - 1;
   const at::Tensor lm_max = std::get<0>(lm.max(2, true)).detach();    // [B][S+1][1]
   const at::Tensor am_max = std::get<0>(am.max(2, true)).detach();    // [B][T][1]

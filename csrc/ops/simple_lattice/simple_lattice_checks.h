@@ -14,7 +14,6 @@
 
 #include <ATen/ATen.h>
 
-#include "recursion/recursion_checks.h"
 #include "common/checks.h"
 #include "simple_lattice_math.h"
 
@@ -90,7 +89,7 @@ inline SimpleLatticeInputs check_simple_lattice_inputs(
   const char* op = "rnnt::_simple_lattice";
   TORCH_CHECK(lm.dim() == 3 && am.dim() == 3, op, ": lm and am must be 3-D, got ",
               shape_str(lm), " and ", shape_str(am));
-  check_float_dtype(lm, op, "lm");
+  check_float(lm, op, "lm");
   const int64_t B = lm.size(0), S = lm.size(1) - 1, C = lm.size(2), T = am.size(1);
   TORCH_CHECK(S >= 0, op, ": lm must have S+1 >= 1 rows");
   check_simple_tensor(am, "am", {B, T, C}, lm, op);
@@ -132,7 +131,7 @@ inline SimpleGradInputs check_simple_grads(const at::Tensor& grad_px, const at::
                                            const at::Tensor& symbols, const char* op) {
   TORCH_CHECK(grad_py.dim() == 3, op, ": grad_py must be 3-D [B][S+1][T], got ",
               shape_str(grad_py));
-  check_float_dtype(grad_py, op, "grad_py");
+  check_float(grad_py, op, "grad_py");
   const int64_t B = grad_py.size(0), S = grad_py.size(1) - 1, T = grad_py.size(2);
   TORCH_CHECK(S >= 0, op, ": grad_py must have S+1 >= 1 rows");
   const SimpleLatticeDims d = simple_lattice_dims(S, T, rnnt_type, op);

@@ -1,4 +1,4 @@
-// CPU kernels of the simple loss's fused lattice ops (simple_lattice.h): rows
+// CPU kernels of the simple loss's fused lattice ops (simple_lattice_checks.h): rows
 // of the lattice in parallel (at::parallel_for), each cell or row by the
 // functions of simple_lattice_math.h that the CUDA kernels also run.
 #include <ATen/Dispatch.h>

@@ -1,7 +1,7 @@
 // Per-cell and per-row math of the simple loss's lattice (joiner am + lm), for
 // the fused kernels behind get_rnnt_logprobs in eager mode
 // (simple_lattice_cpu.cpp, csrc/cuda/simple_lattice_cuda.cu; the autograd
-// glue is simple_logprobs.cpp). Plain C++, no ATen: it compiles as device
+// glue is simple_lattice_autograd.cpp). Plain C++, no ATen: it compiles as device
 // code too. k2's definitions, with E_lm = exp(lm - lm_max) and
 // E_am = exp(am - am_max) (row maxima, treated as constants) and
 // M = E_lm @ E_am^T, so that no [B][T][S+1][C] tensor exists:
