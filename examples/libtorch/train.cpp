@@ -55,7 +55,7 @@ constexpr int64_t kSRange = 3;
 constexpr double kLearningRate = 0.01;
 
 // Typed handles of the ops, looked up by name in the dispatcher. The C++
-// signatures follow the schemas in csrc/ops/schema.cpp (Tensor? ->
+// signatures follow the schemas in csrc/ops/<family>/<family>_ops.h (Tensor? ->
 // std::optional<Tensor>, int -> int64_t, float -> double, str ->
 // c10::string_view); typed() checks them against the registered schema.
 // C++ passes every argument: schema defaults are for Python/TorchScript.
