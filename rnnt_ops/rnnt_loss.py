@@ -77,7 +77,7 @@ def rnnt_loss_simple(
     boundary: Optional[Tensor] = None,
     rnnt_type: str = "regular",
     delay_penalty: float = 0.0,
-    reduction: Optional[str] = "mean",
+    reduction: str = "mean",
     return_grad: bool = False,
     zero_infinity: bool = False,
 ) -> LossOut:
@@ -129,7 +129,7 @@ def rnnt_loss_smoothed(
     boundary: Optional[Tensor] = None,
     rnnt_type: str = "regular",
     delay_penalty: float = 0.0,
-    reduction: Optional[str] = "mean",
+    reduction: str = "mean",
     return_grad: bool = False,
     zero_infinity: bool = False,
 ) -> LossOut:
@@ -172,7 +172,7 @@ def rnnt_loss(
     boundary: Optional[Tensor] = None,
     rnnt_type: str = "regular",
     delay_penalty: float = 0.0,
-    reduction: Optional[str] = "mean",
+    reduction: str = "mean",
     return_grad: bool = False,
     zero_infinity: bool = False,
     inplace_grad: bool = False,
@@ -205,9 +205,17 @@ def get_rnnt_prune_ranges(
     ``ranges[b, t] = s_begin[b, t] + arange(s_range)`` where ``s_begin`` is
     non-decreasing over t, starts at 0, grows by less than ``s_range`` per
     frame (less than 2 for modified/constrained) and ends at
-    ``s_end - s_range + 1`` on the item's last frame. For regular RNN-T a
-    too-small ``s_range`` is raised to ``(S - 1) // T + 2`` (warned once);
-    it is capped at ``S + 1``.
+    ``s_end - s_range + 1`` on the item's last frame. A ``s_range`` too
+    small for some item to keep a path is raised (warned once) to the batch
+    maximum of each item's need, from its boundary row: regular
+    ``(s_end - 1) // t_end + 2``; modified/constrained 2 for an item with
+    symbols and ``s_end <= t_end`` (a constrained emission also scores the
+    next row's blank in its frame's window). It is capped at ``S + 1``. So
+    an item whose full loss is finite has a finite pruned loss. A given
+    ``boundary`` is read on the host for this (on CUDA, a wait for the
+    device, unless a loss call already read the same tensor) and must lie
+    in the lattice; in a torch.compile'd graph its values cannot be read
+    and the tensor sizes ``(S, T)`` stand in for every row.
 
     Args: ``px_grad``, ``py_grad`` (shapes of px and py, from the simple
     loss), ``boundary`` optional int64 ``[B][4]``, ``s_range`` int.
@@ -216,8 +224,8 @@ def get_rnnt_prune_ranges(
 
 
 def do_rnnt_pruning(am: Tensor, lm: Tensor, ranges: Tensor) -> Tuple[Tensor, Tensor]:
-    """``am [B][T][C]`` and ``lm [B][S+1][C]`` (any feature size C) inside the
-    windows ``ranges`` (int64 ``[B][T][s_range]``, from
+    """``am [B][T][C]`` and ``lm [B][S+1][C]`` (any feature size C, the same
+    for both) inside the windows ``ranges`` (int64 ``[B][T][s_range]``, from
     :func:`get_rnnt_prune_ranges`). Returns ``(am_pruned, lm_pruned)``, each
     ``[B][T][s_range][C]`` (am_pruned is an expanded view)."""
     return torch.ops.rnnt.do_rnnt_pruning(am, lm, ranges)
@@ -252,7 +260,7 @@ def rnnt_loss_pruned(
     boundary: Optional[Tensor] = None,
     rnnt_type: str = "regular",
     delay_penalty: float = 0.0,
-    reduction: Optional[str] = "mean",
+    reduction: str = "mean",
     use_hat_loss: bool = False,
     return_grad: bool = False,
     zero_infinity: bool = False,

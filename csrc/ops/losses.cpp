@@ -8,6 +8,7 @@
 #include "dispatch.h"
 #include "logprobs.h"
 #include "loss_options.h"
+#include "op_names.h"
 
 namespace rnnt {
 namespace {
@@ -70,7 +71,8 @@ LossWithGrad simple_loss(const at::Tensor& lm, const at::Tensor& am,
                          c10::string_view rnnt_type, double delay_penalty,
                          c10::string_view reduction, bool zero_infinity,
                          bool return_grad) {
-  const char* op = "rnnt::rnnt_loss_simple";
+  const char* op = op_name("rnnt::rnnt_loss_simple");
+  const OpNameScope scope(op);
   const Reduction red = parse_reduction(reduction, op);
   return loss_from_logprobs(
       get_rnnt_logprobs(lm, am, symbols, termination_symbol, rnnt_type, boundary),
@@ -84,7 +86,8 @@ LossWithGrad smoothed_loss(const at::Tensor& lm, const at::Tensor& am,
                            c10::string_view rnnt_type, double delay_penalty,
                            c10::string_view reduction, bool zero_infinity,
                          bool return_grad) {
-  const char* op = "rnnt::rnnt_loss_smoothed";
+  const char* op = op_name("rnnt::rnnt_loss_smoothed");
+  const OpNameScope scope(op);
   const Reduction red = parse_reduction(reduction, op);
   return loss_from_logprobs(
       get_rnnt_logprobs_smoothed(lm, am, symbols, termination_symbol, lm_only_scale,
@@ -98,7 +101,8 @@ LossWithGrad full_loss(const at::Tensor& logits, const at::Tensor& symbols,
                        c10::string_view rnnt_type, double delay_penalty,
                        c10::string_view reduction, bool zero_infinity,
                        bool inplace_grad, bool return_grad) {
-  const char* op = "rnnt::rnnt_loss";
+  const char* op = op_name("rnnt::rnnt_loss");
+  const OpNameScope scope(op);
   const Reduction red = parse_reduction(reduction, op);
   return loss_from_logprobs(
       get_rnnt_logprobs_joint(logits, symbols, termination_symbol, boundary, rnnt_type,
@@ -112,7 +116,8 @@ LossWithGrad pruned_loss(const at::Tensor& logits, const at::Tensor& symbols,
                          c10::string_view rnnt_type, double delay_penalty,
                          c10::string_view reduction, bool use_hat_loss,
                          bool zero_infinity, bool inplace_grad, bool return_grad) {
-  const char* op = "rnnt::rnnt_loss_pruned";
+  const char* op = op_name("rnnt::rnnt_loss_pruned");
+  const OpNameScope scope(op);
   const Reduction red = parse_reduction(reduction, op);
   return loss_from_logprobs(
       get_rnnt_logprobs_pruned(logits, symbols, ranges, termination_symbol, boundary,

@@ -7,9 +7,9 @@
 // kernels can read out of bounds or trip a device-side assert. finish(), at
 // the end of the op, waits for that copy only, not for the op's kernels
 // queued after it, and raises what rnnt::_checked_index raises for bad
-// symbols. A bad boundary is left to the recursion op's own check and
-// message; what passed is remembered (checked_values.h), so that the
-// recursion and the next loss call on the same tensors read nothing.
+// symbols, and for a boundary row outside the lattice; what passed is
+// remembered (checked_values.h), so that the recursion and the next loss
+// call on the same tensors read nothing.
 //
 // Why: a blocking read at the start of a loss waits for everything queued
 // before it (on the H100 benchmark, the projections), and the GPU then idles
@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "checked_values.h"
+#include "checks.h"
 #include "dispatch.h"
 #include "value_checks.h"
 
@@ -80,15 +81,29 @@ class SymbolsReadAhead {
     return symbols.clamp(c10::Scalar(0), c10::Scalar(C - 1));
   }
 
-  // Waits for the copy, raises for symbols outside [0, C), remembers what
-  // passed. Call once, at the end of the op.
-  void finish(const c10::SymInt& C) {
-    if (!symbols_.defined()) return;
-    RNNT_RECORD_HOST_READ();
-    if (copied_.has_value()) copied_->synchronize();
-    const int64_t* v = host_.data_ptr<int64_t>();
-    pass_index_range(symbols_, v[0], v[1], C.expect_int(), "symbols");
-    if (boundary_.defined()) remember_boundary_rows(boundary_, v + 2);
+  // Waits for the copy, raises for symbols outside [0, C) and for a
+  // boundary row outside the S x T lattice (naming `op`), remembers what
+  // passed. Call once, at the end of the op. A boundary not read along
+  // (symbols known, or on another device) is checked by its own read,
+  // unless the memo knows it.
+  void finish(const c10::SymInt& C, const c10::SymInt& S, const c10::SymInt& T,
+              const c10::optional<at::Tensor>& boundary, const char* op) {
+    if (symbols_.defined()) {
+      RNNT_RECORD_HOST_READ();
+      if (copied_.has_value()) copied_->synchronize();
+      const int64_t* v = host_.data_ptr<int64_t>();
+      pass_index_range(symbols_, v[0], v[1], C.expect_int(), "symbols", op);
+      if (boundary_.defined()) {
+        check_boundary_rows(v + 2, boundary_.size(0), S.expect_int(), T.expect_int(), op);
+        remember_boundary_rows(boundary_, v + 2);
+        return;
+      }
+    }
+    const auto s = S.maybe_as_int(), t = T.maybe_as_int();
+    if (value_checks_enabled() && boundary.has_value() && boundary->defined() &&
+        is_eager(*boundary) && s && t) {
+      check_boundary_values(*boundary, *s, *t, op);
+    }
   }
 
  private:
