@@ -108,10 +108,10 @@ def test_an_lm_with_s_rows_is_blamed_on_lm():
     for call in (lambda: R.rnnt_loss_simple(lm[:, :S], am, symbols, 0),
                  lambda: R.rnnt_loss_smoothed(lm[:, :S], am, symbols, 0),
                  lambda: R.get_rnnt_logprobs(lm[:, :S], am, symbols, 0)):
-        with pytest.raises(RuntimeError, match=r": lm must be \[B\]\[S\+1\]\[C\].*S = 3"):
+        with pytest.raises(RuntimeError, match=r": lm \[B\]\[S\+1\]\[C\] and symbols \[B\]\[S\] disagree on S: lm \[2, 3, 5\] has S\+1 = 3 rows"):
             call()
     logits = am[:, :, None] + lm[:, None, :S]
-    with pytest.raises(RuntimeError, match=r"rnnt::rnnt_loss: logits must be \[B\]\[T\]\[S\+1\]\[C\]"):
+    with pytest.raises(RuntimeError, match=r"rnnt::rnnt_loss: logits \[B\]\[T\]\[S\+1\]\[C\] and symbols \[B\]\[S\] disagree"):
         R.rnnt_loss(logits, symbols, 0)
 
 

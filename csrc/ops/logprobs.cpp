@@ -41,9 +41,10 @@ void check_lm_am(const at::Tensor& lm, const at::Tensor& am,
   TORCH_SYM_CHECK(lm.sym_size(1).sym_ge(1), op, ": lm must have S+1 >= 1 rows");
   TORCH_CHECK(symbols.dim() == 2, op, ": symbols must be 2-D [B][S], got ", symbols.dim(), "-D");
   TORCH_SYM_CHECK(lm.sym_size(1).sym_eq(symbols.sym_size(1) + 1), op,
-                  ": lm must be [B][S+1][C], one row more than symbols [B][S] has symbols (S = ",
-                  symbols.sym_size(1), "), got lm [", lm.sym_size(0), ", ", lm.sym_size(1), ", ",
-                  lm.sym_size(2), "]");
+                  ": lm [B][S+1][C] and symbols [B][S] disagree on S: lm [", lm.sym_size(0),
+                  ", ", lm.sym_size(1), ", ", lm.sym_size(2), "] has S+1 = ", lm.sym_size(1),
+                  " rows, symbols [", symbols.sym_size(0), ", ", symbols.sym_size(1),
+                  "] has S = ", symbols.sym_size(1), " symbols");
   const SymInt B = am.sym_size(0), T = am.sym_size(1), C = am.sym_size(2);
   const SymInt S = lm.sym_size(1) - 1;
   check_symbols(symbols, B, S, am, op);
@@ -218,9 +219,9 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
   TORCH_CHECK(symbols_in.dim() == 2, op, ": symbols must be 2-D [B][S], got ", symbols_in.dim(),
               "-D");
   TORCH_SYM_CHECK(logits.sym_size(2).sym_eq(symbols_in.sym_size(1) + 1), op,
-                  ": logits must be [B][T][S+1][C], one position more than symbols [B][S] has "
-                  "symbols (S = ", symbols_in.sym_size(1), "), got logits.size(2) = ",
-                  logits.sym_size(2));
+                  ": logits [B][T][S+1][C] and symbols [B][S] disagree on S: logits.size(2) = S+1 = ",
+                  logits.sym_size(2), ", symbols [", symbols_in.sym_size(0), ", ",
+                  symbols_in.sym_size(1), "] has S = ", symbols_in.sym_size(1), " symbols");
   const SymInt B = logits.sym_size(0), T = logits.sym_size(1);
   const SymInt S = logits.sym_size(2) - 1, C = logits.sym_size(3);
   check_symbols(symbols_in, B, S, logits, op);

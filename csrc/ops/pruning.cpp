@@ -2,6 +2,7 @@
 // of s_range label positions chosen from the simple loss's occupation
 // probabilities, and the gathering of encoder/decoder outputs inside them.
 // Also the index check kernel that guards every gather by symbol or range.
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
 
 #include "checked_values.h"
@@ -38,13 +39,20 @@ at::Tensor adjust_pruning_lower_bound(const at::Tensor& s_begin, const SymInt& m
 // s_end and t_end, the batch maximum). A given boundary is read on the
 // host (on CUDA, a wait for the device) unless a check of the same,
 // unchanged boundary remembered its needs; the read also checks its rows
-// lie in the lattice (unless value checks are off). A traced boundary
-// (fake or functional tensors) cannot be read: the tensor sizes, (S, T),
-// stand in for every row, as when no boundary is given.
+// lie in the lattice (unless value checks are off). A fake, functional or
+// meta boundary (torch.compile) has no values to read: the tensor sizes,
+// (S, T), stand in for every row, as when no boundary is given.
 SymInt window_need(const c10::optional<at::Tensor>& boundary, const SymInt& S, const SymInt& T,
                    bool regular, const char* op) {
   const bool given = boundary.has_value() && boundary->defined();
-  if (given && !at::isTensorSubclassLike(*boundary)) {
+  const auto no_values =
+      c10::DispatchKeySet({c10::DispatchKey::Python, c10::DispatchKey::Functionalize});
+  if (given && !boundary->key_set().has_any(no_values) && !boundary->is_meta() &&
+      boundary->has_storage()) {
+    // A real tensor: read it past any dispatch mode (whose tracing would not
+    // see this host read anyway; the window size is a constant of the graph).
+    const c10::impl::ExcludeDispatchKeyGuard no_modes(
+        c10::DispatchKeySet({c10::DispatchKey::Python, c10::DispatchKey::PythonTLSSnapshot}));
     const int64_t s = S.expect_int(), t = T.expect_int();
     int64_t max_s_end = 0, max_t_end = 0, need_regular = 1, need_modified = 1;
     auto& memo = CheckedValues::instance();
