@@ -149,3 +149,29 @@ def test_version_matches_the_installed_metadata():
     from importlib.metadata import version
 
     assert rnnt_ops.__version__ == version("rnnt_ops")
+
+
+def test_the_build_uses_its_precompiled_header():
+    """This session's build compiled every C++ file with -include rnnt_pch.h,
+    and the rnnt_pch.h.gch beside it matches those flags: GCC's -H marks a
+    used precompiled header with '!' (an unusable one with 'x', when GCC
+    silently parses the headers instead)."""
+    import shlex
+
+    from rnnt_ops import _build, _pch
+
+    if not _pch._is_gcc(_pch._compiler()) or os.environ.get("RNNT_OPS_PCH") == "0":
+        pytest.skip("the precompiled header is made with GCC only, unless RNNT_OPS_PCH=0")
+    if _build._installed():
+        pytest.skip("an installed package deletes its precompiled header after the build")
+    directory = rnnt_ops.library_path().parent
+    line = next(x for x in (directory / "build.ninja").read_text().splitlines() if x.startswith("cflags = "))
+    flags = shlex.split(line[len("cflags = "):])
+    header = directory / _pch.HEADER_NAME
+    assert ["-include", str(header)] == flags[flags.index("-include") : flags.index("-include") + 2]
+    proc = subprocess.run(
+        [_pch._compiler(), *flags, "-H", "-fsyntax-only", "-x", "c++", "-"],
+        input="int main() { return 0; }\n", capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"! {header}.gch" in proc.stderr.splitlines(), proc.stderr[:2000]

@@ -266,3 +266,38 @@ def test_k2_losses_name_a_list_passed_for_a_tensor(argument):
     args[argument] = args[argument].tolist()
     with pytest.raises(RuntimeError, match=f"rnnt_loss_simple.*Expected a value of type '(Optional\\[)?Tensor\\]?' for argument '{argument}' but instead found type 'list'"):
         rnnt_ops.rnnt_loss_simple(lm, am, args["symbols"], 0, args["boundary"])
+
+
+def _torchaudio_rnnt_loss():
+    try:
+        from torchaudio.functional import rnnt_loss as torchaudio_rnnt_loss
+    except Exception:  # not installable beside every torch (e.g. 2.13 on CPU)
+        return None
+    return torchaudio_rnnt_loss
+
+
+@pytest.mark.skipif(_torchaudio_rnnt_loss() is None, reason="torchaudio is not importable here")
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"blank": 0}, {"reduction": "none"}, {"reduction": "sum", "clamp": 0.1},
+     {"fused_log_softmax": False}, {"fused_log_softmax": False, "clamp": 0.05}],
+)
+def test_matches_torchaudio_itself(device, options):
+    """Where torchaudio imports (e.g. a GPU image), the same call gives its numbers."""
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    blank = options.get("blank", -1)
+    logits, targets, logit_lengths, target_lengths = make_batch(B=4, T=7, U=4, C=9, blank=blank, seed=9)
+    logits = (2 * logits).float().to(device)
+    if not options.get("fused_log_softmax", True):
+        logits = logits.log_softmax(-1)
+    args = [t.to(device) for t in (targets, logit_lengths, target_lengths)]
+    results = []
+    for fn in (_torchaudio_rnnt_loss(), rnnt_loss):
+        x = logits.clone().requires_grad_()
+        loss = fn(x, *args, **options)
+        loss.sum().backward()
+        results.append((loss.detach(), x.grad))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-5, atol=1e-5)
