@@ -27,7 +27,7 @@ CASES = {
     "lm dtype": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm.long(), am, sy, 0), RuntimeError, "lm must be float16, bfloat16, float32 or float64"),
     "am dtype": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am.double(), sy, 0), RuntimeError, "am must have the dtype of lm"),
     "symbols shape": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy[:, :2], 0), RuntimeError, r"symbols \[B\]\[S\] disagree on S"),
-    "symbols dtype": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy.int(), 0), RuntimeError, "symbols must be int64"),
+    "symbols dtype": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy.float(), 0), RuntimeError, "symbols must be int64"),
     "symbols >= C": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy + C, 0), ValueError, r"symbols must lie in \[0, 4\)"),
     "symbols < 0": (lambda am, lm, sy, d: R.rnnt_loss(am[:, :, None] + lm[:, None], -sy, 0), ValueError, "symbols must lie in"),
     "termination_symbol >= C": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy, C), ValueError, "termination_symbol must be in"),

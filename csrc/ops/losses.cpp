@@ -15,6 +15,17 @@ namespace {
 
 using LossWithGrad = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
 
+// The losses take int32 symbols and boundary too (torchaudio's index
+// dtype): converted here, a copy of a [B][S] or [B][4] tensor; int64 and
+// anything else (left for the checks to name) pass through as they are.
+at::Tensor as_int64(const at::Tensor& t) {
+  return t.defined() && t.scalar_type() == at::kInt ? t.to(at::kLong) : t;
+}
+c10::optional<at::Tensor> as_int64(const c10::optional<at::Tensor>& t) {
+  if (!t.has_value()) return t;
+  return as_int64(*t);
+}
+
 // FastEmit-like delay penalty (k2): px[b, s, t] += delay_penalty *
 // ((t_end[b] - 1) / 2 - t), rewarding early emission; only when > 0.
 at::Tensor add_delay_penalty(const at::Tensor& px, double delay_penalty,
@@ -66,11 +77,13 @@ LossWithGrad loss_from_logprobs(std::tuple<at::Tensor, at::Tensor> logprobs,
 }
 
 LossWithGrad simple_loss(const at::Tensor& lm, const at::Tensor& am,
-                         const at::Tensor& symbols, int64_t termination_symbol,
-                         const c10::optional<at::Tensor>& boundary,
+                         const at::Tensor& symbols_in, int64_t termination_symbol,
+                         const c10::optional<at::Tensor>& boundary_in,
                          c10::string_view rnnt_type, double delay_penalty,
                          c10::string_view reduction, bool zero_infinity,
                          bool return_grad) {
+  const at::Tensor symbols = as_int64(symbols_in);
+  const c10::optional<at::Tensor> boundary = as_int64(boundary_in);
   const char* op = op_name("rnnt::rnnt_loss_simple");
   const OpNameScope scope(op);
   const Reduction red = parse_reduction(reduction, op);
@@ -80,12 +93,14 @@ LossWithGrad simple_loss(const at::Tensor& lm, const at::Tensor& am,
 }
 
 LossWithGrad smoothed_loss(const at::Tensor& lm, const at::Tensor& am,
-                           const at::Tensor& symbols, int64_t termination_symbol,
+                           const at::Tensor& symbols_in, int64_t termination_symbol,
                            double lm_only_scale, double am_only_scale,
-                           const c10::optional<at::Tensor>& boundary,
+                           const c10::optional<at::Tensor>& boundary_in,
                            c10::string_view rnnt_type, double delay_penalty,
                            c10::string_view reduction, bool zero_infinity,
                          bool return_grad) {
+  const at::Tensor symbols = as_int64(symbols_in);
+  const c10::optional<at::Tensor> boundary = as_int64(boundary_in);
   const char* op = op_name("rnnt::rnnt_loss_smoothed");
   const OpNameScope scope(op);
   const Reduction red = parse_reduction(reduction, op);
@@ -95,12 +110,14 @@ LossWithGrad smoothed_loss(const at::Tensor& lm, const at::Tensor& am,
       boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, zero_infinity, return_grad);
 }
 
-LossWithGrad full_loss(const at::Tensor& logits, const at::Tensor& symbols,
+LossWithGrad full_loss(const at::Tensor& logits, const at::Tensor& symbols_in,
                        int64_t termination_symbol,
-                       const c10::optional<at::Tensor>& boundary,
+                       const c10::optional<at::Tensor>& boundary_in,
                        c10::string_view rnnt_type, double delay_penalty,
                        c10::string_view reduction, bool zero_infinity,
                        bool inplace_grad, bool return_grad) {
+  const at::Tensor symbols = as_int64(symbols_in);
+  const c10::optional<at::Tensor> boundary = as_int64(boundary_in);
   const char* op = op_name("rnnt::rnnt_loss");
   const OpNameScope scope(op);
   const Reduction red = parse_reduction(reduction, op);
@@ -110,12 +127,14 @@ LossWithGrad full_loss(const at::Tensor& logits, const at::Tensor& symbols,
       boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, zero_infinity, return_grad);
 }
 
-LossWithGrad pruned_loss(const at::Tensor& logits, const at::Tensor& symbols,
+LossWithGrad pruned_loss(const at::Tensor& logits, const at::Tensor& symbols_in,
                          const at::Tensor& ranges, int64_t termination_symbol,
-                         const c10::optional<at::Tensor>& boundary,
+                         const c10::optional<at::Tensor>& boundary_in,
                          c10::string_view rnnt_type, double delay_penalty,
                          c10::string_view reduction, bool use_hat_loss,
                          bool zero_infinity, bool inplace_grad, bool return_grad) {
+  const at::Tensor symbols = as_int64(symbols_in);
+  const c10::optional<at::Tensor> boundary = as_int64(boundary_in);
   const char* op = op_name("rnnt::rnnt_loss_pruned");
   const OpNameScope scope(op);
   const Reduction red = parse_reduction(reduction, op);
