@@ -15,6 +15,7 @@ if build_cli_requested():  # `python -m rnnt_ops.build`: its options decide what
 load_library()
 
 from rnnt_ops import _fake  # noqa: E402,F401  (registers fake kernels)
+from rnnt_ops import _fake_tdt  # noqa: E402,F401
 from rnnt_ops import functional  # noqa: E402
 from rnnt_ops._build import with_cuda  # noqa: E402
 from rnnt_ops._version import __version__  # noqa: E402
@@ -36,6 +37,7 @@ from rnnt_ops.rnnt_loss import (  # noqa: E402
     rnnt_loss_simple,
     rnnt_loss_smoothed,
 )
+from rnnt_ops.tdt import rnnt_loss_multiblank, rnnt_loss_tdt  # noqa: E402
 from rnnt_ops.value_checks import (  # noqa: E402
     set_value_checks,
     value_checks,
@@ -58,9 +60,11 @@ __all__ = [
     "load_library",
     "mutual_information_recursion",
     "rnnt_loss",
+    "rnnt_loss_multiblank",
     "rnnt_loss_pruned",
     "rnnt_loss_simple",
     "rnnt_loss_smoothed",
+    "rnnt_loss_tdt",
     "set_value_checks",
     "value_checks",
     "value_checks_enabled",

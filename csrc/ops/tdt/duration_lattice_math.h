@@ -1,0 +1,80 @@
+// Shared math of the duration lattices (TDT and multi-blank transducers) for
+// the CPU and CUDA kernels. No ATen here: plain C++ that also compiles as
+// CUDA device code.
+//
+// One batch item has T frames and U symbols; its lattice nodes are (t, u)
+// with 0 <= t < T, 0 <= u <= U, each with label logits x[t][u][C] (and, for
+// TDT, duration logits z[t][u][D]). An arc leaves (t, u) with
+//   - a blank-like label c and a duration d >= 1, landing on (t + d, u), or
+//   - the next symbol y[u] (u < U) and a duration d >= 0, landing on
+//     (t + d, u + 1),
+// and must land on a frame < T, except that a blank-like arc from (t, U)
+// may land exactly on t = T: that ends a path. Its weight is
+//   w = x[c] - logsumexp(x) - sigma  (+ z[i] - logsumexp(z) for TDT),
+// i the arc's duration index. With alpha(0, 0) = 0,
+//   alpha(t, u) = logsumexp over arcs a into (t, u) of alpha(src) + w_a(src),
+//   beta(t, u)  = logsumexp over arcs a out of (t, u) of w_a + beta(dst)
+// (beta(end) = 0), and log P = beta(0, 0) = logsumexp over final arcs of
+// alpha(src) + w. An arc's occupation is exp(alpha(src) + w + beta(dst) -
+// log P); the gradient of -log P w.r.t. x[t][u][c] is
+//   occ(t, u) * softmax(x)[c] - sum of occupations of arcs labelled c,
+// with occ(t, u) the sum of the occupations of the arcs leaving (t, u)
+// (and the same for z with duration indices).
+#pragma once
+
+#include <cstdint>
+
+#include "rnnt_math.h"
+
+namespace rnnt {
+
+// Label of the arcs that emit the item's next symbol.
+constexpr int64_t kNextSymbol = -1;
+
+// One kind of arc, the same at every node: its label (a class id, or
+// kNextSymbol), its frame advance, and the index of its duration logit
+// (-1 without duration logits).
+struct DurationArc {
+  int64_t label;
+  int64_t duration;
+  int64_t duration_index;
+};
+
+RNNT_HOST_DEVICE bool emits_symbol(const DurationArc& arc) {
+  return arc.label == kNextSymbol;
+}
+
+// Whether the arc leaving (t, u) of an item with T frames and U symbols
+// lands on a node of the lattice or ends the path (t + d == T at u == U).
+RNNT_HOST_DEVICE bool arc_lands(const DurationArc& arc, int64_t t, int64_t u, int64_t T,
+                                int64_t U) {
+  const int64_t t_dst = t + arc.duration;
+  if (emits_symbol(arc)) return u < U && t_dst < T;
+  return t_dst < T || (t_dst == T && u == U);
+}
+
+// Whether that arc ends the path.
+RNNT_HOST_DEVICE bool arc_ends_path(const DurationArc& arc, int64_t t, int64_t u, int64_t T,
+                                    int64_t U) {
+  return !emits_symbol(arc) && u == U && t + arc.duration == T;
+}
+
+// The class an arc leaving a node emits, given the node's next symbol.
+RNNT_HOST_DEVICE int64_t arc_class(const DurationArc& arc, int64_t next_symbol) {
+  return emits_symbol(arc) ? next_symbol : arc.label;
+}
+
+// The arc's weight from the node's logits x (row of C), their normaliser
+// x_norm = logsumexp(x) + sigma, and optionally the duration logits z with
+// normaliser z_norm (z null without duration logits).
+template <typename acc_t, typename x_t>
+RNNT_HOST_DEVICE acc_t arc_weight(const DurationArc& arc, int64_t next_symbol, const x_t* x,
+                                  acc_t x_norm, const x_t* z, acc_t z_norm) {
+  acc_t w = static_cast<acc_t>(x[arc_class(arc, next_symbol)]) - x_norm;
+  if (z != nullptr && arc.duration_index >= 0) {
+    w += static_cast<acc_t>(z[arc.duration_index]) - z_norm;
+  }
+  return w;
+}
+
+}  // namespace rnnt
