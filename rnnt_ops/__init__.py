@@ -37,7 +37,12 @@ from rnnt_ops.rnnt_loss import (  # noqa: E402
     rnnt_loss_simple,
     rnnt_loss_smoothed,
 )
-from rnnt_ops.tdt import rnnt_loss_multiblank, rnnt_loss_tdt  # noqa: E402
+from rnnt_ops.tdt import (  # noqa: E402
+    MultiBlankRNNTLoss,
+    TDTLoss,
+    rnnt_loss_multiblank,
+    rnnt_loss_tdt,
+)
 from rnnt_ops.value_checks import (  # noqa: E402
     set_value_checks,
     value_checks,
@@ -45,7 +50,9 @@ from rnnt_ops.value_checks import (  # noqa: E402
 )
 
 __all__ = [
+    "MultiBlankRNNTLoss",
     "RNNTLoss",
+    "TDTLoss",
     "__version__",
     "boundary_from_lengths",
     "do_rnnt_pruning",
