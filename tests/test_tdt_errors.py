@@ -29,7 +29,7 @@ def test_tdt_bad_durations(durations, match):
 
 def test_tdt_duration_logits_must_match_durations():
     x, z, y = inputs(D=3)
-    with pytest.raises(RuntimeError, match="rnnt_loss_tdt: duration_logits must be .* D = len"):
+    with pytest.raises(RuntimeError, match="rnnt_loss_tdt: duration_logits must be .* D = len\\(durations\\) = 4, got D = 3"):
         R.rnnt_loss_tdt(x, z, y, 0, [0, 1, 2, 3])
 
 

@@ -60,12 +60,21 @@ std::vector<int64_t> multiblank_arcs(c10::IntArrayRef ids, c10::IntArrayRef dura
   return arcs;
 }
 
-void check_blank(int64_t termination_symbol, const at::Tensor& logits, const char* op) {
+// The size of a tensor's last dimension (classes, durations): an int that
+// torch.compile specialises on, leaving B, T and S symbolic.
+int64_t last_dim(const at::Tensor& t) {
+  return t.sym_size(-1).guard_int(__FILE__, __LINE__);
+}
+
+// Returns C, the number of classes.
+int64_t check_blank(int64_t termination_symbol, const at::Tensor& logits, const char* op) {
   TORCH_CHECK(logits.dim() == 4, op, ": logits must be 4-D [B][T][S+1][C], got ",
               logits.dim(), "-D");
-  TORCH_CHECK_VALUE(termination_symbol >= 0 && termination_symbol < logits.size(3), op,
-                    ": termination_symbol must be in [0, C = ", logits.size(3), "), got ",
+  const int64_t C = last_dim(logits);
+  TORCH_CHECK_VALUE(termination_symbol >= 0 && termination_symbol < C, op,
+                    ": termination_symbol must be in [0, C = ", C, "), got ",
                     termination_symbol);
+  return C;
 }
 
 at::Tensor reduce_losses(at::Tensor losses, c10::string_view reduction, bool zero_infinity,
@@ -105,9 +114,9 @@ at::Tensor rnnt_loss_tdt(const at::Tensor& logits, const at::Tensor& duration_lo
   const char* op = "rnnt::rnnt_loss_tdt";
   check_blank(termination_symbol, logits, op);
   TORCH_CHECK(duration_logits.dim() == 4 &&
-                  duration_logits.size(3) == static_cast<int64_t>(durations.size()),
+                  last_dim(duration_logits) == static_cast<int64_t>(durations.size()),
               op, ": duration_logits must be [B][T][S+1][D] with D = len(durations) = ",
-              durations.size(), ", got shape ", duration_logits.sizes());
+              durations.size(), ", got D = ", last_dim(duration_logits));
   TORCH_CHECK_VALUE(omega >= 0.0 && omega <= 1.0, op, ": omega must be in [0, 1], got ", omega);
   TORCH_CHECK_VALUE(fastemit_lambda >= 0.0, op, ": fastemit_lambda must be >= 0, got ",
                     fastemit_lambda);
@@ -131,10 +140,10 @@ at::Tensor rnnt_loss_multiblank(const at::Tensor& logits, const at::Tensor& symb
                                 const c10::optional<at::Tensor>& boundary, double sigma,
                                 c10::string_view reduction, bool zero_infinity) {
   const char* op = "rnnt::rnnt_loss_multiblank";
-  check_blank(termination_symbol, logits, op);
+  const int64_t C = check_blank(termination_symbol, logits, op);
   parse_reduction(reduction, op);
-  const std::vector<int64_t> arcs = multiblank_arcs(big_blank_ids, big_blank_durations,
-                                                    termination_symbol, logits.size(3), op);
+  const std::vector<int64_t> arcs =
+      multiblank_arcs(big_blank_ids, big_blank_durations, termination_symbol, C, op);
   const at::Tensor losses =
       -call_duration_lattice(logits, c10::nullopt, symbols, arcs, boundary, sigma, 0.0);
   return reduce_losses(losses, reduction, zero_infinity, op);
