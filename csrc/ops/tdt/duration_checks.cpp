@@ -13,6 +13,8 @@ std::vector<DurationArc> parse_duration_arcs(c10::IntArrayRef arcs, int64_t C, i
   TORCH_CHECK_VALUE(!arcs.empty() && arcs.size() % 3 == 0, op,
                     ": arcs must be a non-empty list of (label, duration, duration_index) "
                     "triples, got ", arcs.size(), " integers");
+  TORCH_CHECK_VALUE(static_cast<int64_t>(arcs.size()) <= 3 * kMaxDurationArcs, op,
+                    ": at most ", kMaxDurationArcs, " arc kinds, got ", arcs.size() / 3);
   std::vector<DurationArc> out;
   for (size_t i = 0; i < arcs.size(); i += 3) {
     const DurationArc arc{arcs[i], arcs[i + 1], arcs[i + 2]};

@@ -45,63 +45,25 @@ acc_t row_logsumexp(const scalar_t* row, int64_t n, std::vector<acc_t>& buf) {
   return mx + std::log(sum);
 }
 
-// Accessors of one item's lattice tensors.
 template <typename scalar_t, typename acc_t>
-struct ItemView {
-  const scalar_t* x;  // [T][S+1][C]
-  const scalar_t* z;  // [T][S+1][D] or null
-  const int64_t* y;   // [S]
-  const acc_t* norms;  // [T][S+1][2]: logsumexp of x and of z per node
-  acc_t sigma;
-  int64_t S1, C, D, T, U;
-
-  int64_t node(int64_t t, int64_t u) const { return t * S1 + u; }
-  int64_t next_symbol(int64_t u) const { return u < U ? y[u] : 0; }
-  acc_t weight(const DurationArc& a, int64_t t, int64_t u) const {
-    const int64_t n = node(t, u);
-    return arc_weight<acc_t>(a, next_symbol(u), x + n * C, norms[2 * n] + sigma,
-                             z ? z + n * D : nullptr, norms[2 * n + 1]);
-  }
-};
+using ItemView = DurationItem<scalar_t, acc_t>;
 
 template <typename scalar_t, typename acc_t>
 void forward_item(const ItemView<scalar_t, acc_t>& v, const std::vector<DurationArc>& arcs,
                   acc_t* alpha, acc_t* score) {
+  const int64_t n = static_cast<int64_t>(arcs.size());
   for (int64_t t = 0; t < v.T; ++t) {
-    for (int64_t u = 0; u <= v.U; ++u) {
-      acc_t a = (t == 0 && u == 0) ? acc_t(0) : neg_inf<acc_t>();
-      for (const DurationArc& arc : arcs) {
-        const int64_t ts = t - arc.duration, us = u - (emits_symbol(arc) ? 1 : 0);
-        if (ts < 0 || us < 0) continue;
-        a = log_add(a, alpha[v.node(ts, us)] + v.weight(arc, ts, us));
-      }
-      alpha[v.node(t, u)] = a;
-    }
+    for (int64_t u = 0; u <= v.U; ++u) alpha[v.node(t, u)] = alpha_at(v, arcs.data(), n, alpha, t, u);
   }
-  acc_t total = neg_inf<acc_t>();
-  for (const DurationArc& arc : arcs) {
-    const int64_t ts = v.T - arc.duration;
-    if (emits_symbol(arc) || ts < 0) continue;
-    total = log_add(total, alpha[v.node(ts, v.U)] + v.weight(arc, ts, v.U));
-  }
-  *score = total;
+  *score = total_score(v, arcs.data(), n, alpha);
 }
 
 template <typename scalar_t, typename acc_t>
 void beta_item(const ItemView<scalar_t, acc_t>& v, const std::vector<DurationArc>& arcs,
                acc_t* beta) {
+  const int64_t n = static_cast<int64_t>(arcs.size());
   for (int64_t t = v.T - 1; t >= 0; --t) {
-    for (int64_t u = v.U; u >= 0; --u) {
-      acc_t b = neg_inf<acc_t>();
-      for (const DurationArc& arc : arcs) {
-        if (!arc_lands(arc, t, u, v.T, v.U)) continue;
-        const acc_t rest = arc_ends_path(arc, t, u, v.T, v.U)
-                               ? acc_t(0)
-                               : beta[v.node(t + arc.duration, u + emits_symbol(arc))];
-        b = log_add(b, v.weight(arc, t, u) + rest);
-      }
-      beta[v.node(t, u)] = b;
-    }
+    for (int64_t u = v.U; u >= 0; --u) beta[v.node(t, u)] = beta_at(v, arcs.data(), n, beta, t, u);
   }
 }
 
@@ -117,11 +79,7 @@ void grad_node(const ItemView<scalar_t, acc_t>& v, const std::vector<DurationArc
   std::fill(dur.begin(), dur.end(), acc_t(0));
   acc_t occ = 0, occ_symbol = 0;
   for (const DurationArc& arc : arcs) {
-    if (!arc_lands(arc, t, u, v.T, v.U)) continue;
-    const acc_t rest = arc_ends_path(arc, t, u, v.T, v.U)
-                           ? acc_t(0)
-                           : beta[v.node(t + arc.duration, u + emits_symbol(arc))];
-    const acc_t gamma = occupation(alpha_tu + v.weight(arc, t, u) + rest - log_p);
+    const acc_t gamma = occupation(alpha_tu + arc_onward(v, arc, beta, t, u) - log_p);
     occ += gamma;
     if (emits_symbol(arc)) occ_symbol += gamma;
     row[arc_class(arc, v.next_symbol(u))] += emits_symbol(arc) ? (1 + lambda) * gamma : gamma;
@@ -130,14 +88,14 @@ void grad_node(const ItemView<scalar_t, acc_t>& v, const std::vector<DurationArc
   const acc_t base = occ + lambda * occ_symbol;
   const scalar_t* x = v.x + n * v.C;
   for (int64_t c = 0; c < v.C; ++c) {
-    const acc_t softmax = occupation(static_cast<acc_t>(x[c]) - v.norms[2 * n]);
-    gx[c] = static_cast<scalar_t>(g * (row[c] - base * softmax));
+    gx[c] = static_cast<scalar_t>(
+        g * logit_grad(row[c], base, static_cast<acc_t>(x[c]), v.norms[2 * n]));
   }
   if (gz != nullptr) {
     const scalar_t* z = v.z + n * v.D;
     for (int64_t i = 0; i < v.D; ++i) {
       gz[i] = static_cast<scalar_t>(
-          g * (dur[i] - occ * occupation(static_cast<acc_t>(z[i]) - v.norms[2 * n + 1])));
+          g * logit_grad(dur[i], occ, static_cast<acc_t>(z[i]), v.norms[2 * n + 1]));
     }
   }
 }

@@ -77,4 +77,84 @@ RNNT_HOST_DEVICE acc_t arc_weight(const DurationArc& arc, int64_t next_symbol, c
   return w;
 }
 
+// The most arc kinds a lattice may have (the CUDA kernels take them by value).
+constexpr int64_t kMaxDurationArcs = 64;
+
+// One item's lattice tensors: logits x [T][S+1][C], duration logits z
+// [T][S+1][D] (or null), symbols y [S], norms [T][S+1][2] (logsumexp of x
+// and of z per node), with T frames and U symbols of its own.
+template <typename scalar_t, typename acc_t>
+struct DurationItem {
+  const scalar_t* x;
+  const scalar_t* z;
+  const int64_t* y;
+  const acc_t* norms;
+  acc_t sigma;
+  int64_t S1, C, D, T, U;
+
+  RNNT_HOST_DEVICE int64_t node(int64_t t, int64_t u) const { return t * S1 + u; }
+  RNNT_HOST_DEVICE int64_t next_symbol(int64_t u) const { return u < U ? y[u] : 0; }
+  RNNT_HOST_DEVICE acc_t weight(const DurationArc& a, int64_t t, int64_t u) const {
+    const int64_t n = node(t, u);
+    return arc_weight<acc_t>(a, next_symbol(u), x + n * C, norms[2 * n] + sigma,
+                             z ? z + n * D : nullptr, norms[2 * n + 1]);
+  }
+};
+
+// alpha(t, u) from the item's alpha table (node-indexed) at earlier nodes.
+template <typename scalar_t, typename acc_t>
+RNNT_HOST_DEVICE acc_t alpha_at(const DurationItem<scalar_t, acc_t>& v, const DurationArc* arcs,
+                                int64_t n_arcs, const acc_t* alpha, int64_t t, int64_t u) {
+  acc_t a = (t == 0 && u == 0) ? acc_t(0) : neg_inf<acc_t>();
+  for (int64_t i = 0; i < n_arcs; ++i) {
+    const int64_t ts = t - arcs[i].duration, us = u - (emits_symbol(arcs[i]) ? 1 : 0);
+    if (ts < 0 || us < 0) continue;
+    a = log_add(a, alpha[v.node(ts, us)] + v.weight(arcs[i], ts, us));
+  }
+  return a;
+}
+
+// log P: the final arcs, blanks from (T - d, U) landing on t = T.
+template <typename scalar_t, typename acc_t>
+RNNT_HOST_DEVICE acc_t total_score(const DurationItem<scalar_t, acc_t>& v,
+                                   const DurationArc* arcs, int64_t n_arcs, const acc_t* alpha) {
+  acc_t total = neg_inf<acc_t>();
+  for (int64_t i = 0; i < n_arcs; ++i) {
+    const int64_t ts = v.T - arcs[i].duration;
+    if (emits_symbol(arcs[i]) || ts < 0) continue;
+    total = log_add(total, alpha[v.node(ts, v.U)] + v.weight(arcs[i], ts, v.U));
+  }
+  return total;
+}
+
+// The log-weight of the paths that take arc `a` out of (t, u), from there
+// on: w_a + beta(destination), or w_a for a final arc; -inf if it cannot.
+template <typename scalar_t, typename acc_t>
+RNNT_HOST_DEVICE acc_t arc_onward(const DurationItem<scalar_t, acc_t>& v, const DurationArc& a,
+                                  const acc_t* beta, int64_t t, int64_t u) {
+  if (!arc_lands(a, t, u, v.T, v.U)) return neg_inf<acc_t>();
+  const acc_t rest = arc_ends_path(a, t, u, v.T, v.U)
+                         ? acc_t(0)
+                         : beta[v.node(t + a.duration, u + (emits_symbol(a) ? 1 : 0))];
+  return v.weight(a, t, u) + rest;
+}
+
+// beta(t, u) from the item's beta table at later nodes.
+template <typename scalar_t, typename acc_t>
+RNNT_HOST_DEVICE acc_t beta_at(const DurationItem<scalar_t, acc_t>& v, const DurationArc* arcs,
+                               int64_t n_arcs, const acc_t* beta, int64_t t, int64_t u) {
+  acc_t b = neg_inf<acc_t>();
+  for (int64_t i = 0; i < n_arcs; ++i) b = log_add(b, arc_onward(v, arcs[i], beta, t, u));
+  return b;
+}
+
+// The gradient of score w.r.t. logit x[c] of a node, given the node's
+// weighted arc occupations: hit (the occupations of arcs labelled c, symbol
+// arcs scaled by 1 + lambda) minus base * softmax(x)[c], base = the node's
+// occupation plus lambda times its symbol arcs' occupation.
+template <typename acc_t>
+RNNT_HOST_DEVICE acc_t logit_grad(acc_t hit, acc_t base, acc_t logit, acc_t log_norm) {
+  return hit - base * occupation(logit - log_norm);
+}
+
 }  // namespace rnnt
