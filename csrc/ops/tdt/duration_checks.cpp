@@ -107,6 +107,26 @@ DurationLatticeInputs check_duration_lattice_inputs(
   return {B, T, S, C, D, std::move(parsed), lengths};
 }
 
+// Symbols of the items' lattices lie in [0, C) and are no blank-like label.
+void check_symbol_values(const at::Tensor& symbols_in, const DurationLatticeInputs& in,
+                         const char* op) {
+  const at::Tensor symbols = symbols_in.cpu().contiguous();
+  const at::Tensor lengths = in.lengths.cpu();
+  const int64_t* y = symbols.data_ptr<int64_t>();
+  const int64_t* len = lengths.data_ptr<int64_t>();
+  for (int64_t b = 0; b < in.B; ++b) {
+    for (int64_t u = 0; u < len[2 * b + 1]; ++u) {
+      const int64_t s = y[b * in.S + u];
+      TORCH_CHECK_VALUE(s >= 0 && s < in.C, op, ": symbols[", b, "][", u, "] = ", s,
+                        " must be in [0, C = ", in.C, ")");
+      for (const DurationArc& arc : in.arcs) {
+        TORCH_CHECK_VALUE(arc.label != s, op, ": symbols[", b, "][", u, "] = ", s,
+                          " is a blank (the termination symbol or a big blank)");
+      }
+    }
+  }
+}
+
 void check_duration_lattice_saved(const at::Tensor& scores, const at::Tensor& alpha,
                                   const at::Tensor& norms, const DurationLatticeInputs& in,
                                   const at::Tensor& logits) {

@@ -33,6 +33,11 @@ DurationLatticeInputs check_duration_lattice_inputs(
     const at::Tensor& symbols, c10::IntArrayRef arcs,
     const c10::optional<at::Tensor>& boundary, const char* op);
 
+// Symbols of the items' lattices (u < U_b) lie in [0, C) and are no
+// blank-like arc label (read on the host: on CUDA, a sync).
+void check_symbol_values(const at::Tensor& symbols, const DurationLatticeInputs& in,
+                         const char* op);
+
 // The saved forward outputs: scores [B], alpha [B][T][S+1] and norms
 // [B][T][S+1][2] in the accumulation dtype on the logits' device.
 void check_duration_lattice_saved(const at::Tensor& scores, const at::Tensor& alpha,

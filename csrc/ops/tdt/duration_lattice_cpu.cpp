@@ -100,24 +100,6 @@ void grad_node(const ItemView<scalar_t, acc_t>& v, const std::vector<DurationArc
   }
 }
 
-// Symbols of the items' lattices lie in [0, C) and are no blank-like label.
-void check_symbol_values(const at::Tensor& symbols, const DurationLatticeInputs& in,
-                         const char* op) {
-  const int64_t* y = symbols.data_ptr<int64_t>();
-  const int64_t* len = in.lengths.data_ptr<int64_t>();
-  for (int64_t b = 0; b < in.B; ++b) {
-    for (int64_t u = 0; u < len[2 * b + 1]; ++u) {
-      const int64_t s = y[b * in.S + u];
-      TORCH_CHECK_VALUE(s >= 0 && s < in.C, op, ": symbols[", b, "][", u, "] = ", s,
-                        " must be in [0, C = ", in.C, ")");
-      for (const DurationArc& arc : in.arcs) {
-        TORCH_CHECK_VALUE(arc.label != s, op, ": symbols[", b, "][", u, "] = ", s,
-                          " is a blank (the termination symbol or a big blank)");
-      }
-    }
-  }
-}
-
 template <typename scalar_t, typename acc_t>
 ItemView<scalar_t, acc_t> item_view(const DurationLatticeInputs& in, int64_t b,
                                     const at::Tensor& logits, const at::Tensor& z,
