@@ -157,7 +157,7 @@ __global__ void grad_kernel(Lattice<scalar_t, acc_t> L, ArcList arcs, const acc_
     const acc_t* beta = beta_all + b * L.T * S1;
     const acc_t alpha_tu = alpha_all[b * L.T * S1 + v.node(t, u)];
     for (int64_t i = lane; i < arcs.n; i += kWarp) {
-      gamma[i] = occupation(alpha_tu + arc_onward(v, arcs.arcs[i], beta, t, u) - log_p);
+      gamma[i] = exp_or_zero(alpha_tu + arc_onward(v, arcs.arcs[i], beta, t, u) - log_p);
     }
     __syncwarp();
     acc_t occ = 0, occ_symbol = 0;

@@ -79,7 +79,7 @@ void grad_node(const ItemView<scalar_t, acc_t>& v, const std::vector<DurationArc
   std::fill(dur.begin(), dur.end(), acc_t(0));
   acc_t occ = 0, occ_symbol = 0;
   for (const DurationArc& arc : arcs) {
-    const acc_t gamma = occupation(alpha_tu + arc_onward(v, arc, beta, t, u) - log_p);
+    const acc_t gamma = exp_or_zero(alpha_tu + arc_onward(v, arc, beta, t, u) - log_p);
     occ += gamma;
     if (emits_symbol(arc)) occ_symbol += gamma;
     row[arc_class(arc, v.next_symbol(u))] += emits_symbol(arc) ? (1 + lambda) * gamma : gamma;

@@ -28,6 +28,12 @@
 
 namespace rnnt {
 
+// exp(x) for a log occupation; 0 where x is -inf.
+template <typename acc_t>
+RNNT_HOST_DEVICE acc_t exp_or_zero(acc_t log_prob) {
+  return log_prob == neg_inf<acc_t>() ? acc_t(0) : exp(log_prob);
+}
+
 // Label of the arcs that emit the item's next symbol.
 constexpr int64_t kNextSymbol = -1;
 
@@ -154,7 +160,7 @@ RNNT_HOST_DEVICE acc_t beta_at(const DurationItem<scalar_t, acc_t>& v, const Dur
 // occupation plus lambda times its symbol arcs' occupation.
 template <typename acc_t>
 RNNT_HOST_DEVICE acc_t logit_grad(acc_t hit, acc_t base, acc_t logit, acc_t log_norm) {
-  return hit - base * occupation(logit - log_norm);
+  return hit - base * exp_or_zero(logit - log_norm);
 }
 
 }  // namespace rnnt
