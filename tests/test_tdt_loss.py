@@ -194,3 +194,12 @@ def test_low_precision_inputs_accumulate_in_float32(dtype):
     tol = 1e-2 if dtype != torch.float32 else 1e-6
     torch.testing.assert_close(gx.double(), rx, rtol=tol, atol=tol)
     torch.testing.assert_close(gz.double(), rz, rtol=tol, atol=tol)
+
+
+def test_second_order_gradient_raises():
+    logits, z, symbols = make(2, 4, 2, 4, 3, seed=12)
+    logits.requires_grad_(True)
+    loss = R.rnnt_loss_tdt(logits, z, symbols, 0, [0, 1, 2], reduction="sum")
+    (grad,) = torch.autograd.grad(loss, logits, create_graph=True)
+    with pytest.raises(RuntimeError, match="rnnt_loss_tdt / rnnt_loss_multiblank is differentiable once"):
+        grad.pow(2).sum().backward()

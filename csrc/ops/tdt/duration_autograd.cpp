@@ -1,10 +1,11 @@
 // Autograd of rnnt::_duration_lattice: the forward kernel saves alpha and the
 // per-node normalisers; the backward kernel computes beta and writes the
-// gradients of the logits (and duration logits) from them. Not twice
-// differentiable.
+// gradients of the logits (and duration logits) from them. Differentiable
+// once (differentiable_once.h): a second-order gradient raises.
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "differentiable_once.h"
 #include "duration_lattice.h"
 
 namespace rnnt {
@@ -27,6 +28,8 @@ class DurationLatticeFunction : public torch::autograd::Function<DurationLattice
     const bool has_boundary = boundary.has_value() && boundary->defined();
     ctx->save_for_backward({logits, has_z ? *duration_logits : at::Tensor(), symbols,
                             has_boundary ? *boundary : at::Tensor(), scores, alpha, norms});
+    remember_input_edges(ctx, logits, has_z ? *duration_logits : at::Tensor(),
+                         "rnnt::rnnt_loss_tdt / rnnt_loss_multiblank");
     ctx->saved_data["arcs"] = arcs;
     ctx->saved_data["sigma"] = sigma;
     ctx->saved_data["fastemit_lambda"] = fastemit_lambda;
@@ -43,8 +46,11 @@ class DurationLatticeFunction : public torch::autograd::Function<DurationLattice
         grads[0], s[0], optional(s[1]), s[2], arcs, optional(s[3]),
         ctx->saved_data["sigma"].toDouble(), ctx->saved_data["fastemit_lambda"].toDouble(),
         s[4], s[5], s[6]);
-    return {grad_logits, s[1].defined() ? grad_z : at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor()};
+    return differentiable_once(ctx,
+                               {grad_logits, s[1].defined() ? grad_z : at::Tensor(),
+                                at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+                                at::Tensor()},
+                               grads[0]);
   }
 };
 
