@@ -15,6 +15,7 @@ if build_cli_requested():  # `python -m rnnt_ops.build`: its options decide what
 load_library()
 
 from rnnt_ops import _fake  # noqa: E402,F401  (registers fake kernels)
+from rnnt_ops import _fake_tdt  # noqa: E402,F401
 from rnnt_ops import functional  # noqa: E402
 from rnnt_ops._build import with_cuda  # noqa: E402
 from rnnt_ops._version import __version__  # noqa: E402
@@ -36,6 +37,12 @@ from rnnt_ops.rnnt_loss import (  # noqa: E402
     rnnt_loss_simple,
     rnnt_loss_smoothed,
 )
+from rnnt_ops.tdt import (  # noqa: E402
+    MultiBlankRNNTLoss,
+    TDTLoss,
+    rnnt_loss_multiblank,
+    rnnt_loss_tdt,
+)
 from rnnt_ops.value_checks import (  # noqa: E402
     set_value_checks,
     value_checks,
@@ -43,7 +50,9 @@ from rnnt_ops.value_checks import (  # noqa: E402
 )
 
 __all__ = [
+    "MultiBlankRNNTLoss",
     "RNNTLoss",
+    "TDTLoss",
     "__version__",
     "boundary_from_lengths",
     "do_rnnt_pruning",
@@ -58,9 +67,11 @@ __all__ = [
     "load_library",
     "mutual_information_recursion",
     "rnnt_loss",
+    "rnnt_loss_multiblank",
     "rnnt_loss_pruned",
     "rnnt_loss_simple",
     "rnnt_loss_smoothed",
+    "rnnt_loss_tdt",
     "set_value_checks",
     "value_checks",
     "value_checks_enabled",
