@@ -10,6 +10,7 @@ load_library()
 
 from rnnt_ops import _fake  # noqa: E402,F401  (registers fake kernels)
 from rnnt_ops._build import with_cuda  # noqa: E402
+from rnnt_ops.fused import rnnt_loss_fused, rnnt_loss_pruned_fused  # noqa: E402
 from rnnt_ops.mutual_information import (  # noqa: E402
     joint_mutual_information_recursion,
     mutual_information_recursion,
@@ -44,7 +45,9 @@ __all__ = [
     "load_library",
     "mutual_information_recursion",
     "rnnt_loss",
+    "rnnt_loss_fused",
     "rnnt_loss_pruned",
+    "rnnt_loss_pruned_fused",
     "rnnt_loss_simple",
     "rnnt_loss_smoothed",
     "set_value_checks",
