@@ -81,15 +81,15 @@ def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 @torch.library.register_fake("rnnt::_fused_joiner_logprobs")
-def _fused_joiner_logprobs_fake(am, lm, weight, bias, lm_index, symbol_index, termination_symbol,
-                                boundary, activation, pruned, use_hat_loss, chunk_cells):
-    out = am.new_empty(lm_index.shape, dtype=_accumulation_dtype(am.dtype))
+def _fused_joiner_logprobs_fake(am, lm, weight, bias, symbol_index, ranges, termination_symbol,
+                                boundary, activation, use_hat_loss, chunk_cells):
+    out = am.new_empty(symbol_index.shape, dtype=_accumulation_dtype(am.dtype))
     return out, torch.empty_like(out), torch.empty_like(out)
 
 
 @torch.library.register_fake("rnnt::_fused_joiner_logprobs_backward")
-def _fused_joiner_logprobs_backward_fake(grad_symbol, grad_blank, am, lm, weight, bias, lm_index,
-                                         symbol_index, log_norm, termination_symbol, boundary,
-                                         activation, pruned, use_hat_loss, chunk_cells):
+def _fused_joiner_logprobs_backward_fake(grad_symbol, grad_blank, am, lm, weight, bias,
+                                         symbol_index, ranges, log_norm, termination_symbol,
+                                         boundary, activation, use_hat_loss, chunk_cells):
     return (am.new_empty(am.shape), lm.new_empty(lm.shape), weight.new_empty(weight.shape),
             weight.new_empty(weight.shape[:1]))

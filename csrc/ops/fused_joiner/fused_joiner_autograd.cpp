@@ -15,25 +15,26 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+at::Tensor or_undefined(const OptTensor& t) { return t.value_or(at::Tensor()); }
+OptTensor or_none(const at::Tensor& t) { return t.defined() ? OptTensor(t) : c10::nullopt; }
+
 class FusedJoinerFunction : public torch::autograd::Function<FusedJoinerFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& am, const at::Tensor& lm,
                                const at::Tensor& weight, const OptTensor& bias,
-                               const at::Tensor& lm_index, const at::Tensor& symbol_index,
+                               const at::Tensor& symbol_index, const OptTensor& ranges,
                                int64_t termination_symbol, const OptTensor& boundary,
-                               c10::string_view activation, bool pruned, bool use_hat_loss,
+                               c10::string_view activation, bool use_hat_loss,
                                int64_t chunk_cells) {
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [symbol_lp, blank_lp, log_norm] =
-        call_fused_joiner_logprobs(am, lm, weight, bias, lm_index, symbol_index,
-                                   termination_symbol, boundary, activation, pruned,
-                                   use_hat_loss, chunk_cells);
-    const auto or_undefined = [](const OptTensor& t) { return t.value_or(at::Tensor()); };
-    ctx->save_for_backward({am, lm, weight, or_undefined(bias), lm_index, symbol_index, log_norm,
-                            or_undefined(boundary)});
+        call_fused_joiner_logprobs(am, lm, weight, bias, symbol_index, ranges,
+                                   termination_symbol, boundary, activation, use_hat_loss,
+                                   chunk_cells);
+    ctx->save_for_backward({am, lm, weight, or_undefined(bias), symbol_index,
+                            or_undefined(ranges), log_norm, or_undefined(boundary)});
     ctx->saved_data["termination_symbol"] = termination_symbol;
     ctx->saved_data["activation"] = std::string(activation);
-    ctx->saved_data["pruned"] = pruned;
     ctx->saved_data["use_hat_loss"] = use_hat_loss;
     ctx->saved_data["chunk_cells"] = chunk_cells;
     ctx->mark_non_differentiable({log_norm});
@@ -47,27 +48,30 @@ class FusedJoinerFunction : public torch::autograd::Function<FusedJoinerFunction
     const auto zero_if_undefined = [&](const at::Tensor& g) {
       return g.defined() ? g : at::zeros_like(log_norm);
     };
-    const OptTensor bias = saved[3].defined() ? OptTensor(saved[3]) : c10::nullopt;
-    const OptTensor boundary = saved[7].defined() ? OptTensor(saved[7]) : c10::nullopt;
-    const std::string activation = ctx->saved_data["activation"].toStringRef();
+    const OptTensor bias = or_none(saved[3]);
     auto [grad_am, grad_lm, grad_weight, grad_bias] = call_fused_joiner_logprobs_backward(
         zero_if_undefined(grads[0]), zero_if_undefined(grads[1]), saved[0], saved[1], saved[2],
-        bias, saved[4], saved[5], log_norm, ctx->saved_data["termination_symbol"].toInt(),
-        boundary, activation, ctx->saved_data["pruned"].toBool(),
-        ctx->saved_data["use_hat_loss"].toBool(), ctx->saved_data["chunk_cells"].toInt());
-    return {grad_am,     grad_lm,     grad_weight, bias ? grad_bias : at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+        bias, saved[4], or_none(saved[5]), log_norm,
+        ctx->saved_data["termination_symbol"].toInt(), or_none(saved[7]),
+        ctx->saved_data["activation"].toStringRef(), ctx->saved_data["use_hat_loss"].toBool(),
+        ctx->saved_data["chunk_cells"].toInt());
+    // One entry per forward argument; none for the non-differentiable ones.
+    variable_list out(11);
+    out[0] = grad_am;
+    out[1] = grad_lm;
+    out[2] = grad_weight;
+    if (bias.has_value()) out[3] = grad_bias;
+    return out;
   }
 };
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs_autograd(
     const at::Tensor& am, const at::Tensor& lm, const at::Tensor& weight, const OptTensor& bias,
-    const at::Tensor& lm_index, const at::Tensor& symbol_index, int64_t termination_symbol,
-    const OptTensor& boundary, c10::string_view activation, bool pruned, bool use_hat_loss,
+    const at::Tensor& symbol_index, const OptTensor& ranges, int64_t termination_symbol,
+    const OptTensor& boundary, c10::string_view activation, bool use_hat_loss,
     int64_t chunk_cells) {
-  const auto out = FusedJoinerFunction::apply(am, lm, weight, bias, lm_index, symbol_index,
-                                              termination_symbol, boundary, activation, pruned,
+  const auto out = FusedJoinerFunction::apply(am, lm, weight, bias, symbol_index, ranges,
+                                              termination_symbol, boundary, activation,
                                               use_hat_loss, chunk_cells);
   return {out[0], out[1], out[2]};
 }

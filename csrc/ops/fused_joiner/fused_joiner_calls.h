@@ -13,37 +13,37 @@ using OptTensor = c10::optional<at::Tensor>;
 
 inline std::tuple<at::Tensor, at::Tensor, at::Tensor> call_fused_joiner_logprobs(
     const at::Tensor& am, const at::Tensor& lm, const at::Tensor& weight, const OptTensor& bias,
-    const at::Tensor& lm_index, const at::Tensor& symbol_index, int64_t termination_symbol,
-    const OptTensor& boundary, c10::string_view activation, bool pruned, bool use_hat_loss,
+    const at::Tensor& symbol_index, const OptTensor& ranges, int64_t termination_symbol,
+    const OptTensor& boundary, c10::string_view activation, bool use_hat_loss,
     int64_t chunk_cells) {
   static const auto op =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("rnnt::_fused_joiner_logprobs", "")
           .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor>(
               const at::Tensor&, const at::Tensor&, const at::Tensor&, const OptTensor&,
-              const at::Tensor&, const at::Tensor&, int64_t, const OptTensor&,
-              c10::string_view, bool, bool, int64_t)>();
-  return op.call(am, lm, weight, bias, lm_index, symbol_index, termination_symbol, boundary,
-                 activation, pruned, use_hat_loss, chunk_cells);
+              const at::Tensor&, const OptTensor&, int64_t, const OptTensor&,
+              c10::string_view, bool, int64_t)>();
+  return op.call(am, lm, weight, bias, symbol_index, ranges, termination_symbol, boundary,
+                 activation, use_hat_loss, chunk_cells);
 }
 
 inline std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>
 call_fused_joiner_logprobs_backward(
     const at::Tensor& grad_symbol, const at::Tensor& grad_blank, const at::Tensor& am,
     const at::Tensor& lm, const at::Tensor& weight, const OptTensor& bias,
-    const at::Tensor& lm_index, const at::Tensor& symbol_index, const at::Tensor& log_norm,
+    const at::Tensor& symbol_index, const OptTensor& ranges, const at::Tensor& log_norm,
     int64_t termination_symbol, const OptTensor& boundary, c10::string_view activation,
-    bool pruned, bool use_hat_loss, int64_t chunk_cells) {
+    bool use_hat_loss, int64_t chunk_cells) {
   static const auto op =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("rnnt::_fused_joiner_logprobs_backward", "")
           .typed<std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>(
               const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-              const at::Tensor&, const OptTensor&, const at::Tensor&, const at::Tensor&,
-              const at::Tensor&, int64_t, const OptTensor&, c10::string_view, bool, bool,
+              const at::Tensor&, const OptTensor&, const at::Tensor&, const OptTensor&,
+              const at::Tensor&, int64_t, const OptTensor&, c10::string_view, bool,
               int64_t)>();
-  return op.call(grad_symbol, grad_blank, am, lm, weight, bias, lm_index, symbol_index,
-                 log_norm, termination_symbol, boundary, activation, pruned, use_hat_loss,
+  return op.call(grad_symbol, grad_blank, am, lm, weight, bias, symbol_index, ranges,
+                 log_norm, termination_symbol, boundary, activation, use_hat_loss,
                  chunk_cells);
 }
 

@@ -18,7 +18,8 @@ Activation parse_activation(c10::string_view name, const char* op) {
 
 JoinerInputs make_joiner_inputs(const at::Tensor& am, const at::Tensor& lm,
                                 const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
-                                const at::Tensor& lm_index, const at::Tensor& symbol_index,
+                                const at::Tensor& symbol_index,
+                                const c10::optional<at::Tensor>& ranges,
                                 int64_t termination_symbol, c10::string_view activation,
                                 bool use_hat_loss, const char* op) {
   const at::ScalarType acc = at::toOpMathType(weight.scalar_type());
@@ -26,24 +27,27 @@ JoinerInputs make_joiner_inputs(const at::Tensor& am, const at::Tensor& lm,
   in.am = am.to(acc);
   in.lm = lm.to(acc);
   in.weight = weight;
-  in.bias = bias.has_value() ? *bias : at::Tensor();
-  in.lm_index = lm_index;
+  in.bias = bias.value_or(at::Tensor());
   in.symbol_index = symbol_index;
+  in.ranges = ranges.value_or(at::Tensor());
   in.activation = parse_activation(activation, op);
   in.termination_symbol = termination_symbol;
   in.use_hat_loss = use_hat_loss;
   return in;
 }
 
-std::vector<ItemBox> item_boxes(const c10::optional<at::Tensor>& boundary, int64_t B,
-                                int64_t T, int64_t S, int64_t K, bool pruned, const char* op) {
-  std::vector<ItemBox> boxes;
+std::vector<Tile> item_boxes(const JoinerInputs& in, const c10::optional<at::Tensor>& boundary,
+                             const char* op) {
+  const int64_t B = in.am.size(0), T = in.am.size(1), S = in.lm.size(1) - 1;
+  const int64_t K = in.symbol_index.size(2);
+  const bool pruned = in.ranges.defined();
+  std::vector<Tile> boxes;
   boxes.reserve(B);
   if (!boundary.has_value() || !boundary->defined()) {
-    for (int64_t b = 0; b < B; ++b) boxes.push_back({0, T, 0, pruned ? K : S + 1});
+    boxes.assign(B, Tile{0, T, 0, pruned ? K : S + 1});
     return boxes;
   }
-  // One host read of B x 4 values: the boxes set the chunks' sizes.
+  // One host read of B x 4 values: the boxes set the tiles.
   const at::Tensor rows = boundary->to(at::kCPU).contiguous();
   const auto bnd = rows.accessor<int64_t, 2>();
   for (int64_t b = 0; b < B; ++b) {
@@ -52,7 +56,7 @@ std::vector<ItemBox> item_boxes(const c10::optional<at::Tensor>& boundary, int64
                       ": boundary[", b, "] = (s_begin, t_begin, s_end, t_end) = (", s0, ", ",
                       t0, ", ", s1, ", ", t1, ") must satisfy 0 <= s_begin <= s_end <= S = ",
                       S, " and 0 <= t_begin <= t_end <= T = ", T);
-    boxes.push_back({t0, t1, pruned ? 0 : s0, pruned ? K : s1 + 1});
+    boxes.push_back(pruned ? Tile{t0, t1, 0, K} : Tile{t0, t1, s0, s1 + 1});
   }
   return boxes;
 }
@@ -66,11 +70,28 @@ int64_t cells_per_chunk(int64_t requested, int64_t C, int64_t D, at::ScalarType 
   }();
   const int64_t acc = c10::elementSize(at::toOpMathType(gemm_dtype));
   const int64_t gemm = c10::elementSize(gemm_dtype);
-  // Live per cell at the peak: logits in the GEMM's dtype, their
-  // accumulation-dtype copy and one more [C] temporary (the exponentials),
+  // Live per cell at the peak: the logits (their gradient overwrites them)
   // and a few hidden-sized rows.
-  const int64_t bytes_per_cell = C * (gemm + 2 * acc) + 4 * D * acc;
+  const int64_t bytes_per_cell = C * gemm + 4 * D * acc;
   return std::max<int64_t>(1, budget_mb * (int64_t{1} << 20) / bytes_per_cell);
+}
+
+std::vector<Tile> box_tiles(const Tile& box, int64_t chunk_cells) {
+  std::vector<Tile> tiles;
+  if (box.cells() == 0) return tiles;
+  if (chunk_cells >= box.slots()) {
+    const int64_t rows = chunk_cells / box.slots();
+    for (int64_t t = box.t0; t < box.t1; t += rows) {
+      tiles.push_back({t, std::min(t + rows, box.t1), box.k0, box.k1});
+    }
+    return tiles;
+  }
+  for (int64_t t = box.t0; t < box.t1; ++t) {
+    for (int64_t k = box.k0; k < box.k1; k += chunk_cells) {
+      tiles.push_back({t, t + 1, k, std::min(k + chunk_cells, box.k1)});
+    }
+  }
+  return tiles;
 }
 
 namespace {
@@ -86,23 +107,22 @@ at::Tensor activate_(at::Tensor pre, Activation activation) {
 
 }  // namespace
 
-Chunk compute_chunk(const JoinerInputs& in, int64_t b, const ItemBox& box, int64_t c0,
-                    int64_t c1) {
+Chunk compute_chunk(const JoinerInputs& in, int64_t b, const Tile& tile) {
   Chunk ch;
-  const int64_t slots = box.k1 - box.k0;
-  const at::Tensor cell = at::arange(c0, c1, in.am.options().dtype(at::kLong));
-  ch.t = at::div(cell, slots, "floor").add_(box.t0);
-  ch.k = at::remainder(cell, slots).add_(box.k0);
-  ch.s = in.lm_index.select(0, b).index({ch.t, ch.k});
-  ch.symbol = in.symbol_index.select(0, b).index({ch.t, ch.k});
-  ch.hidden = activate_(in.am.select(0, b).index_select(0, ch.t) +
-                            in.lm.select(0, b).index_select(0, ch.s),
-                        in.activation);
+  const int64_t D = in.am.size(2);
+  const at::Tensor am_rows = in.am.select(0, b).narrow(0, tile.t0, tile.frames()).unsqueeze(1);
+  at::Tensor lm_rows;  // [1 or frames][slots][D]
+  if (in.ranges.defined()) {
+    ch.rows = tile.of(in.ranges.select(0, b)).reshape(-1);
+    lm_rows = in.lm.select(0, b).index_select(0, ch.rows).view({tile.frames(), tile.slots(), D});
+  } else {
+    lm_rows = in.lm.select(0, b).narrow(0, tile.k0, tile.slots()).unsqueeze(0);
+  }
+  ch.symbol = tile.of(in.symbol_index.select(0, b)).reshape(-1);
+  ch.hidden = activate_(am_rows + lm_rows, in.activation).view({tile.cells(), D});
   ch.hidden_gemm = ch.hidden.to(in.weight.scalar_type());
-  const at::Tensor logits = in.bias.defined()
-                                ? at::addmm(in.bias, ch.hidden_gemm, in.weight.t())
+  ch.logits = in.bias.defined() ? at::addmm(in.bias, ch.hidden_gemm, in.weight.t())
                                 : at::mm(ch.hidden_gemm, in.weight.t());
-  ch.logits = logits.to(ch.hidden.scalar_type());
   return ch;
 }
 

@@ -49,16 +49,13 @@ at::Tensor rnnt_loss_fused(const at::Tensor& am, const at::Tensor& lm, const at:
   const SymInt B = am.sym_size(0), T = am.sym_size(1), C = weight.sym_size(0);
   SymbolsReadAhead read = SymbolsReadAhead::start(symbols_in, boundary);
   const at::Tensor symbols = read.symbols_in_range(symbols_in, C);
-  // Cell (b, t, s) scores symbol s (the terminator at s = S, unused) and
-  // reads decoder row s.
+  // Cell (b, t, s) scores symbol s (the terminator at s = S, unused).
   const at::Tensor symbols_ext =
       at::cat({symbols, symbols.new_full_symint({B, 1}, termination_symbol)}, 1);
   const at::Tensor symbol_index = symbols_ext.unsqueeze(1).expand_symint({B, T, S + 1});
-  const at::Tensor lm_index =
-      at::arange(S + 1, symbols.options()).view({1, 1, -1}).expand_symint({B, T, S + 1});
   const auto [symbol_lp, blank_lp, log_norm] = call_fused_joiner_logprobs(
-      am, lm, weight, bias, lm_index, symbol_index, termination_symbol, boundary, activation,
-      /*pruned=*/false, /*use_hat_loss=*/false, chunk_cells);
+      am, lm, weight, bias, symbol_index, /*ranges=*/c10::nullopt, termination_symbol,
+      boundary, activation, /*use_hat_loss=*/false, chunk_cells);
   const at::Tensor px = symbol_lp.narrow_symint(2, 0, S).transpose(1, 2);  // [B][S][T]
   const at::Tensor py = blank_lp.transpose(1, 2);                          // [B][S+1][T]
   auto logprobs = finish_logprobs(px, py, type, boundary);
@@ -94,8 +91,8 @@ at::Tensor rnnt_loss_pruned_fused(const at::Tensor& am, const at::Tensor& lm,
   const at::Tensor kept_symbols =
       at::gather(symbols_ext.unsqueeze(1).expand_symint({B, T, S + 1}), 2, kept);
   const auto [px_kept, py_kept, log_norm] = call_fused_joiner_logprobs(
-      am, lm, weight, bias, kept, kept_symbols, termination_symbol, boundary, activation,
-      /*pruned=*/true, use_hat_loss, chunk_cells);
+      am, lm, weight, bias, kept_symbols, kept, termination_symbol, boundary, activation,
+      use_hat_loss, chunk_cells);
   auto logprobs = call_pruned_lattice(px_kept, py_kept, kept, S.guard_int(__FILE__, __LINE__),
                                       rnnt_type, boundary);
   read.finish(C);

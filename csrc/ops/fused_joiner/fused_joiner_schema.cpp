@@ -7,23 +7,23 @@ TORCH_LIBRARY_FRAGMENT(rnnt, m) {
   // Backend kernel: per lattice cell (b, t, k) of the items' boxes, the
   // joiner's log-probs of symbol_index[b, t, k] and of the blank, and the
   // log-normaliser, each [B][T][K] in the accumulation dtype (float32 for
-  // float16/bfloat16, 0 outside the boxes). The cell's decoder row is
-  // lm[b, lm_index[b, t, k]]. pruned=False: K = S+1 positions, boxed to
-  // [s_begin, s_end]; pruned=True: K = s_range window slots, all kept.
+  // float16/bfloat16, 0 outside the boxes). Full lattice (ranges None): the
+  // cell's decoder row is lm[b, k], K = S+1, boxed to [s_begin, s_end];
+  // pruned: lm[b, ranges[b, t, k]], K = s_range, every slot kept.
   // use_hat_loss: HAT factorisation (blank = sigmoid(logit 0)). chunk_cells
   // > 0 fixes the cells per chunk; 0 picks it from a memory budget.
   m.def(
       "_fused_joiner_logprobs(Tensor am, Tensor lm, Tensor weight, Tensor? bias,"
-      " Tensor lm_index, Tensor symbol_index, int termination_symbol, Tensor? boundary,"
-      " str activation, bool pruned, bool use_hat_loss, int chunk_cells)"
+      " Tensor symbol_index, Tensor? ranges, int termination_symbol, Tensor? boundary,"
+      " str activation, bool use_hat_loss, int chunk_cells)"
       " -> (Tensor, Tensor, Tensor)");
   // Its backward: recomputes each chunk and returns the gradients of
   // (am, lm, weight, bias) (bias's also when bias is None, unused then).
   m.def(
       "_fused_joiner_logprobs_backward(Tensor grad_symbol, Tensor grad_blank, Tensor am,"
-      " Tensor lm, Tensor weight, Tensor? bias, Tensor lm_index, Tensor symbol_index,"
+      " Tensor lm, Tensor weight, Tensor? bias, Tensor symbol_index, Tensor? ranges,"
       " Tensor log_norm, int termination_symbol, Tensor? boundary, str activation,"
-      " bool pruned, bool use_hat_loss, int chunk_cells) -> (Tensor, Tensor, Tensor, Tensor)");
+      " bool use_hat_loss, int chunk_cells) -> (Tensor, Tensor, Tensor, Tensor)");
   // The losses: rnnt_loss (resp. do_rnnt_pruning + rnnt_loss_pruned) of the
   // joiner's logits, without forming them.
   m.def(
