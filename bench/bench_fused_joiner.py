@@ -1,15 +1,17 @@
 """Peak memory and time of one training step of the fused joiner + loss
 (rnnt_loss_fused) against the unfused path (joiner logits materialised,
-then rnnt_loss), side by side in one run, on CPU.
+then rnnt_loss), side by side in one run, on CPU (or CUDA).
 
     python bench/bench_fused_joiner.py [--B 4 --T 200 --S 50 --D 256]
         [--C 500 2000 4000 8000] [--fused-only-C 32000] [--steps 3]
+        [--device cuda]
 
 Step = joiner + loss forward + backward (float32), from am [B][T][D],
 lm [B][S+1][D], weight [C][D], bias [C], all requiring grad; tanh joiner.
 Each (path, C) runs in a fresh subprocess: peak = the process's peak RSS
-(getrusage) minus its RSS after building the inputs; time = the median of
-``--steps`` steps after one warm-up step. ``--fused-only-C`` sizes run the
+(getrusage) minus its RSS after building the inputs (on CUDA: the peak
+allocated minus what the inputs hold); time = the median of ``--steps``
+steps after one warm-up step (on CUDA synchronised). ``--fused-only-C`` sizes run the
 fused path alone (the unfused logits would not fit in memory).
 """
 
@@ -22,17 +24,18 @@ import sys
 import time
 
 
-def child(path: str, B: int, T: int, S: int, D: int, C: int, steps: int) -> None:
+def child(path: str, B: int, T: int, S: int, D: int, C: int, steps: int, device: str) -> None:
     import torch
 
     import rnnt_ops
 
     torch.manual_seed(0)
-    am = torch.randn(B, T, D, requires_grad=True)
-    lm = torch.randn(B, S + 1, D, requires_grad=True)
-    weight = (torch.randn(C, D) / D**0.5).requires_grad_(True)
-    bias = torch.zeros(C, requires_grad=True)
-    symbols = torch.randint(1, C, (B, S))
+    am = torch.randn(B, T, D, device=device, requires_grad=True)
+    lm = torch.randn(B, S + 1, D, device=device, requires_grad=True)
+    weight = (torch.randn(C, D, device=device) / D**0.5).requires_grad_(True)
+    bias = torch.zeros(C, device=device, requires_grad=True)
+    symbols = torch.randint(1, C, (B, S), device=device)
+    cuda = device == "cuda"
 
     def step() -> float:
         if path == "fused":
@@ -43,22 +46,33 @@ def child(path: str, B: int, T: int, S: int, D: int, C: int, steps: int) -> None
         loss.backward()
         return float(loss)
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated() / 2**20
+    else:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     times, losses = [], []
     for i in range(steps + 1):
         start = time.perf_counter()
-        losses.append(step())
+        losses.append(step())  # float(loss) synchronises
         if i > 0:
             times.append(time.perf_counter() - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_mib": (peak - before) / 1024, "seconds": statistics.median(times),
+        for p in (am, lm, weight, bias):
+            p.grad = None
+    if cuda:
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_mib": peak - before, "seconds": statistics.median(times),
                       "loss": losses[-1]}))
 
 
 def measure(path: str, C: int, args) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--child", path, "--B", str(args.B), "--T", str(args.T),
-         "--S", str(args.S), "--D", str(args.D), "--C", str(C), "--steps", str(args.steps)],
+         "--S", str(args.S), "--D", str(args.D), "--C", str(C), "--steps", str(args.steps),
+         "--device", args.device],
         check=True, capture_output=True, text=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -73,16 +87,18 @@ def main() -> None:
     parser.add_argument("--C", type=int, nargs="+", default=[500, 2000, 4000, 8000])
     parser.add_argument("--fused-only-C", type=int, nargs="*", default=[32000])
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--child", choices=["fused", "unfused"])
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.B, args.T, args.S, args.D, args.C[0], args.steps)
+        child(args.child, args.B, args.T, args.S, args.D, args.C[0], args.steps, args.device)
         return
     import torch
 
-    print(f"B={args.B} T={args.T} S={args.S} D={args.D}, float32, CPU "
-          f"({torch.get_num_threads()} threads), tanh joiner, one step = forward + backward, "
-          f"median of {args.steps} steps")
+    where = (torch.cuda.get_device_name() if args.device == "cuda"
+             else f"CPU ({torch.get_num_threads()} threads)")
+    print(f"B={args.B} T={args.T} S={args.S} D={args.D}, float32, {where}, tanh joiner, "
+          f"one step = forward + backward, median of {args.steps} steps")
     print("| C | unfused peak MiB | fused peak MiB | peak ratio | unfused s | fused s "
           "| time ratio | loss diff |")
     print("|---|---|---|---|---|---|---|---|")

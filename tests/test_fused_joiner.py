@@ -38,7 +38,7 @@ def unfused_pruned_loss(am, lm, ranges, weight, bias, symbols, blank, boundary, 
 
 
 def random_problem(seed, rnnt_type, B=3, T=6, S=4, D=5, C=7, with_bias=True, ragged=True,
-                   dtype=torch.float64):
+                   dtype=torch.float64, device="cpu"):
     g = torch.Generator().manual_seed(seed)
     if rnnt_type != "regular":
         S = min(S, T)
@@ -49,7 +49,8 @@ def random_problem(seed, rnnt_type, B=3, T=6, S=4, D=5, C=7, with_bias=True, rag
     symbols = torch.randint(1, C, (B, S), generator=g)
     boundary = (random_boundary(B, S, T, g, with_begin=False, modified=rnnt_type != "regular")
                 if ragged else None)
-    return am, lm, weight, bias, symbols, boundary
+    return tuple(None if t is None else t.to(device)
+                 for t in (am, lm, weight, bias, symbols, boundary))
 
 
 def leaves(*tensors):
@@ -60,7 +61,8 @@ def assert_same_loss_and_grads(fused_fn, unfused_fn, inputs, tol):
     fused_in, unfused_in = leaves(*inputs), leaves(*inputs)
     fused, unfused = fused_fn(*fused_in), unfused_fn(*unfused_in)
     torch.testing.assert_close(fused, unfused, **tol)
-    weights = torch.linspace(0.5, 1.5, fused.numel(), dtype=fused.dtype).view(fused.shape)
+    weights = torch.linspace(0.5, 1.5, fused.numel(), dtype=fused.dtype,
+                             device=fused.device).view(fused.shape)
     (fused * weights).sum().backward()
     (unfused * weights).sum().backward()
     for name, a, b in zip(("am", "lm", "weight", "bias"), fused_in, unfused_in):
@@ -72,11 +74,11 @@ def assert_same_loss_and_grads(fused_fn, unfused_fn, inputs, tol):
 
 @pytest.mark.parametrize("rnnt_type,activation,reduction",
                          list(itertools.product(RNNT_TYPES, ACTIVATIONS, ["none", "mean", "sum"])))
-def test_full_matches_unfused(rnnt_type, activation, reduction):
+def test_full_matches_unfused(rnnt_type, activation, reduction, device):
     for seed, (with_bias, ragged, delay_penalty, zero_infinity) in enumerate(
             [(True, True, 0.0, False), (False, True, 0.3, True), (True, False, 0.0, True)]):
         am, lm, weight, bias, symbols, boundary = random_problem(
-            seed, rnnt_type, with_bias=with_bias, ragged=ragged)
+            seed, rnnt_type, with_bias=with_bias, ragged=ragged, device=device)
         options = (2, boundary, activation, rnnt_type, delay_penalty, reduction, zero_infinity)
 
         def fused(am, lm, weight, bias):
@@ -90,11 +92,11 @@ def test_full_matches_unfused(rnnt_type, activation, reduction):
 
 @pytest.mark.parametrize("chunk_cells", [1, 3, 7 * 5, 10**6])
 @pytest.mark.parametrize("rnnt_type", RNNT_TYPES)
-def test_full_chunk_sizes(chunk_cells, rnnt_type):
+def test_full_chunk_sizes(chunk_cells, rnnt_type, device):
     """One cell per chunk, chunks across frame rows, a whole item (T * (S+1)
     = 35 cells) per chunk, and more than any item."""
     am, lm, weight, bias, symbols, boundary = random_problem(
-        11, rnnt_type, B=2, T=7, S=4)
+        11, rnnt_type, B=2, T=7, S=4, device=device)
 
     def fused(am, lm, weight, bias):
         return rnnt_ops.rnnt_loss_fused(am, lm, weight, bias, symbols, 0, boundary,
@@ -109,9 +111,9 @@ def test_full_chunk_sizes(chunk_cells, rnnt_type):
 
 
 @pytest.mark.parametrize("rnnt_type", RNNT_TYPES)
-def test_full_no_symbols(rnnt_type):
+def test_full_no_symbols(rnnt_type, device):
     """S = 0: only blanks."""
-    am, lm, weight, bias, symbols, boundary = random_problem(5, rnnt_type, S=0)
+    am, lm, weight, bias, symbols, boundary = random_problem(5, rnnt_type, S=0, device=device)
 
     def fused(am, lm, weight, bias):
         return rnnt_ops.rnnt_loss_fused(am, lm, weight, bias, symbols, 0, boundary,
@@ -141,8 +143,8 @@ def ranges_for(am, lm, symbols, boundary, rnnt_type, s_range, C, seed):
     """Pruning windows from a random simple loss's occupation probabilities."""
     g = torch.Generator().manual_seed(seed)
     B, T, _ = am.shape
-    am_simple = torch.randn(B, T, C, generator=g, dtype=torch.float64)
-    lm_simple = torch.randn(B, lm.shape[1], C, generator=g, dtype=torch.float64)
+    am_simple = torch.randn(B, T, C, generator=g, dtype=torch.float64).to(am.device)
+    lm_simple = torch.randn(B, lm.shape[1], C, generator=g, dtype=torch.float64).to(am.device)
     _, (px_grad, py_grad) = rnnt_ops.rnnt_loss_simple(
         lm_simple, am_simple, symbols, 0, boundary, rnnt_type, return_grad=True)
     return rnnt_ops.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range)
@@ -150,12 +152,12 @@ def ranges_for(am, lm, symbols, boundary, rnnt_type, s_range, C, seed):
 
 @pytest.mark.parametrize("rnnt_type,activation,use_hat_loss",
                          list(itertools.product(RNNT_TYPES, ACTIVATIONS, [False, True])))
-def test_pruned_matches_unfused(rnnt_type, activation, use_hat_loss):
+def test_pruned_matches_unfused(rnnt_type, activation, use_hat_loss, device):
     for seed, (with_bias, ragged, delay_penalty, reduction, s_range, chunk_cells) in enumerate(
             [(True, True, 0.0, "none", 2, 0), (False, True, 0.3, "mean", 3, 1),
              (True, False, 0.0, "sum", 2, 5)]):
         am, lm, weight, bias, symbols, boundary = random_problem(
-            seed, rnnt_type, with_bias=with_bias, ragged=ragged)
+            seed, rnnt_type, with_bias=with_bias, ragged=ragged, device=device)
         ranges = ranges_for(am, lm, symbols, boundary, rnnt_type, s_range, 7, seed)
         options = (0, boundary, activation, rnnt_type, delay_penalty, reduction, use_hat_loss)
 
@@ -182,10 +184,11 @@ def test_pruned_gradcheck():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
-def test_low_precision_close_to_float64(dtype):
+def test_low_precision_close_to_float64(dtype, device):
     """float32 accumulation: the loss of rounded inputs is close to the
     float64 loss of the same (rounded) values."""
-    am, lm, weight, bias, symbols, boundary = random_problem(8, "regular", dtype=dtype)
+    am, lm, weight, bias, symbols, boundary = random_problem(8, "regular", dtype=dtype,
+                                                             device=device)
     loss = rnnt_ops.rnnt_loss_fused(am, lm, weight, bias, symbols, 0, boundary,
                                     reduction="none")
     assert loss.dtype == torch.float32
