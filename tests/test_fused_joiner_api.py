@@ -87,3 +87,18 @@ def test_torchscript_matches_eager():
     torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
     for a, b in zip(torch.autograd.grad(out, inputs), torch.autograd.grad(ref, inputs)):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_autocast_leaves_the_fused_loss_in_float32():
+    """Under CPU autocast the op runs as without it (its GEMMs stay float32),
+    forward and backward."""
+    am, lm, weight, bias, symbols, boundary = random_problem(6, "regular", dtype=torch.float32)
+    inputs = [t.requires_grad_() for t in (am, lm, weight, bias)]
+    plain = rnnt_ops.rnnt_loss_fused(*inputs, symbols, 0, boundary)
+    plain_grads = torch.autograd.grad(plain, inputs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = rnnt_ops.rnnt_loss_fused(*inputs, symbols, 0, boundary)
+        autocast_grads = torch.autograd.grad(autocast, inputs)
+    torch.testing.assert_close(autocast, plain)
+    for a, b in zip(autocast_grads, plain_grads):
+        torch.testing.assert_close(a, b)
