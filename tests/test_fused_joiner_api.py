@@ -102,3 +102,20 @@ def test_autocast_leaves_the_fused_loss_in_float32():
     torch.testing.assert_close(autocast, plain)
     for a, b in zip(autocast_grads, plain_grads):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("pruned", [False, True])
+def test_opcheck_backend_op(pruned):
+    """Schema, fake kernel, autograd registration and AOT dispatch of the
+    chunked kernel (forward and backward)."""
+    am, lm, weight, bias, symbols, boundary = random_problem(9, "regular", T=4, S=3)
+    B, T, S = symbols.shape[0], am.shape[1], symbols.shape[1]
+    ext = torch.cat([symbols, torch.zeros(B, 1, dtype=torch.int64)], 1)
+    if pruned:
+        ranges = ranges_for(am, lm, symbols, boundary, "regular", 2, 7, 9)
+        index = torch.gather(ext[:, None].expand(B, T, S + 1), 2, ranges)
+    else:
+        ranges, index = None, ext[:, None].expand(B, T, S + 1).contiguous()
+    args = (am.requires_grad_(), lm.requires_grad_(), weight.requires_grad_(),
+            bias.requires_grad_(), index, ranges, 0, boundary, "relu", False, 5)
+    torch.library.opcheck(torch.ops.rnnt._fused_joiner_logprobs.default, args)
