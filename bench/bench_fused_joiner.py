@@ -13,6 +13,10 @@ Each (path, C) runs in a fresh subprocess: peak = the process's peak RSS
 allocated minus what the inputs hold); time = the median of ``--steps``
 steps after one warm-up step (on CUDA synchronised). ``--fused-only-C`` sizes run the
 fused path alone (the unfused logits would not fit in memory).
+
+``--s-range N`` measures the pruned losses instead: rnnt_loss_pruned_fused
+against do_rnnt_pruning + joiner + rnnt_loss_pruned, on windows of N label
+positions fixed before the steps (from a simple loss on random logits).
 """
 
 import argparse
@@ -24,7 +28,8 @@ import sys
 import time
 
 
-def child(path: str, B: int, T: int, S: int, D: int, C: int, steps: int, device: str) -> None:
+def child(path: str, B: int, T: int, S: int, D: int, C: int, steps: int, device: str,
+          s_range: int) -> None:
     import torch
 
     import rnnt_ops
@@ -36,9 +41,21 @@ def child(path: str, B: int, T: int, S: int, D: int, C: int, steps: int, device:
     bias = torch.zeros(C, device=device, requires_grad=True)
     symbols = torch.randint(1, C, (B, S), device=device)
     cuda = device == "cuda"
+    ranges = None
+    if s_range:
+        _, (px_grad, py_grad) = rnnt_ops.rnnt_loss_simple(
+            torch.randn(B, S + 1, 8, device=device), torch.randn(B, T, 8, device=device),
+            torch.randint(1, 8, (B, S), device=device), 0, return_grad=True)
+        ranges = rnnt_ops.get_rnnt_prune_ranges(px_grad, py_grad, None, s_range)
 
     def step() -> float:
-        if path == "fused":
+        if ranges is not None and path == "fused":
+            loss = rnnt_ops.rnnt_loss_pruned_fused(am, lm, ranges, weight, bias, symbols, 0)
+        elif ranges is not None:
+            am_pruned, lm_pruned = rnnt_ops.do_rnnt_pruning(am, lm, ranges)
+            logits = torch.tanh(am_pruned + lm_pruned) @ weight.T + bias
+            loss = rnnt_ops.rnnt_loss_pruned(logits, symbols, ranges, 0)
+        elif path == "fused":
             loss = rnnt_ops.rnnt_loss_fused(am, lm, weight, bias, symbols, 0)
         else:
             logits = torch.tanh(am[:, :, None] + lm[:, None]) @ weight.T + bias
@@ -72,7 +89,7 @@ def measure(path: str, C: int, args) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--child", path, "--B", str(args.B), "--T", str(args.T),
          "--S", str(args.S), "--D", str(args.D), "--C", str(C), "--steps", str(args.steps),
-         "--device", args.device],
+         "--device", args.device, "--s-range", str(args.s_range)],
         check=True, capture_output=True, text=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -84,20 +101,23 @@ def main() -> None:
     parser.add_argument("--T", type=int, default=200)
     parser.add_argument("--S", type=int, default=50)
     parser.add_argument("--D", type=int, default=256)
-    parser.add_argument("--C", type=int, nargs="+", default=[500, 2000, 4000, 8000])
+    parser.add_argument("--C", type=int, nargs="*", default=[500, 2000, 4000, 8000])
     parser.add_argument("--fused-only-C", type=int, nargs="*", default=[32000])
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--s-range", type=int, default=0)
     parser.add_argument("--child", choices=["fused", "unfused"])
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.B, args.T, args.S, args.D, args.C[0], args.steps, args.device)
+        child(args.child, args.B, args.T, args.S, args.D, args.C[0], args.steps, args.device,
+              args.s_range)
         return
     import torch
 
     where = (torch.cuda.get_device_name() if args.device == "cuda"
              else f"CPU ({torch.get_num_threads()} threads)")
-    print(f"B={args.B} T={args.T} S={args.S} D={args.D}, float32, {where}, tanh joiner, "
+    what = f"pruned losses, s_range={args.s_range}" if args.s_range else "full losses"
+    print(f"{what}, B={args.B} T={args.T} S={args.S} D={args.D}, float32, {where}, tanh joiner, "
           f"one step = forward + backward, median of {args.steps} steps")
     print("| C | unfused peak MiB | fused peak MiB | peak ratio | unfused s | fused s "
           "| time ratio | loss diff |")
