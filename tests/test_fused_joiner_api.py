@@ -29,7 +29,7 @@ def good_inputs():
     (dict(symbols=torch.zeros(3, 4, dtype=torch.int32)), RuntimeError, "symbols must be int64"),
     (dict(termination_symbol=7), ValueError, "termination_symbol must be in"),
     (dict(activation="gelu"), ValueError, "activation must be 'tanh', 'relu' or 'identity'"),
-    (dict(boundary=torch.tensor([[0, 0, 5, 6]] * 3)), ValueError, r"boundary\[0\]"),
+    (dict(boundary=torch.tensor([[0, 0, 5, 6]] * 3)), ValueError, rf"{OP}: boundary\[0\]"),
     (dict(symbols=torch.full((3, 4), 9)), (RuntimeError, ValueError), "symbols"),
 ])
 def test_bad_input_names_the_argument(change, error, match):

@@ -20,6 +20,7 @@
 
 #include "dispatch.h"
 #include "fused_joiner/fused_joiner_chunks.h"
+#include "op_names.h"
 
 namespace rnnt {
 namespace fused_joiner {
@@ -65,7 +66,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs(
     const at::Tensor& symbol_index, const OptTensor& ranges, int64_t termination_symbol,
     const OptTensor& boundary, c10::string_view activation, bool use_hat_loss,
     int64_t chunk_cells) {
-  const char* op = "rnnt::_fused_joiner_logprobs";
+  const char* op = op_name("rnnt::_fused_joiner_logprobs");
   const JoinerInputs in = make_joiner_inputs(am, lm, weight, bias, symbol_index, ranges,
                                              termination_symbol, activation, use_hat_loss, op);
   const int64_t chunk =
@@ -91,7 +92,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs
     const at::Tensor& symbol_index, const OptTensor& ranges, const at::Tensor& log_norm,
     int64_t termination_symbol, const OptTensor& boundary, c10::string_view activation,
     bool use_hat_loss, int64_t chunk_cells) {
-  const char* op = "rnnt::_fused_joiner_logprobs_backward";
+  const char* op = op_name("rnnt::_fused_joiner_logprobs_backward");
   const JoinerInputs in = make_joiner_inputs(am, lm, weight, bias, symbol_index, ranges,
                                              termination_symbol, activation, use_hat_loss, op);
   const int64_t C = weight.size(0), D = weight.size(1);

@@ -11,6 +11,7 @@
 #include "logprobs.h"
 #include "loss_options.h"
 #include "loss_tail.h"
+#include "op_names.h"
 #include "read_ahead.h"
 
 namespace rnnt {
@@ -41,7 +42,8 @@ at::Tensor rnnt_loss_fused(const at::Tensor& am, const at::Tensor& lm, const at:
                            c10::string_view activation, c10::string_view rnnt_type,
                            double delay_penalty, c10::string_view reduction,
                            bool zero_infinity, int64_t chunk_cells) {
-  const char* op = "rnnt::rnnt_loss_fused";
+  const char* op = op_name("rnnt::rnnt_loss_fused");
+  const OpNameScope scope(op);
   const RnntType type = parse_rnnt_type(rnnt_type, op);
   const Reduction red = parse_reduction(reduction, op);
   const SymInt S = check_loss_inputs(am, lm, weight, bias, symbols_in, termination_symbol,
@@ -59,7 +61,7 @@ at::Tensor rnnt_loss_fused(const at::Tensor& am, const at::Tensor& lm, const at:
   const at::Tensor px = symbol_lp.narrow_symint(2, 0, S).transpose(1, 2);  // [B][S][T]
   const at::Tensor py = blank_lp.transpose(1, 2);                          // [B][S+1][T]
   auto logprobs = finish_logprobs(px, py, type, boundary);
-  read.finish(C);
+  read.finish(C, S, T, boundary, op);
   return std::get<0>(loss_from_logprobs(std::move(logprobs), boundary, type, delay_penalty, red,
                                         zero_infinity, /*return_grad=*/false));
 }
@@ -71,7 +73,8 @@ at::Tensor rnnt_loss_pruned_fused(const at::Tensor& am, const at::Tensor& lm,
                                   c10::string_view activation, c10::string_view rnnt_type,
                                   double delay_penalty, c10::string_view reduction,
                                   bool use_hat_loss, bool zero_infinity, int64_t chunk_cells) {
-  const char* op = "rnnt::rnnt_loss_pruned_fused";
+  const char* op = op_name("rnnt::rnnt_loss_pruned_fused");
+  const OpNameScope scope(op);
   const RnntType type = parse_rnnt_type(rnnt_type, op);
   const Reduction red = parse_reduction(reduction, op);
   const SymInt S = check_loss_inputs(am, lm, weight, bias, symbols_in, termination_symbol,
@@ -95,7 +98,7 @@ at::Tensor rnnt_loss_pruned_fused(const at::Tensor& am, const at::Tensor& lm,
       use_hat_loss, chunk_cells);
   auto logprobs = call_pruned_lattice(px_kept, py_kept, kept, S.guard_int(__FILE__, __LINE__),
                                       rnnt_type, boundary);
-  read.finish(C);
+  read.finish(C, S, T, boundary, op);
   return std::get<0>(loss_from_logprobs(std::move(logprobs), boundary, type, delay_penalty, red,
                                         zero_infinity, /*return_grad=*/false));
 }
