@@ -21,6 +21,7 @@ from rnnt_ops._build import with_cuda  # noqa: E402
 from rnnt_ops._version import __version__  # noqa: E402
 from rnnt_ops.functional import RNNTLoss  # noqa: E402
 from rnnt_ops.lengths import boundary_from_lengths  # noqa: E402
+from rnnt_ops.fused import rnnt_loss_fused, rnnt_loss_pruned_fused  # noqa: E402
 from rnnt_ops.mutual_information import (  # noqa: E402
     joint_mutual_information_recursion,
     mutual_information_recursion,
@@ -67,8 +68,10 @@ __all__ = [
     "load_library",
     "mutual_information_recursion",
     "rnnt_loss",
+    "rnnt_loss_fused",
     "rnnt_loss_multiblank",
     "rnnt_loss_pruned",
+    "rnnt_loss_pruned_fused",
     "rnnt_loss_simple",
     "rnnt_loss_smoothed",
     "rnnt_loss_tdt",

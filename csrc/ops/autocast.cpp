@@ -20,7 +20,8 @@ void register_autocast_off(torch::Library& m) {
         "get_rnnt_logprobs_smoothed", "get_rnnt_logprobs_joint", "get_rnnt_logprobs_pruned",
         "rnnt_loss_simple", "rnnt_loss_simple_with_grad", "rnnt_loss_smoothed",
         "rnnt_loss_smoothed_with_grad", "rnnt_loss", "rnnt_loss_with_grad", "rnnt_loss_pruned",
-        "rnnt_loss_pruned_with_grad", "get_rnnt_prune_ranges", "do_rnnt_pruning"}) {
+        "rnnt_loss_pruned_with_grad", "get_rnnt_prune_ranges", "do_rnnt_pruning",
+        "rnnt_loss_fused", "rnnt_loss_pruned_fused", "_fused_joiner_logprobs_backward"}) {
     m.impl(name, torch::CppFunction::makeFromBoxedFunction<&run_without_autocast>());
   }
 }

@@ -3,16 +3,16 @@
 // the reduction. CompositeImplicitAutograd: autograd comes from the parts.
 #include <torch/library.h>
 
-#include <limits>
-
 #include "dispatch.h"
 #include "logprobs.h"
 #include "loss_options.h"
+#include "loss_tail.h"
 #include "op_names.h"
 
 namespace rnnt {
 namespace {
 
+<<<<<<< HEAD
 using LossWithGrad = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
 
 // The losses take int32 symbols and boundary too (torchaudio's index
@@ -76,6 +76,8 @@ LossWithGrad loss_from_logprobs(std::tuple<at::Tensor, at::Tensor> logprobs,
           at::Tensor(), at::Tensor()};
 }
 
+=======
+>>>>>>> fused
 LossWithGrad simple_loss(const at::Tensor& lm, const at::Tensor& am,
                          const at::Tensor& symbols_in, int64_t termination_symbol,
                          const c10::optional<at::Tensor>& boundary_in,
