@@ -14,7 +14,10 @@ from torch import Tensor
 
 def scale_emission_grad(px: Tensor, fastemit_lambda: float) -> Tensor:
     """px unchanged in value, its gradient scaled by ``1 + fastemit_lambda``
-    (entries that are -inf, the lattice's missing arcs, keep gradient 1)."""
+    (entries that are -inf, the lattice's missing arcs, keep gradient 1).
+    ``px - px.detach()`` is exactly 0 where px is finite. Shared by the
+    k2-style losses (which report ``(1 + lambda) * loss``, as NeMo) and the
+    torchaudio-style loss (which reports the loss, as torchaudio)."""
     scaled = px + fastemit_lambda * (px - px.detach())
     return torch.where(torch.isfinite(px.detach()), scaled, px)
 

@@ -11,6 +11,7 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
+from rnnt_ops.fastemit import scale_emission_grad
 from rnnt_ops.lengths import boundary_from_lengths, is_index_dtype, require_tensor
 
 def rnnt_loss(
@@ -113,7 +114,7 @@ def _costs(
     else:
         px, py = _given_logprobs(logits, symbols, blank, boundary)
     if fastemit_lambda != 0.0:
-        px = _scale_gradient(px, 1.0 + fastemit_lambda)
+        px = scale_emission_grad(px, fastemit_lambda)
     return -torch.ops.rnnt.mutual_information(px, py, boundary)
 
 
@@ -134,12 +135,6 @@ def _given_logprobs(logits: Tensor, symbols: Tensor, blank: int, boundary: Tenso
     )
     py = logits.select(3, blank).transpose(1, 2)
     return px, py
-
-
-def _scale_gradient(x: Tensor, factor: float) -> Tensor:
-    """``x`` in value; its gradient multiplied by ``factor``. ``x - x.detach()``
-    is exactly 0 where x is finite; -inf entries (no arc) pass as they are."""
-    return torch.where(torch.isfinite(x), x + (factor - 1.0) * (x - x.detach()), x)
 
 
 def _clamped_costs(

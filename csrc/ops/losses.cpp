@@ -12,9 +12,6 @@
 namespace rnnt {
 namespace {
 
-<<<<<<< HEAD
-using LossWithGrad = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
-
 // The losses take int32 symbols and boundary too (torchaudio's index
 // dtype): converted here, a copy of a [B][S] or [B][4] tensor; int64 and
 // anything else (left for the checks to name) pass through as they are.
@@ -26,58 +23,6 @@ c10::optional<at::Tensor> as_int64(const c10::optional<at::Tensor>& t) {
   return as_int64(*t);
 }
 
-// FastEmit-like delay penalty (k2): px[b, s, t] += delay_penalty *
-// ((t_end[b] - 1) / 2 - t), rewarding early emission; only when > 0.
-at::Tensor add_delay_penalty(const at::Tensor& px, double delay_penalty,
-                             RnntType type,
-                             const c10::optional<at::Tensor>& boundary) {
-  if (delay_penalty <= 0.0) return px;
-  const c10::SymInt columns = px.sym_size(2);
-  const c10::SymInt T = type == RnntType::Regular ? columns - 1 : columns;
-  const auto opts = px.options();
-  at::Tensor offset;  // [B][1][1] or scalar: (t_end - 1) / 2
-  if (boundary.has_value() && boundary->defined()) {
-    offset = ((boundary->select(1, 3).to(px.scalar_type()) - 1) / 2).view({-1, 1, 1});
-  } else {
-    offset = (at::scalar_tensor(c10::Scalar(T), opts) - 1) / 2;
-  }
-  const at::Tensor frames = at::arange(c10::Scalar(columns), opts).view({1, 1, -1});
-  return px + (offset - frames) * delay_penalty;
-}
-
-// Per-item loss is -score; an item without any alignment has score -inf
-// (loss inf, zero gradients), which zero_infinity turns into loss 0.
-at::Tensor reduce(const at::Tensor& scores, Reduction reduction, bool zero_infinity) {
-  const at::Tensor losses =
-      zero_infinity ? at::where(scores == -std::numeric_limits<double>::infinity(),
-                                at::zeros_like(scores), -scores)
-                    : -scores;
-  switch (reduction) {
-    case Reduction::None: return losses;
-    case Reduction::Mean: return losses.mean();
-    case Reduction::Sum: return losses.sum();
-  }
-  TORCH_INTERNAL_ASSERT(false, "unknown reduction");
-}
-
-// Shared tail of every loss: penalty, recursion, reduction.
-LossWithGrad loss_from_logprobs(std::tuple<at::Tensor, at::Tensor> logprobs,
-                                const c10::optional<at::Tensor>& boundary,
-                                RnntType type, double delay_penalty,
-                                Reduction reduction, bool zero_infinity,
-                                bool return_grad) {
-  const at::Tensor px = add_delay_penalty(std::get<0>(logprobs), delay_penalty, type, boundary);
-  const at::Tensor& py = std::get<1>(logprobs);
-  if (return_grad) {
-    auto [scores, px_grad, py_grad] = call_mutual_information_with_grad(px, py, boundary);
-    return {reduce(scores, reduction, zero_infinity), px_grad, py_grad};
-  }
-  return {reduce(call_mutual_information(px, py, boundary), reduction, zero_infinity),
-          at::Tensor(), at::Tensor()};
-}
-
-=======
->>>>>>> fused
 LossWithGrad simple_loss(const at::Tensor& lm, const at::Tensor& am,
                          const at::Tensor& symbols_in, int64_t termination_symbol,
                          const c10::optional<at::Tensor>& boundary_in,
