@@ -2,6 +2,7 @@
 (rnnt_ops/_build.py); installing only ships the Python package and the C++
 sources as package data."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,9 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
+VERSION = re.search(
+    r'__version__ = "([^"]+)"', (ROOT / "rnnt_ops" / "_version.py").read_text()
+).group(1)
 
 
 class BuildPyWithSources(build_py):
@@ -27,10 +31,24 @@ class BuildPyWithSources(build_py):
 
 setup(
     name="rnnt_ops",
-    version="0.1.0",
+    version=VERSION,
     description="Fast, memory-efficient pruned RNN-T (transducer) losses as PyTorch custom ops",
     long_description=(ROOT / "README.md").read_text(),
     long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    classifiers=[
+        "Development Status :: 3 - Alpha",
+        "Intended Audience :: Developers",
+        "Intended Audience :: Science/Research",
+        "Environment :: GPU :: NVIDIA CUDA",
+        "Operating System :: POSIX :: Linux",
+        "Programming Language :: C++",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        "Topic :: Multimedia :: Sound/Audio :: Speech",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+    keywords=["rnn-t", "transducer", "asr", "loss", "pytorch", "k2", "torchaudio"],
     packages=find_packages(include=["rnnt_ops", "rnnt_ops.*"]),
     python_requires=">=3.9",
     install_requires=["torch>=2.7", "ninja"],

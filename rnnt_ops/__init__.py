@@ -4,12 +4,24 @@ Importing the package builds (once) and loads the C++/CUDA op library, which
 registers the ``torch.ops.rnnt.*`` operators.
 """
 
-from rnnt_ops._build import library_path, load_library
+import sys
 
+from rnnt_ops._build import build_cli_requested, library_path, load_library
+
+if build_cli_requested():  # `python -m rnnt_ops.build`: its options decide what to build
+    from rnnt_ops.build import main
+
+    sys.exit(main())
 load_library()
 
 from rnnt_ops import _fake  # noqa: E402,F401  (registers fake kernels)
+from rnnt_ops import _fake_tdt  # noqa: E402,F401
+from rnnt_ops import functional  # noqa: E402
 from rnnt_ops._build import with_cuda  # noqa: E402
+from rnnt_ops._version import __version__  # noqa: E402
+from rnnt_ops.functional import RNNTLoss  # noqa: E402
+from rnnt_ops.lengths import boundary_from_lengths  # noqa: E402
+from rnnt_ops.fused import rnnt_loss_fused, rnnt_loss_pruned_fused  # noqa: E402
 from rnnt_ops.mutual_information import (  # noqa: E402
     joint_mutual_information_recursion,
     mutual_information_recursion,
@@ -26,6 +38,12 @@ from rnnt_ops.rnnt_loss import (  # noqa: E402
     rnnt_loss_simple,
     rnnt_loss_smoothed,
 )
+from rnnt_ops.tdt import (  # noqa: E402
+    MultiBlankRNNTLoss,
+    TDTLoss,
+    rnnt_loss_multiblank,
+    rnnt_loss_tdt,
+)
 from rnnt_ops.value_checks import (  # noqa: E402
     set_value_checks,
     value_checks,
@@ -33,7 +51,13 @@ from rnnt_ops.value_checks import (  # noqa: E402
 )
 
 __all__ = [
+    "MultiBlankRNNTLoss",
+    "RNNTLoss",
+    "TDTLoss",
+    "__version__",
+    "boundary_from_lengths",
     "do_rnnt_pruning",
+    "functional",
     "get_rnnt_logprobs",
     "get_rnnt_logprobs_joint",
     "get_rnnt_logprobs_pruned",
@@ -44,9 +68,13 @@ __all__ = [
     "load_library",
     "mutual_information_recursion",
     "rnnt_loss",
+    "rnnt_loss_fused",
+    "rnnt_loss_multiblank",
     "rnnt_loss_pruned",
+    "rnnt_loss_pruned_fused",
     "rnnt_loss_simple",
     "rnnt_loss_smoothed",
+    "rnnt_loss_tdt",
     "set_value_checks",
     "value_checks",
     "value_checks_enabled",

@@ -4,6 +4,22 @@ meta tensors. The real kernels validate values; these check shapes only."""
 import torch
 
 
+def _check_recursion_devices(px, py, boundary, op: str):
+    """The device checks of the C++ kernels (recursion_checks.h), which a call with
+    any meta tensor never reaches: the dispatcher sends it here."""
+    torch._check(
+        px.device == py.device,
+        lambda: f"{op}: px and py must be on the same device, got px on {px.device} and py on {py.device}",
+    )
+    # A boundary elsewhere is moved to px's device, but a meta boundary has
+    # no values to move.
+    torch._check(
+        boundary is None or boundary.device == px.device or boundary.device.type != "meta",
+        lambda: f"{op}: boundary must be on px's device ({px.device}) or hold values, "
+        f"got a boundary on {boundary.device}",
+    )
+
+
 def _recursion_dims(px: torch.Tensor, py: torch.Tensor):
     torch._check(px.dim() == 3, lambda: f"px must be 3-D, got {px.dim()}-D")
     torch._check(py.dim() == 3, lambda: f"py must be 3-D, got {py.dim()}-D")
@@ -21,12 +37,14 @@ def _contiguous_like(t: torch.Tensor) -> torch.Tensor:
 
 @torch.library.register_fake("rnnt::_mutual_information_forward")
 def _mutual_information_forward_fake(px, py, boundary=None):
+    _check_recursion_devices(px, py, boundary, "rnnt::mutual_information_forward")
     B, S, T = _recursion_dims(px, py)
     return px.new_empty((B,)), px.new_empty((B, S + 1, T + 1))
 
 
 @torch.library.register_fake("rnnt::_mutual_information_backward")
 def _mutual_information_backward_fake(px, py, boundary, p):
+    _check_recursion_devices(px, py, boundary, "rnnt::mutual_information_backward")
     _recursion_dims(px, py)
     # The kernels return contiguous gradients whatever px/py's strides
     # (empty_like would copy a transposed input's strides, and inductor
@@ -36,12 +54,14 @@ def _mutual_information_backward_fake(px, py, boundary, p):
 
 @torch.library.register_fake("rnnt::mutual_information")
 def _mutual_information_fake(px, py, boundary=None):
+    _check_recursion_devices(px, py, boundary, "rnnt::mutual_information")
     B, _, _ = _recursion_dims(px, py)
     return px.new_empty((B,))
 
 
 @torch.library.register_fake("rnnt::mutual_information_with_grad")
 def _mutual_information_with_grad_fake(px, py, boundary=None):
+    _check_recursion_devices(px, py, boundary, "rnnt::mutual_information_with_grad")
     B, _, _ = _recursion_dims(px, py)
     return px.new_empty((B,)), _contiguous_like(px), _contiguous_like(py)
 

@@ -1,6 +1,6 @@
 """The lattice recursion at the heart of (pruned) RNN-T, k2/fast_rnnt style."""
 
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -54,8 +54,8 @@ def mutual_information_recursion(
 
 
 def joint_mutual_information_recursion(
-    px: Sequence[Tensor],
-    py: Sequence[Tensor],
+    px: List[Tensor],
+    py: List[Tensor],
     boundary: Optional[Tensor] = None,
 ) -> Tensor:
     r"""The recursion of :func:`mutual_information_recursion` on the summed
@@ -70,9 +70,10 @@ def joint_mutual_information_recursion(
     rows sum to the total log-score; put the main term first. Gradients flow
     to every ``px[i]``/``py[i]`` with the occupations held constant, so
     ``d ans.sum(0) / d px[i]`` is the gradient of the total w.r.t. px_sum.
+    Differentiable once: a gradient of those gradients raises.
 
     Args:
-      px: a non-empty sequence of tensors, all ``[B][S][T+1]`` (or all
+      px: a non-empty list (or tuple) of tensors, all ``[B][S][T+1]`` (or all
         ``[B][S][T]``, modified), float32 or float64.
       py: a sequence of the same length, all ``[B][S+1][T]``.
       boundary: as in :func:`mutual_information_recursion`.
@@ -89,13 +90,62 @@ def joint_mutual_information_recursion(
     px_all = torch.stack(list(px))  # [N][B][S][T or T+1]
     py_all = torch.stack(list(py))  # [N][B][S+1][T]
     with torch.no_grad():
-        total, (px_occ, py_occ) = mutual_information_recursion(
-            px_all.sum(0), py_all.sum(0), boundary, return_grad=True
+        total, px_occ, py_occ = torch.ops.rnnt.mutual_information_with_grad(
+            px_all.sum(0), py_all.sum(0), boundary
         )
-    # -inf arcs have occupation 0; clamp them so that 0 * -inf is not NaN.
-    lowest = torch.finfo(px_all.dtype).min
-    terms = (px_all.clamp(min=lowest) * px_occ).flatten(2).sum(2) + (
-        py_all.clamp(min=lowest) * py_occ
-    ).flatten(2).sum(2)  # [N][B]
+    if torch.jit.is_scripting():
+        terms = _expected_terms(px_all, py_all, px_occ, py_occ)
+    else:
+        terms = _ExpectedTerms.apply(px_all, py_all, px_occ, py_occ)
     offset = total - terms.detach().sum(0)
     return torch.cat([terms[:1] + offset, terms[1:]])
+
+
+def _expected_terms(px_all: Tensor, py_all: Tensor, px_occ: Tensor, py_occ: Tensor) -> Tensor:
+    """``sum(occ_x * px[i]) + sum(occ_y * py[i])`` per term and item, [N][B].
+    -inf arcs have occupation 0: they are made finite so that 0 * -inf is
+    not NaN."""
+    inf = float("inf")
+    px_finite = torch.nan_to_num(px_all, nan=float("nan"), posinf=inf)
+    py_finite = torch.nan_to_num(py_all, nan=float("nan"), posinf=inf)
+    return (px_finite * px_occ).flatten(2).sum(2) + (py_finite * py_occ).flatten(2).sum(2)
+
+
+class _ExpectedTerms(torch.autograd.Function):
+    """_expected_terms with the occupations held constant, differentiable
+    once: under create_graph=True its gradients get a node that raises when
+    differentiated again (their dependence on px and py through the
+    occupations is not computed, so a second-order gradient would be wrong)."""
+
+    @staticmethod
+    def forward(ctx, px_all, py_all, px_occ, py_occ):
+        ctx.save_for_backward(px_all, py_all, px_occ, py_occ)
+        return _expected_terms(px_all, py_all, px_occ, py_occ)
+
+    @staticmethod
+    def backward(ctx, grad):
+        px_all, py_all, px_occ, py_occ = ctx.saved_tensors
+        scale = grad[:, :, None, None]
+        grad_px, grad_py = px_occ * scale, py_occ * scale
+        if torch.is_grad_enabled():
+            grad_px, grad_py = _RaiseIfDifferentiated.apply(grad_px, grad_py, px_all, py_all, grad)
+        return grad_px, grad_py, None, None
+
+
+class _RaiseIfDifferentiated(torch.autograd.Function):
+    """Identity on (grad_px, grad_py), tied to the anchors (px_all, py_all,
+    the incoming gradient) so that any gradient of it reaches its backward,
+    which raises."""
+
+    @staticmethod
+    def forward(ctx, grad_px, grad_py, *anchors):
+        return grad_px.clone(), grad_py.clone()
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError(
+            "joint_mutual_information_recursion is differentiable once: its backward holds "
+            "the lattice occupation probabilities constant, so a second-order gradient "
+            "(backward with create_graph=True, then a gradient of that gradient) would be "
+            "wrong and is not supported"
+        )

@@ -44,12 +44,20 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from rnnt_ops.fastemit import check_fastemit_args, fastemit_loss_from_logprobs
+
 LossOut = Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]]]
 
 
 def _with_grad(result: Tuple[Tensor, Tensor, Tensor]) -> Tuple[Tensor, Tuple[Tensor, Tensor]]:
     loss, px_grad, py_grad = result
     return loss, (px_grad, py_grad)
+
+
+def _fastemit_out(result: Tuple[Tensor, Tensor, Tensor], return_grad: bool) -> LossOut:
+    if return_grad:
+        return _with_grad(result)
+    return result[0]
 
 
 def get_rnnt_logprobs(
@@ -77,7 +85,7 @@ def rnnt_loss_simple(
     boundary: Optional[Tensor] = None,
     rnnt_type: str = "regular",
     delay_penalty: float = 0.0,
-    reduction: Optional[str] = "mean",
+    reduction: str = "mean",
     return_grad: bool = False,
     zero_infinity: bool = False,
 ) -> LossOut:
@@ -129,7 +137,7 @@ def rnnt_loss_smoothed(
     boundary: Optional[Tensor] = None,
     rnnt_type: str = "regular",
     delay_penalty: float = 0.0,
-    reduction: Optional[str] = "mean",
+    reduction: str = "mean",
     return_grad: bool = False,
     zero_infinity: bool = False,
 ) -> LossOut:
@@ -172,18 +180,27 @@ def rnnt_loss(
     boundary: Optional[Tensor] = None,
     rnnt_type: str = "regular",
     delay_penalty: float = 0.0,
-    reduction: Optional[str] = "mean",
+    reduction: str = "mean",
     return_grad: bool = False,
     zero_infinity: bool = False,
     inplace_grad: bool = False,
+    fastemit_lambda: float = 0.0,
 ) -> LossOut:
     """The full RNN-T loss of a joiner output.
 
     Args: ``logits [B][T][S+1][C]`` (float16/bfloat16/float32/float64),
     ``symbols`` int64 ``[B][S]``, ``termination_symbol`` (blank) in
     ``[0, C)``, then the options described at the top of this module (docs/api.md).
+    ``fastemit_lambda``: FastEmit as NeMo/warp-rnnt define it (see
+    :mod:`rnnt_ops.fastemit`).
     Returns: the loss (``[B]`` for ``reduction="none"``, else a scalar), or
     ``(loss, (px_grad, py_grad))`` with ``return_grad=True``."""
+    if fastemit_lambda != 0.0:
+        check_fastemit_args(fastemit_lambda, delay_penalty, "rnnt_loss")
+        px, py = torch.ops.rnnt.get_rnnt_logprobs_joint(
+            logits, symbols, termination_symbol, boundary, rnnt_type, inplace_grad)
+        return _fastemit_out(fastemit_loss_from_logprobs(
+            px, py, boundary, fastemit_lambda, reduction, zero_infinity), return_grad)
     args = (
         logits, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction,
         zero_infinity, inplace_grad,
@@ -205,9 +222,17 @@ def get_rnnt_prune_ranges(
     ``ranges[b, t] = s_begin[b, t] + arange(s_range)`` where ``s_begin`` is
     non-decreasing over t, starts at 0, grows by less than ``s_range`` per
     frame (less than 2 for modified/constrained) and ends at
-    ``s_end - s_range + 1`` on the item's last frame. For regular RNN-T a
-    too-small ``s_range`` is raised to ``(S - 1) // T + 2`` (warned once);
-    it is capped at ``S + 1``.
+    ``s_end - s_range + 1`` on the item's last frame. A ``s_range`` too
+    small for some item to keep a path is raised (warned once) to the batch
+    maximum of each item's need, from its boundary row: regular
+    ``(s_end - 1) // t_end + 2``; modified/constrained 2 for an item with
+    symbols and ``s_end <= t_end`` (a constrained emission also scores the
+    next row's blank in its frame's window). It is capped at ``S + 1``. So
+    an item whose full loss is finite has a finite pruned loss. A given
+    ``boundary`` is read on the host for this (on CUDA, a wait for the
+    device, unless a loss call already read the same tensor) and must lie
+    in the lattice; in a torch.compile'd graph its values cannot be read
+    and the tensor sizes ``(S, T)`` stand in for every row.
 
     Args: ``px_grad``, ``py_grad`` (shapes of px and py, from the simple
     loss), ``boundary`` optional int64 ``[B][4]``, ``s_range`` int.
@@ -216,8 +241,8 @@ def get_rnnt_prune_ranges(
 
 
 def do_rnnt_pruning(am: Tensor, lm: Tensor, ranges: Tensor) -> Tuple[Tensor, Tensor]:
-    """``am [B][T][C]`` and ``lm [B][S+1][C]`` (any feature size C) inside the
-    windows ``ranges`` (int64 ``[B][T][s_range]``, from
+    """``am [B][T][C]`` and ``lm [B][S+1][C]`` (any feature size C, the same
+    for both) inside the windows ``ranges`` (int64 ``[B][T][s_range]``, from
     :func:`get_rnnt_prune_ranges`). Returns ``(am_pruned, lm_pruned)``, each
     ``[B][T][s_range][C]`` (am_pruned is an expanded view)."""
     return torch.ops.rnnt.do_rnnt_pruning(am, lm, ranges)
@@ -252,22 +277,32 @@ def rnnt_loss_pruned(
     boundary: Optional[Tensor] = None,
     rnnt_type: str = "regular",
     delay_penalty: float = 0.0,
-    reduction: Optional[str] = "mean",
+    reduction: str = "mean",
     use_hat_loss: bool = False,
     return_grad: bool = False,
     zero_infinity: bool = False,
     inplace_grad: bool = False,
+    fastemit_lambda: float = 0.0,
 ) -> LossOut:
     """RNN-T loss on a pruned joiner output ``logits [B][T][s_range][C]``
     (windows from :func:`get_rnnt_prune_ranges`). ``use_hat_loss=True``: HAT
     factorisation (blank probability ``sigmoid(logits[..., 0])``, labels a
     softmax over ``logits[..., 1:]``); needs ``termination_symbol == 0``.
 
+
     Args: ``logits [B][T][s_range][C]``, ``symbols`` int64 ``[B][S]``,
     ``ranges`` int64 ``[B][T][s_range]``, ``termination_symbol``, then the
-    options described at the top of this module (docs/api.md).
+    options described at the top of this module (docs/api.md);
+    ``fastemit_lambda`` as in :func:`rnnt_loss`.
     Returns: the loss (``[B]`` for ``reduction="none"``, else a scalar), or
     ``(loss, (px_grad, py_grad))`` with ``return_grad=True``."""
+    if fastemit_lambda != 0.0:
+        check_fastemit_args(fastemit_lambda, delay_penalty, "rnnt_loss_pruned")
+        px, py = torch.ops.rnnt.get_rnnt_logprobs_pruned(
+            logits, symbols, ranges, termination_symbol, boundary, rnnt_type, use_hat_loss,
+            inplace_grad)
+        return _fastemit_out(fastemit_loss_from_logprobs(
+            px, py, boundary, fastemit_lambda, reduction, zero_infinity), return_grad)
     args = (
         logits, symbols, ranges, termination_symbol, boundary, rnnt_type,
         delay_penalty, reduction, use_hat_loss, zero_infinity, inplace_grad,

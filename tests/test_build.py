@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import rnnt_ops
 
 SNIPPET = (
@@ -97,3 +99,79 @@ def test_with_cuda_says_whether_the_library_has_cuda_kernels():
     if rnnt_ops.with_cuda() and torch.cuda.is_available():
         px, py = torch.zeros(1, 1, 3, device="cuda"), torch.zeros(1, 2, 2, device="cuda")
         assert rnnt_ops.mutual_information_recursion(px, py).device.type == "cuda"
+
+
+def test_unwritable_home_says_what_to_do(tmp_path):
+    """HOME is a file (so ~/.cache cannot be made, even as root) and no
+    RNNT_OPS_BUILD_DIR: the import fails with a message naming the
+    directory, RNNT_OPS_BUILD_DIR and `python -m rnnt_ops.build`."""
+    home = tmp_path / "home-is-a-file"
+    home.write_text("")
+    env = {k: v for k, v in os.environ.items() if k != "RNNT_OPS_BUILD_DIR"}
+    env["HOME"] = str(home)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import rnnt_ops"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("rnnt_ops._build.BuildDirectoryError: rnnt_ops: the C++ op library"), proc.stderr
+    for words in (str(home / ".cache" / "rnnt_ops"), "RNNT_OPS_BUILD_DIR", "python -m rnnt_ops.build"):
+        assert words in last, proc.stderr
+    assert "building" not in proc.stderr
+
+
+def test_build_cli_help_and_print_path_do_not_build(tmp_path):
+    help_run = run_python("", tmp_path, "-m", "rnnt_ops.build", "--help")
+    out, err = help_run.communicate(timeout=300)
+    assert help_run.returncode == 0, err
+    for option in ("--cuda", "--no-cuda", "--print-path", "RNNT_OPS_BUILD_DIR"):
+        assert option in out, out
+    path_run = run_python("", tmp_path, "-m", "rnnt_ops.build", "--no-cuda", "--print-path")
+    out, err = path_run.communicate(timeout=300)
+    assert path_run.returncode == 0, err
+    path = Path(out.strip())
+    assert path.parent.parent == tmp_path and "-cpu-" in path.parent.name, out
+    assert not tmp_path.exists() or not any(tmp_path.iterdir()), "nothing may be built"
+    assert "building" not in err
+
+
+def test_build_cli_cuda_without_cuda_is_an_error(tmp_path):
+    import torch
+
+    if torch.version.cuda is not None:
+        pytest.skip("a CUDA torch may build the CUDA kernels: nothing to refuse")
+    proc = run_python("", tmp_path, "-m", "rnnt_ops.build", "--cuda")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and "--cuda needs a CUDA build of torch" in err, (out, err)
+
+
+def test_version_matches_the_installed_metadata():
+    from importlib.metadata import version
+
+    assert rnnt_ops.__version__ == version("rnnt_ops")
+
+
+def test_the_build_uses_its_precompiled_header():
+    """This session's build compiled every C++ file with -include rnnt_pch.h,
+    and the rnnt_pch.h.gch beside it matches those flags: GCC's -H marks a
+    used precompiled header with '!' (an unusable one with 'x', when GCC
+    silently parses the headers instead)."""
+    import shlex
+
+    from rnnt_ops import _build, _pch
+
+    if not _pch._is_gcc(_pch._compiler()) or os.environ.get("RNNT_OPS_PCH") == "0":
+        pytest.skip("the precompiled header is made with GCC only, unless RNNT_OPS_PCH=0")
+    if _build._installed():
+        pytest.skip("an installed package deletes its precompiled header after the build")
+    directory = rnnt_ops.library_path().parent
+    line = next(x for x in (directory / "build.ninja").read_text().splitlines() if x.startswith("cflags = "))
+    flags = shlex.split(line[len("cflags = "):])
+    header = directory / _pch.HEADER_NAME
+    assert ["-include", str(header)] == flags[flags.index("-include") : flags.index("-include") + 2]
+    proc = subprocess.run(
+        [_pch._compiler(), *flags, "-H", "-fsyntax-only", "-x", "c++", "-"],
+        input="int main() { return 0; }\n", capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"! {header}.gch" in proc.stderr.splitlines(), proc.stderr[:2000]

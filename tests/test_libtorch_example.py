@@ -141,10 +141,10 @@ def test_libtorch_training_matches_python(train_binary, tmp_path, dtype):
         torch.testing.assert_close(got[f"grad/{name}"], grad, rtol=tol, atol=tol, msg=lambda m: f"grad {name}: {m}")
         torch.testing.assert_close(got[f"param/{name}"], final[name], rtol=tol, atol=tol, msg=lambda m: f"{name}: {m}")
 
-    # The C++ c10::Error for int32 symbols carries Python's message.
+    # The C++ c10::Error for float symbols carries Python's message.
     with pytest.raises(RuntimeError) as python_error:
         rnnt_ops.rnnt_loss_simple(
-            torch.zeros(1, 3, 4), torch.zeros(1, 5, 4), torch.ones(1, 2, dtype=torch.int32), BLANK,
+            torch.zeros(1, 3, 4), torch.zeros(1, 5, 4), torch.ones(1, 2, dtype=torch.float32), BLANK,
             reduction="sum", return_grad=True,
         )
     message = str(python_error.value).splitlines()[0]

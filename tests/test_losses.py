@@ -162,6 +162,22 @@ def test_hat_pruned_loss(rnnt_type, device):
         R.rnnt_loss_pruned(logits, symbols, ranges, 1, use_hat_loss=True)
 
 
+def window_need(boundary, rnnt_type):
+    """The smallest pruning window every item with a path needs (k2's rule,
+    per item, batch maximum): windows start at 0 and grow by at most
+    s_range - 1 (regular) or 1 symbol per frame and must reach s_end by
+    the item's last frame; a modified/constrained item with symbols keeps
+    two rows (a constrained emission also scores the next row's blank)."""
+    need = 1
+    for s_end, t_end in boundary[:, 2:].tolist():
+        if s_end >= 1 and t_end >= 1:
+            if rnnt_type == "regular":
+                need = max(need, (s_end - 1) // t_end + 2)
+            elif s_end <= t_end:
+                need = max(need, 2)
+    return need
+
+
 @pytest.mark.parametrize("rnnt_type", TYPES)
 def test_prune_ranges_properties(rnnt_type, device):
     B, T, S, C = 4, 12, 7, 6
@@ -172,7 +188,7 @@ def test_prune_ranges_properties(rnnt_type, device):
         if rnnt_type == "regular" and s_range < 2:
             continue
         ranges = simple_then_ranges(am, lm, symbols, s_range, rnnt_type, boundary.to(device)).cpu()
-        width = min(s_range, S + 1) if rnnt_type != "regular" else min(max(s_range, (S - 1) // T + 2), S + 1)
+        width = min(max(s_range, window_need(boundary, rnnt_type)), S + 1)
         assert ranges.shape == (B, T, width)
         torch.testing.assert_close(ranges, ranges[:, :, :1] + torch.arange(width))
         begin = ranges[:, :, 0]

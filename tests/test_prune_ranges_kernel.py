@@ -76,12 +76,30 @@ def test_fused_matches_definition_and_composition(rnnt_type, dtype, device):
             fused = torch.ops.rnnt._prune_ranges(px.to(device), py.to(device), b_dev, s_range, max_step)
             ref = reference_ranges(px, py, boundary, s_range, max_step)
             assert torch.equal(fused.cpu(), ref), (seed, s_range)
-            # The public op, eager (fused) and traced (the composition).
-            if rnnt_type != "regular" or s_range > (S - 1) // py.shape[2] + 1:
-                eager = R.get_rnnt_prune_ranges(px.to(device), py.to(device), b_dev, s_range)
-                with Traced():
-                    traced = R.get_rnnt_prune_ranges(px.to(device), py.to(device), b_dev, s_range)
-                assert torch.equal(eager.cpu(), ref) and torch.equal(traced.cpu(), ref)
+            # The public op, eager (fused) and traced (the composition), at
+            # the window size it widens s_range to.
+            width = min(max(s_range, window_need(boundary, S, py.shape[2], rnnt_type)), S + 1)
+            if width != s_range:
+                ref = reference_ranges(px, py, boundary, width,
+                                       width if rnnt_type == "regular" else 2)
+            eager = R.get_rnnt_prune_ranges(px.to(device), py.to(device), b_dev, s_range)
+            with Traced():
+                traced = R.get_rnnt_prune_ranges(px.to(device), py.to(device), b_dev, s_range)
+            assert torch.equal(eager.cpu(), ref) and torch.equal(traced.cpu(), ref)
+
+
+def window_need(boundary, S, T, rnnt_type):
+    """The smallest window that keeps a path for every item that has one:
+    per item from (s_end, t_end), the batch maximum (checked_values.h)."""
+    rows = [(S, T)] if boundary is None else [(int(r[2]), int(r[3])) for r in boundary]
+    need = 1
+    for s_end, t_end in rows:
+        if s_end >= 1 and t_end >= 1:
+            if rnnt_type == "regular":
+                need = max(need, (s_end - 1) // t_end + 2)
+            elif s_end <= t_end:
+                need = max(need, 2)
+    return need
 
 
 @pytest.mark.parametrize("rnnt_type", TYPES)
@@ -121,12 +139,15 @@ def test_cuda_matches_cpu_bit_for_bit(T):
 
 
 def test_any_boundary_gives_ranges_in_lattice(device):
-    """Boundary values far outside the lattice (the losses reject them) still
-    give ranges in [0, S], with no overflow."""
+    """Boundary values far outside the lattice raise; unchecked (value
+    checks off) they still give ranges in [0, S], with no overflow."""
     px = torch.rand(2, 4, 8, device=device)
     py = torch.rand(2, 5, 7, device=device)
     for rows in ([[0, 0, 99, 99], [0, 0, -5, -7]], [[0, 0, 2**62, 2**62], [0, 0, -2**62, -2**62]]):
-        ranges = R.get_rnnt_prune_ranges(px, py, torch.tensor(rows, device=device), 3)
+        with pytest.raises(RuntimeError, match=r"get_rnnt_prune_ranges: boundary\[0\]"):
+            R.get_rnnt_prune_ranges(px, py, torch.tensor(rows, device=device), 3)
+        with R.value_checks(False):
+            ranges = R.get_rnnt_prune_ranges(px, py, torch.tensor(rows, device=device), 3)
         assert ranges.min() >= 0 and ranges.max() <= 4
 
 

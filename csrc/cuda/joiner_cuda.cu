@@ -65,8 +65,8 @@ __global__ void joiner_logprobs_kernel(const scalar_t* logits, const int64_t* in
     if (lane == 0) {
       const int64_t sym = index[n];
       CUDA_KERNEL_ASSERT(sym >= 0 && sym < C);
-      symbol_logp[n] = static_cast<acc_t>(row[sym]) - norm;
-      blank_logp[n] = static_cast<acc_t>(row[blank]) - norm;
+      symbol_logp[n] = row_logprob(static_cast<acc_t>(row[sym]), norm);
+      blank_logp[n] = row_logprob(static_cast<acc_t>(row[blank]), norm);
       log_norm[n] = norm;
     }
   }

@@ -25,6 +25,7 @@ from corpus import DEFAULT_DATA_DIR, load_split  # noqa: E402
 from data import collate, rank_batches  # noqa: E402
 from decode import error_counts, greedy_search  # noqa: E402
 from model import Transducer  # noqa: E402
+from progress import Progress  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -182,6 +183,7 @@ def run_training(args, device, rank, world_size, local_rank, t_start):
     out_dir = args.out_dir or (Path(args.data_dir) / "exp")
     out_dir.mkdir(parents=True, exist_ok=True)
     history, step = [], 0
+    progress = Progress(total_steps)
     for epoch in range(1, args.epochs + 1):
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -210,7 +212,7 @@ def run_training(args, device, rank, world_size, local_rank, t_start):
             sums[1] += pruned.item()
             sums[2] += len(indices)
             if step % args.log_every == 0:
-                log(f"epoch {epoch} step {step}: simple {simple.item() / len(indices):.3f} "
+                log(f"epoch {epoch} {progress.line(step)}: simple {simple.item() / len(indices):.3f} "
                     f"pruned {pruned.item() / len(indices):.3f} per utterance, lr {optimizer.param_groups[0]['lr']:.2e}")
         if device.type == "cuda":
             torch.cuda.synchronize()

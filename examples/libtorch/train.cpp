@@ -17,7 +17,7 @@
 //          "param/<name>". "-" (default): nothing saved.
 // STEPS:   training steps (default 20).
 //
-// Then it calls the simple loss with int32 symbols and prints the
+// Then it calls the simple loss with float symbols and prints the
 // c10::Error message ("bad symbols error: ..."), the same text Python shows.
 //
 // --scripted MODEL INPUTS (may come anywhere after LIBRARY): MODEL is a
@@ -288,7 +288,7 @@ int main(int argc, char** argv) {
     torch::NoGradGuard no_grad;
     try {
       ops.simple_with_grad.call(torch::zeros({1, 3, 4}), torch::zeros({1, 5, 4}),
-                                torch::ones({1, 2}, torch::kInt), kBlank, std::nullopt,
+                                torch::ones({1, 2}, torch::kFloat), kBlank, std::nullopt,
                                 "regular", 0.0, "sum", false);
       std::printf("bad symbols error: none\n");
     } catch (const c10::Error& e) {

@@ -63,7 +63,7 @@ int64_t checked_mul(int64_t a, int64_t b, const char* op) {
   return a * b;
 }
 
-// Validated sizes of a (px, py, boundary?) triple, as in csrc/ops/checks.h.
+// Validated sizes of a (px, py, boundary?) triple, as in csrc/ops/recursion/recursion_checks.h.
 struct Inputs {
   int64_t B = 0;
   rnnt::LatticeDims dims{0, 0, false};

@@ -2,12 +2,13 @@
 // one device-to-host copy of the index's bounds, skipped for an index the
 // memo of checked values knows.
 #include "checked_index.h"
+#include "op_names.h"
 
 namespace rnnt {
 namespace {
 
 at::Tensor checked_index(const at::Tensor& index, c10::SymInt size, c10::string_view name) {
-  TORCH_CHECK(index.scalar_type() == at::kLong, "rnnt: ", std::string(name),
+  TORCH_CHECK(index.scalar_type() == at::kLong, op_name("rnnt"), ": ", std::string(name),
               " must be int64, got ", index.scalar_type());
   const int64_t upper = size.expect_int();
   if (index.numel() > 0 && value_checks_enabled()) {
@@ -19,7 +20,7 @@ at::Tensor checked_index(const at::Tensor& index, c10::SymInt size, c10::string_
       const auto [lo_t, hi_t] = at::aminmax(index);
       const at::Tensor bounds = at::stack({lo_t, hi_t}).cpu();
       pass_index_range(index, bounds[0].item<int64_t>(), bounds[1].item<int64_t>(), upper,
-                       name);
+                       name, op_name("rnnt"));
     }
   }
   return index.clone();

@@ -37,8 +37,10 @@ namespace rnnt {
 // What a value check established about a tensor, as two numbers (x, y):
 // kIndexRange, an index's smallest and largest value; kBoundaryExtent, the
 // largest s_end and t_end of a boundary whose every row has
-// 0 <= s_begin <= s_end and 0 <= t_begin <= t_end.
-enum class CheckedKind : uint8_t { kIndexRange, kBoundaryExtent };
+// 0 <= s_begin <= s_end and 0 <= t_begin <= t_end; kWindowNeed, the
+// smallest pruning window sizes of such a boundary (regular, modified:
+// window_need below).
+enum class CheckedKind : uint8_t { kIndexRange, kBoundaryExtent, kWindowNeed };
 
 class CheckedValues {
  public:
@@ -103,15 +105,49 @@ class CheckedValues {
 // What a read of index values shows: raises unless [lo, hi] lies in
 // [0, upper), naming the argument; remembers the range that passed.
 inline void pass_index_range(const at::Tensor& index, int64_t lo, int64_t hi, int64_t upper,
-                             c10::string_view name) {
-  TORCH_CHECK_VALUE(lo >= 0 && hi < upper, "rnnt: ", std::string(name), " must lie in [0, ",
+                             c10::string_view name, const char* op = "rnnt") {
+  TORCH_CHECK_VALUE(lo >= 0 && hi < upper, op, ": ", std::string(name), " must lie in [0, ",
                     upper, "), got values in [", lo, ", ", hi, "]");
   CheckedValues::instance().remember(index, CheckedKind::kIndexRange, lo, hi);
 }
 
-// Remembers the extent of boundary [B][4] from its rows read on the host
-// (`rows`, B * 4 values), if every row is well formed (0 <= begin <= end on
-// both axes); a row that is not leaves nothing remembered.
+// The smallest pruning window sizes (get_rnnt_prune_ranges) that let every
+// item with a path keep one: window starts begin at 0 on frame 0, grow by
+// at most `step` per frame and must reach s_end - (R-1) on frame t_end - 1,
+// so (t_end - 1) * step >= s_end - R + 1. Regular (step R - 1):
+// R >= (s_end - 1) // t_end + 2. Modified/constrained (step 1, and a path
+// only if s_end <= t_end): R >= s_end - t_end + 2, which is at most 2; but
+// a constrained emission at frame t also scores the blank of the next row
+// at t, so its window must hold both rows: R >= 2 for an item with a
+// symbol (the ranges cannot tell constrained from modified). The batch
+// maximum, at least 1; items without frames or symbols need nothing.
+struct WindowNeed {
+  int64_t regular = 1;
+  int64_t modified = 1;
+};
+
+inline WindowNeed window_need_of(int64_t s_end, int64_t t_end) {
+  WindowNeed need;
+  if (t_end < 1 || s_end < 1) return need;
+  need.regular = (s_end - 1) / t_end + 2;
+  if (s_end <= t_end) need.modified = 2;
+  return need;
+}
+
+inline WindowNeed window_need_of_rows(const int64_t* rows, int64_t B) {
+  WindowNeed need;
+  for (int64_t i = 0; i < B; ++i) {
+    const WindowNeed item = window_need_of(rows[4 * i + 2], rows[4 * i + 3]);
+    need.regular = std::max(need.regular, item.regular);
+    need.modified = std::max(need.modified, item.modified);
+  }
+  return need;
+}
+
+// Remembers the extent and window needs of boundary [B][4] from its rows
+// read on the host (`rows`, B * 4 values), if every row is well formed
+// (0 <= begin <= end on both axes); a row that is not leaves nothing
+// remembered.
 inline void remember_boundary_rows(const at::Tensor& boundary, const int64_t* rows) {
   constexpr int64_t kAny = std::numeric_limits<int64_t>::max();
   int64_t max_s_end = 0, max_t_end = 0;
@@ -124,6 +160,9 @@ inline void remember_boundary_rows(const at::Tensor& boundary, const int64_t* ro
   }
   CheckedValues::instance().remember(boundary, CheckedKind::kBoundaryExtent, max_s_end,
                                      max_t_end);
+  const WindowNeed need = window_need_of_rows(rows, boundary.size(0));
+  CheckedValues::instance().remember(boundary, CheckedKind::kWindowNeed, need.regular,
+                                     need.modified);
 }
 
 // Marks a read of tensor values on the host (a wait for the device on CUDA)

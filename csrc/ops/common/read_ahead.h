@@ -7,10 +7,10 @@
 // kernels can read out of bounds or trip a device-side assert. finish(), at
 // the end of the op, waits for that copy only, not for the op's kernels
 // queued after it, and raises what rnnt::_checked_index raises for bad
-// symbols (with_symbols_read, below, runs an op's body between the two). A
-// bad boundary is left to the recursion op's own check and
-// message; what passed is remembered (checked_values.h), so that the
-// recursion and the next loss call on the same tensors read nothing.
+// symbols, and for a boundary row outside the lattice (with_symbols_read,
+// below, runs an op's body between the two); what passed is remembered
+// (checked_values.h), so that the recursion and the next loss call on the
+// same tensors read nothing.
 //
 // Why: a blocking read at the start of a loss waits for everything queued
 // before it (in a training step, the model's forward), and the GPU then idles
@@ -31,6 +31,7 @@
 #include "checked_values.h"
 #include "checked_index.h"
 #include "eager.h"
+#include "recursion/recursion_checks.h"
 #include "value_checks.h"
 
 namespace rnnt {
@@ -82,15 +83,29 @@ class SymbolsReadAhead {
     return symbols.clamp(c10::Scalar(0), c10::Scalar(C - 1));
   }
 
-  // Waits for the copy, raises for symbols outside [0, C), remembers what
-  // passed. Call once, at the end of the op.
-  void finish(const c10::SymInt& C) {
-    if (!symbols_.defined()) return;
-    RNNT_RECORD_HOST_READ();
-    if (copied_.has_value()) copied_->synchronize();
-    const int64_t* v = host_.data_ptr<int64_t>();
-    pass_index_range(symbols_, v[0], v[1], C.expect_int(), "symbols");
-    if (boundary_.defined()) remember_boundary_rows(boundary_, v + 2);
+  // Waits for the copy, raises for symbols outside [0, C) and for a
+  // boundary row outside the S x T lattice (naming `op`), remembers what
+  // passed. Call once, at the end of the op. A boundary not read along
+  // (symbols known, or on another device) is checked by its own read,
+  // unless the memo knows it.
+  void finish(const c10::SymInt& C, const c10::SymInt& S, const c10::SymInt& T,
+              const c10::optional<at::Tensor>& boundary, const char* op) {
+    if (symbols_.defined()) {
+      RNNT_RECORD_HOST_READ();
+      if (copied_.has_value()) copied_->synchronize();
+      const int64_t* v = host_.data_ptr<int64_t>();
+      pass_index_range(symbols_, v[0], v[1], C.expect_int(), "symbols", op);
+      if (boundary_.defined()) {
+        check_boundary_rows(v + 2, boundary_.size(0), S.expect_int(), T.expect_int(), op);
+        remember_boundary_rows(boundary_, v + 2);
+        return;
+      }
+    }
+    const auto s = S.maybe_as_int(), t = T.maybe_as_int();
+    if (value_checks_enabled() && boundary.has_value() && boundary->defined() &&
+        is_eager(*boundary) && s && t) {
+      check_boundary_values(*boundary, *s, *t, op);
+    }
   }
 
  private:
@@ -102,13 +117,15 @@ class SymbolsReadAhead {
 
 // A loss op's body run between the start and the finish of its symbols'
 // read: compute(symbols) gets the symbols to index with
-// (symbols_in_range); the read's errors come after it, from finish(C).
+// (symbols_in_range); the read's errors come after it, from finish (C
+// classes, an S x T lattice, errors naming `op`).
 template <typename Compute>
 auto with_symbols_read(const at::Tensor& symbols, const c10::optional<at::Tensor>& boundary,
-                       const c10::SymInt& C, Compute&& compute) {
+                       const c10::SymInt& C, const c10::SymInt& S, const c10::SymInt& T,
+                       const char* op, Compute&& compute) {
   SymbolsReadAhead read = SymbolsReadAhead::start(symbols, boundary);
   auto result = compute(read.symbols_in_range(symbols, C));
-  read.finish(C);
+  read.finish(C, S, T, boundary, op);
   return result;
 }
 

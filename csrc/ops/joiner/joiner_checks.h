@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include "common/checks.h"
+#include "common/op_names.h"
 
 namespace rnnt {
 
@@ -18,7 +19,7 @@ struct JoinerRows {
 inline JoinerRows check_joiner_inputs(const at::Tensor& logits,
                                       const at::Tensor& symbol_index,
                                       int64_t termination_symbol) {
-  const char* op = "rnnt::_joiner_logprobs";
+  const char* op = op_name("rnnt::_joiner_logprobs");
   TORCH_CHECK(logits.dim() >= 1, op, ": logits must have a class dimension");
   TORCH_CHECK(at::isFloatingType(logits.scalar_type()), op,
               ": logits must be float16, bfloat16, float32 or float64, got ",

@@ -113,8 +113,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> joiner_logprobs_cpu(
                     "] = ", sym, " is outside [0, C = ", C, ")");
         const acc_t* row = acc.load(x + n * C, C);
         const acc_t lse = row_log_norm(row, C);
-        sym_out[n] = row[sym] - lse;
-        blank_out[n] = row[termination_symbol] - lse;
+        sym_out[n] = row_logprob(row[sym], lse);
+        blank_out[n] = row_logprob(row[termination_symbol], lse);
         norm_out[n] = lse;
       }
     });

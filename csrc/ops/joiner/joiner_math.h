@@ -12,6 +12,13 @@
 
 namespace rnnt {
 
+// x - log_norm, a log-prob: -inf for every entry of an all -inf row (a row
+// with no probability mass scores no path; its gradient is 0, not NaN).
+template <typename acc_t>
+RNNT_HOST_DEVICE acc_t row_logprob(acc_t logit, acc_t log_norm) {
+  return log_norm == neg_inf<acc_t>() ? neg_inf<acc_t>() : logit - log_norm;
+}
+
 // exp(x - log_norm): 0 for a -inf logit, and for an all -inf row.
 template <typename acc_t>
 RNNT_HOST_DEVICE acc_t softmax_entry(acc_t logit, acc_t log_norm) {

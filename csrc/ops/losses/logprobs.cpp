@@ -8,10 +8,11 @@
 #include <limits>
 
 #include "common/checked_index.h"
-#include "common/eager.h"
-#include "logprobs.h"
 #include "common/checks.h"
+#include "common/eager.h"
+#include "common/op_names.h"
 #include "common/read_ahead.h"
+#include "logprobs.h"
 #include "joiner/joiner_ops.h"
 #include "pruned_lattice/pruned_lattice_ops.h"
 
@@ -41,6 +42,12 @@ void check_lm_am(const at::Tensor& lm, const at::Tensor& am,
                   lm.sym_size(0), ", ", lm.sym_size(1), ", ", lm.sym_size(2), "] and am [",
                   am.sym_size(0), ", ", am.sym_size(1), ", ", am.sym_size(2), "]");
   TORCH_SYM_CHECK(lm.sym_size(1).sym_ge(1), op, ": lm must have S+1 >= 1 rows");
+  TORCH_CHECK(symbols.dim() == 2, op, ": symbols must be 2-D [B][S], got ", symbols.dim(), "-D");
+  TORCH_SYM_CHECK(lm.sym_size(1).sym_eq(symbols.sym_size(1) + 1), op,
+                  ": lm [B][S+1][C] and symbols [B][S] disagree on S: lm [", lm.sym_size(0),
+                  ", ", lm.sym_size(1), ", ", lm.sym_size(2), "] has S+1 = ", lm.sym_size(1),
+                  " rows, symbols [", symbols.sym_size(0), ", ", symbols.sym_size(1),
+                  "] has S = ", symbols.sym_size(1), " symbols");
   const SymInt B = am.sym_size(0), T = am.sym_size(1), C = am.sym_size(2);
   const SymInt S = lm.sym_size(1) - 1;
   check_symbols(symbols, B, S, am, op);
@@ -101,19 +108,21 @@ std::tuple<at::Tensor, at::Tensor> simple_logprobs(
   const at::Tensor am_max = std::get<0>(am.max(2, true)).detach();  // [B][T][1]
   const at::Tensor lm_max = std::get<0>(lm.max(2, true)).detach();  // [B][S+1][1]
   const double tiny = tiny_of(am);
+  // On the shifted logits (the maxima cancel exactly: no precision lost to
+  // huge logits), normalizers less lm_max + am_max.
+  const at::Tensor lm_shifted = lm - lm_max, am_shifted = am - am_max;
   const at::Tensor normalizers =
-      (at::matmul((lm - lm_max).exp(), (am - am_max).exp().transpose(1, 2)) + tiny).log() +
-      lm_max + am_max.transpose(1, 2);  // [B][S+1][T]
+      (at::matmul(lm_shifted.exp(), am_shifted.exp().transpose(1, 2)) + tiny).log();  // [B][S+1][T]
 
   // Gather am along C with a [B][T][S] index (never expand am to
   // [B][S][T][C]: its gradient would be that big).
   const at::Tensor px_am =
-      at::gather(am, 2, symbols.unsqueeze(1).expand_symint({B, T, S})).transpose(1, 2);
+      at::gather(am_shifted, 2, symbols.unsqueeze(1).expand_symint({B, T, S})).transpose(1, 2);
   const at::Tensor px_lm =
-      at::gather(lm.narrow_symint(1, 0, S), 2, symbols.unsqueeze(-1));  // [B][S][1]
+      at::gather(lm_shifted.narrow_symint(1, 0, S), 2, symbols.unsqueeze(-1));  // [B][S][1]
   const at::Tensor px = px_am + px_lm - normalizers.narrow_symint(1, 0, S);
-  const at::Tensor py = am.select(2, termination_symbol).unsqueeze(1) +
-                        lm.select(2, termination_symbol).unsqueeze(2) - normalizers;
+  const at::Tensor py = am_shifted.select(2, termination_symbol).unsqueeze(1) +
+                        lm_shifted.select(2, termination_symbol).unsqueeze(2) - normalizers;
   return finish_logprobs(px, py, type, boundary);
 }
 
@@ -133,12 +142,14 @@ std::tuple<at::Tensor, at::Tensor> smoothed_logprobs(
   // regular/constrained finishing step.
   const at::Tensor am_max = std::get<0>(am.max(2, true)).detach();
   const at::Tensor lm_max = std::get<0>(lm.max(2, true)).detach();
-  const at::Tensor am_probs = (am - am_max).exp();  // [B][T][C]
-  const at::Tensor lm_probs = (lm - lm_max).exp();  // [B][S+1][C]
+  // Every term on the shifted logits, every normaliser less the maxima
+  // (they cancel exactly: no precision lost to huge logits).
+  const at::Tensor am_shifted = am - am_max, lm_shifted = lm - lm_max;
+  const at::Tensor am_probs = am_shifted.exp();  // [B][T][C]
+  const at::Tensor lm_probs = lm_shifted.exp();  // [B][S+1][C]
   const double tiny = tiny_of(am);
   const at::Tensor normalizers =
-      (at::matmul(lm_probs, am_probs.transpose(1, 2)) + tiny).log() + lm_max +
-      am_max.transpose(1, 2);  // [B][S+1][T]
+      (at::matmul(lm_probs, am_probs.transpose(1, 2)) + tiny).log();  // [B][S+1][T]
 
   // LM-only: lm normalised by itself. AM-only: am combined with the unigram
   // LM (lm probabilities averaged over batch and positions).
@@ -146,13 +157,14 @@ std::tuple<at::Tensor, at::Tensor> smoothed_logprobs(
   const at::Tensor unigram =  // [1][1][C]
       (lm_probs / lm_sums).mean(at::IntArrayRef{0, 1}, /*keepdim=*/true) + tiny;
   const at::Tensor amonly_normalizers =
-      (at::matmul(am_probs, unigram.view_symint({C, 1})).log() + am_max).transpose(1, 2);  // [B][1][T]
+      at::matmul(am_probs, unigram.view_symint({C, 1})).log().transpose(1, 2);  // [B][1][T]
   const at::Tensor log_unigram = unigram.log();
-  const at::Tensor lmonly_normalizers = lm_sums.log() + lm_max;  // [B][S+1][1]
+  const at::Tensor lmonly_normalizers = lm_sums.log();  // [B][S+1][1]
 
-  const at::Tensor px_am =
-      at::gather(am, 2, symbols.unsqueeze(1).expand_symint({B, T, S})).transpose(1, 2);  // [B][S][T]
-  const at::Tensor px_lm = at::gather(lm.narrow_symint(1, 0, S), 2, symbols.unsqueeze(-1));  // [B][S][1]
+  const at::Tensor px_am = at::gather(am_shifted, 2, symbols.unsqueeze(1).expand_symint({B, T, S}))
+                               .transpose(1, 2);  // [B][S][T]
+  const at::Tensor px_lm =
+      at::gather(lm_shifted.narrow_symint(1, 0, S), 2, symbols.unsqueeze(-1));  // [B][S][1]
   const at::Tensor px_unigram =
       at::gather(log_unigram.expand_symint({B, S, C}), 2, symbols.unsqueeze(-1));  // [B][S][1]
 
@@ -160,8 +172,8 @@ std::tuple<at::Tensor, at::Tensor> smoothed_logprobs(
   const at::Tensor px_amonly = px_am + px_unigram - amonly_normalizers;
   const at::Tensor px_lmonly = px_lm - lmonly_normalizers.narrow_symint(1, 0, S);
 
-  const at::Tensor py_am = am.select(2, termination_symbol).unsqueeze(1);  // [B][1][T]
-  const at::Tensor py_lm = lm.select(2, termination_symbol).unsqueeze(2);  // [B][S+1][1]
+  const at::Tensor py_am = am_shifted.select(2, termination_symbol).unsqueeze(1);  // [B][1][T]
+  const at::Tensor py_lm = lm_shifted.select(2, termination_symbol).unsqueeze(2);  // [B][S+1][1]
   const at::Tensor py = py_am + py_lm - normalizers;
   const at::Tensor py_amonly =
       py_am + log_unigram.select(2, termination_symbol).view({1, 1, 1}) - amonly_normalizers;
@@ -236,10 +248,13 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
     const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols_in,
     int64_t termination_symbol, c10::string_view rnnt_type,
     const c10::optional<at::Tensor>& boundary) {
-  const char* op = "rnnt::get_rnnt_logprobs";
+  const char* op = op_name("rnnt::get_rnnt_logprobs");
+  const OpNameScope scope(op);
   const RnntType type = parse_rnnt_type(rnnt_type, op);
   check_lm_am(lm_in, am_in, symbols_in, termination_symbol, type, boundary, op);
-  return with_symbols_read(symbols_in, boundary, am_in.sym_size(2), [&](const at::Tensor& symbols) {
+  const SymInt S = lm_in.sym_size(1) - 1, T = am_in.sym_size(1);
+  return with_symbols_read(symbols_in, boundary, am_in.sym_size(2), S, T, op,
+                           [&](const at::Tensor& symbols) {
     return simple_logprobs(lm_in, am_in, symbols, termination_symbol, rnnt_type, type, boundary);
   });
 }
@@ -248,10 +263,13 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
     const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols_in,
     int64_t termination_symbol, double lm_only_scale, double am_only_scale,
     const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type) {
-  const char* op = "rnnt::get_rnnt_logprobs_smoothed";
+  const char* op = op_name("rnnt::get_rnnt_logprobs_smoothed");
+  const OpNameScope scope(op);
   const RnntType type = parse_rnnt_type(rnnt_type, op);
   check_lm_am(lm_in, am_in, symbols_in, termination_symbol, type, boundary, op);
-  return with_symbols_read(symbols_in, boundary, am_in.sym_size(2), [&](const at::Tensor& symbols) {
+  const SymInt S = lm_in.sym_size(1) - 1, T = am_in.sym_size(1);
+  return with_symbols_read(symbols_in, boundary, am_in.sym_size(2), S, T, op,
+                           [&](const at::Tensor& symbols) {
     return smoothed_logprobs(lm_in, am_in, symbols, termination_symbol, lm_only_scale,
                              am_only_scale, boundary, rnnt_type, type);
   });
@@ -261,19 +279,27 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
     const at::Tensor& logits, const at::Tensor& symbols_in,
     int64_t termination_symbol, const c10::optional<at::Tensor>& boundary,
     c10::string_view rnnt_type, bool inplace_grad) {
-  const char* op = "rnnt::get_rnnt_logprobs_joint";
+  const char* op = op_name("rnnt::get_rnnt_logprobs_joint");
+  const OpNameScope scope(op);
   const RnntType type = parse_rnnt_type(rnnt_type, op);
   TORCH_CHECK(logits.dim() == 4, op, ": logits must be 4-D [B][T][S+1][C], got ",
               logits.dim(), "-D");
   check_network_output(logits, op, "logits");
   TORCH_SYM_CHECK(logits.sym_size(2).sym_ge(1), op, ": logits must have S+1 >= 1 rows");
+  TORCH_CHECK(symbols_in.dim() == 2, op, ": symbols must be 2-D [B][S], got ", symbols_in.dim(),
+              "-D");
+  TORCH_SYM_CHECK(logits.sym_size(2).sym_eq(symbols_in.sym_size(1) + 1), op,
+                  ": logits [B][T][S+1][C] and symbols [B][S] disagree on S: logits.size(2) = S+1 = ",
+                  logits.sym_size(2), ", symbols [", symbols_in.sym_size(0), ", ",
+                  symbols_in.sym_size(1), "] has S = ", symbols_in.sym_size(1), " symbols");
   const SymInt B = logits.sym_size(0), T = logits.sym_size(1);
   const SymInt S = logits.sym_size(2) - 1, C = logits.sym_size(3);
   check_symbols(symbols_in, B, S, logits, op);
   check_termination_symbol(termination_symbol, C, op);
   check_boundary_shape(boundary, B, op);
   check_symbols_fit_frames(type, S, T, boundary, op);
-  return with_symbols_read(symbols_in, boundary, C, [&](const at::Tensor& symbols) {
+  return with_symbols_read(symbols_in, boundary, C, S, T, op,
+                           [&](const at::Tensor& symbols) {
     return joint_logprobs(logits, symbols, termination_symbol, boundary, type, inplace_grad);
   });
 }
@@ -283,7 +309,8 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
     const at::Tensor& ranges, int64_t termination_symbol,
     const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type,
     bool use_hat_loss, bool inplace_grad) {
-  const char* op = "rnnt::get_rnnt_logprobs_pruned";
+  const char* op = op_name("rnnt::get_rnnt_logprobs_pruned");
+  const OpNameScope scope(op);
   const RnntType type = parse_rnnt_type(rnnt_type, op);
   TORCH_CHECK(logits.dim() == 4, op, ": logits must be 4-D [B][T][s_range][C], got ",
               logits.dim(), "-D");
@@ -311,7 +338,8 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
   TORCH_CHECK_VALUE(!use_hat_loss || termination_symbol == 0, op,
                     ": use_hat_loss=True needs the blank (termination_symbol) "
                     "to be 0, got ", termination_symbol);
-  return with_symbols_read(symbols_in, boundary, C, [&](const at::Tensor& symbols) {
+  return with_symbols_read(symbols_in, boundary, C, S, T, op,
+                           [&](const at::Tensor& symbols) {
     return pruned_logprobs(logits, symbols, ranges, termination_symbol, boundary, rnnt_type,
                            type, use_hat_loss, inplace_grad);
   });

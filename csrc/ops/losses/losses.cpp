@@ -3,74 +3,35 @@
 // the reduction. CompositeImplicitAutograd: autograd comes from the parts.
 #include <torch/library.h>
 
-#include <limits>
-
-#include "logprobs.h"
-#include "recursion/recursion_ops.h"
 #include "common/checks.h"
+#include "common/op_names.h"
+#include "logprobs.h"
+#include "loss_tail.h"
 
 namespace rnnt {
 namespace {
 
-using LossWithGrad = std::tuple<at::Tensor, at::Tensor, at::Tensor>;
-
-// FastEmit-like delay penalty (k2): px[b, s, t] += delay_penalty *
-// ((t_end[b] - 1) / 2 - t), rewarding early emission; only when > 0.
-at::Tensor add_delay_penalty(const at::Tensor& px, double delay_penalty,
-                             RnntType type,
-                             const c10::optional<at::Tensor>& boundary) {
-  if (delay_penalty <= 0.0) return px;
-  const c10::SymInt columns = px.sym_size(2);
-  const c10::SymInt T = type == RnntType::Regular ? columns - 1 : columns;
-  const auto opts = px.options();
-  at::Tensor offset;  // [B][1][1] or scalar: (t_end - 1) / 2
-  if (boundary.has_value() && boundary->defined()) {
-    offset = ((boundary->select(1, 3).to(px.scalar_type()) - 1) / 2).view({-1, 1, 1});
-  } else {
-    offset = (at::scalar_tensor(c10::Scalar(T), opts) - 1) / 2;
-  }
-  const at::Tensor frames = at::arange(c10::Scalar(columns), opts).view({1, 1, -1});
-  return px + (offset - frames) * delay_penalty;
+// The losses take int32 symbols and boundary too (torchaudio's index
+// dtype): converted here, a copy of a [B][S] or [B][4] tensor; int64 and
+// anything else (left for the checks to name) pass through as they are.
+at::Tensor as_int64(const at::Tensor& t) {
+  return t.defined() && t.scalar_type() == at::kInt ? t.to(at::kLong) : t;
 }
-
-// Per-item loss is -score; an item without any alignment has score -inf
-// (loss inf, zero gradients), which zero_infinity turns into loss 0.
-at::Tensor reduce(const at::Tensor& scores, Reduction reduction, bool zero_infinity) {
-  const at::Tensor losses =
-      zero_infinity ? at::where(scores == -std::numeric_limits<double>::infinity(),
-                                at::zeros_like(scores), -scores)
-                    : -scores;
-  switch (reduction) {
-    case Reduction::None: return losses;
-    case Reduction::Mean: return losses.mean();
-    case Reduction::Sum: return losses.sum();
-  }
-  TORCH_INTERNAL_ASSERT(false, "unknown reduction");
-}
-
-// Shared tail of every loss: penalty, recursion, reduction.
-LossWithGrad loss_from_logprobs(std::tuple<at::Tensor, at::Tensor> logprobs,
-                                const c10::optional<at::Tensor>& boundary,
-                                RnntType type, double delay_penalty,
-                                Reduction reduction, bool zero_infinity,
-                                bool return_grad) {
-  const at::Tensor px = add_delay_penalty(std::get<0>(logprobs), delay_penalty, type, boundary);
-  const at::Tensor& py = std::get<1>(logprobs);
-  if (return_grad) {
-    auto [scores, px_grad, py_grad] = ops::mutual_information_with_grad::call(px, py, boundary);
-    return {reduce(scores, reduction, zero_infinity), px_grad, py_grad};
-  }
-  return {reduce(ops::mutual_information::call(px, py, boundary), reduction, zero_infinity),
-          at::Tensor(), at::Tensor()};
+c10::optional<at::Tensor> as_int64(const c10::optional<at::Tensor>& t) {
+  if (!t.has_value()) return t;
+  return as_int64(*t);
 }
 
 LossWithGrad simple_loss(const at::Tensor& lm, const at::Tensor& am,
-                         const at::Tensor& symbols, int64_t termination_symbol,
-                         const c10::optional<at::Tensor>& boundary,
+                         const at::Tensor& symbols_in, int64_t termination_symbol,
+                         const c10::optional<at::Tensor>& boundary_in,
                          c10::string_view rnnt_type, double delay_penalty,
                          c10::string_view reduction, bool zero_infinity,
                          bool return_grad) {
-  const char* op = "rnnt::rnnt_loss_simple";
+  const at::Tensor symbols = as_int64(symbols_in);
+  const c10::optional<at::Tensor> boundary = as_int64(boundary_in);
+  const char* op = op_name("rnnt::rnnt_loss_simple");
+  const OpNameScope scope(op);
   const Reduction red = parse_reduction(reduction, op);
   return loss_from_logprobs(
       get_rnnt_logprobs(lm, am, symbols, termination_symbol, rnnt_type, boundary),
@@ -78,13 +39,16 @@ LossWithGrad simple_loss(const at::Tensor& lm, const at::Tensor& am,
 }
 
 LossWithGrad smoothed_loss(const at::Tensor& lm, const at::Tensor& am,
-                           const at::Tensor& symbols, int64_t termination_symbol,
+                           const at::Tensor& symbols_in, int64_t termination_symbol,
                            double lm_only_scale, double am_only_scale,
-                           const c10::optional<at::Tensor>& boundary,
+                           const c10::optional<at::Tensor>& boundary_in,
                            c10::string_view rnnt_type, double delay_penalty,
                            c10::string_view reduction, bool zero_infinity,
                          bool return_grad) {
-  const char* op = "rnnt::rnnt_loss_smoothed";
+  const at::Tensor symbols = as_int64(symbols_in);
+  const c10::optional<at::Tensor> boundary = as_int64(boundary_in);
+  const char* op = op_name("rnnt::rnnt_loss_smoothed");
+  const OpNameScope scope(op);
   const Reduction red = parse_reduction(reduction, op);
   return loss_from_logprobs(
       get_rnnt_logprobs_smoothed(lm, am, symbols, termination_symbol, lm_only_scale,
@@ -92,13 +56,16 @@ LossWithGrad smoothed_loss(const at::Tensor& lm, const at::Tensor& am,
       boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, zero_infinity, return_grad);
 }
 
-LossWithGrad full_loss(const at::Tensor& logits, const at::Tensor& symbols,
+LossWithGrad full_loss(const at::Tensor& logits, const at::Tensor& symbols_in,
                        int64_t termination_symbol,
-                       const c10::optional<at::Tensor>& boundary,
+                       const c10::optional<at::Tensor>& boundary_in,
                        c10::string_view rnnt_type, double delay_penalty,
                        c10::string_view reduction, bool zero_infinity,
                        bool inplace_grad, bool return_grad) {
-  const char* op = "rnnt::rnnt_loss";
+  const at::Tensor symbols = as_int64(symbols_in);
+  const c10::optional<at::Tensor> boundary = as_int64(boundary_in);
+  const char* op = op_name("rnnt::rnnt_loss");
+  const OpNameScope scope(op);
   const Reduction red = parse_reduction(reduction, op);
   return loss_from_logprobs(
       get_rnnt_logprobs_joint(logits, symbols, termination_symbol, boundary, rnnt_type,
@@ -106,13 +73,16 @@ LossWithGrad full_loss(const at::Tensor& logits, const at::Tensor& symbols,
       boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, zero_infinity, return_grad);
 }
 
-LossWithGrad pruned_loss(const at::Tensor& logits, const at::Tensor& symbols,
+LossWithGrad pruned_loss(const at::Tensor& logits, const at::Tensor& symbols_in,
                          const at::Tensor& ranges, int64_t termination_symbol,
-                         const c10::optional<at::Tensor>& boundary,
+                         const c10::optional<at::Tensor>& boundary_in,
                          c10::string_view rnnt_type, double delay_penalty,
                          c10::string_view reduction, bool use_hat_loss,
                          bool zero_infinity, bool inplace_grad, bool return_grad) {
-  const char* op = "rnnt::rnnt_loss_pruned";
+  const at::Tensor symbols = as_int64(symbols_in);
+  const c10::optional<at::Tensor> boundary = as_int64(boundary_in);
+  const char* op = op_name("rnnt::rnnt_loss_pruned");
+  const OpNameScope scope(op);
   const Reduction red = parse_reduction(reduction, op);
   return loss_from_logprobs(
       get_rnnt_logprobs_pruned(logits, symbols, ranges, termination_symbol, boundary,

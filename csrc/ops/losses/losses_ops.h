@@ -40,11 +40,18 @@ RNNT_LOSS_SCHEMAS(rnnt_loss_smoothed,
                   " float lm_only_scale=0.1, float am_only_scale=0.1,"
                   " Tensor? boundary=None, str rnnt_type=\"regular\","
                   " float delay_penalty=0.0, str reduction=\"mean\", bool zero_infinity=False");
-RNNT_LOSS_SCHEMAS(rnnt_loss,
-                  "Tensor logits, Tensor symbols, int termination_symbol,"
-                  " Tensor? boundary=None, str rnnt_type=\"regular\","
-                  " float delay_penalty=0.0, str reduction=\"mean\", bool zero_infinity=False,"
-                  " bool inplace_grad=False");
+// rnnt_loss is also called from C++ (the TDT loss's omega term), hence
+// its typed call.
+#define RNNT_LOSS_ARGS                                                                  \
+  "Tensor logits, Tensor symbols, int termination_symbol,"                              \
+  " Tensor? boundary=None, str rnnt_type=\"regular\","                                  \
+  " float delay_penalty=0.0, str reduction=\"mean\", bool zero_infinity=False,"         \
+  " bool inplace_grad=False"
+RNNT_OP(rnnt_loss, "(" RNNT_LOSS_ARGS ") -> Tensor",
+        Tensor(TensorArg, TensorArg, int64_t, OptTensorArg, c10::string_view, double,
+               c10::string_view, bool, bool));
+RNNT_SCHEMA(rnnt_loss_with_grad, "(" RNNT_LOSS_ARGS ") -> (Tensor, Tensor, Tensor)");
+#undef RNNT_LOSS_ARGS
 RNNT_LOSS_SCHEMAS(rnnt_loss_pruned,
                   "Tensor logits, Tensor symbols, Tensor ranges, int termination_symbol,"
                   " Tensor? boundary=None, str rnnt_type=\"regular\","

@@ -7,6 +7,8 @@
 #include <ATen/ATen.h>
 
 #include "common/checks.h"
+#include "common/op_names.h"
+#include "recursion/recursion_checks.h"
 #include "prune_ranges_math.h"
 
 namespace rnnt {
@@ -27,7 +29,7 @@ struct PruneInputs {
 inline PruneInputs check_prune_inputs(const at::Tensor& px_grad, const at::Tensor& py_grad,
                                       const c10::optional<at::Tensor>& boundary,
                                       int64_t s_range, int64_t max_step) {
-  const char* op = "rnnt::_prune_ranges";
+  const char* op = op_name("rnnt::_prune_ranges");
   TORCH_CHECK(px_grad.dim() == 3 && py_grad.dim() == 3, op,
               ": px_grad and py_grad must be 3-D, got ", shape_str(px_grad), " and ",
               shape_str(py_grad));

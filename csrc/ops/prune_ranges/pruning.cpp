@@ -1,12 +1,17 @@
 // Pruning (k2's pruned RNN-T, arXiv:2206.13236 sec. 3.2): per-frame windows
 // of s_range label positions chosen from the simple loss's occupation
 // probabilities, and the gathering of encoder/decoder outputs inside them.
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
 
 #include "common/checked_index.h"
+#include "common/checked_values.h"
 #include "common/checks.h"
 #include "common/eager.h"
+#include "common/op_names.h"
+#include "common/value_checks.h"
 #include "prune_ranges_ops.h"
+#include "recursion/recursion_checks.h"
 
 namespace rnnt {
 namespace {
@@ -28,6 +33,49 @@ at::Tensor adjust_pruning_lower_bound(const at::Tensor& s_begin, const SymInt& m
       at::arange(c10::Scalar(s_begin.sym_size(1)), s_begin.options()) * c10::Scalar(max_step - 1);
   const at::Tensor lower = monotonic_lower_bound(s_begin);
   return ramp - monotonic_lower_bound(ramp - lower).clamp_min(0);
+}
+
+// The smallest window size that leaves every item with a path one inside
+// its windows (window_need_of in checked_values.h: per item from its
+// s_end and t_end, the batch maximum). A given boundary is read on the
+// host (on CUDA, a wait for the device) unless a check of the same,
+// unchanged boundary remembered its needs; the read also checks its rows
+// lie in the lattice (unless value checks are off). A fake, functional or
+// meta boundary (torch.compile) has no values to read: the tensor sizes,
+// (S, T), stand in for every row, as when no boundary is given.
+SymInt window_need(const c10::optional<at::Tensor>& boundary, const SymInt& S, const SymInt& T,
+                   bool regular, const char* op) {
+  const bool given = boundary.has_value() && boundary->defined();
+  const auto no_values =
+      c10::DispatchKeySet({c10::DispatchKey::Python, c10::DispatchKey::Functionalize});
+  if (given && !boundary->key_set().has_any(no_values) && !boundary->is_meta() &&
+      boundary->has_storage()) {
+    // A real tensor: read it past any dispatch mode (whose tracing would not
+    // see this host read anyway; the window size is a constant of the graph).
+    const c10::impl::ExcludeDispatchKeyGuard no_modes(
+        c10::DispatchKeySet({c10::DispatchKey::Python, c10::DispatchKey::PythonTLSSnapshot}));
+    const int64_t s = S.expect_int(), t = T.expect_int();
+    int64_t max_s_end = 0, max_t_end = 0, need_regular = 1, need_modified = 1;
+    auto& memo = CheckedValues::instance();
+    const bool known =
+        memo.lookup(*boundary, CheckedKind::kBoundaryExtent, max_s_end, max_t_end) &&
+        max_s_end <= s && max_t_end <= t &&
+        memo.lookup(*boundary, CheckedKind::kWindowNeed, need_regular, need_modified);
+    if (!known) {
+      RNNT_RECORD_HOST_READ();
+      const at::Tensor host = boundary->cpu().contiguous();
+      if (value_checks_enabled()) check_boundary_rows(host.data_ptr<int64_t>(), host.size(0), s, t, op);
+      remember_boundary_rows(*boundary, host.data_ptr<int64_t>());
+      const WindowNeed need = window_need_of_rows(host.data_ptr<int64_t>(), host.size(0));
+      need_regular = need.regular;
+      need_modified = need.modified;
+    }
+    return SymInt(regular ? need_regular : need_modified);
+  }
+  // Every item (0, 0, S, T): window_need_of(S, T) in SymInt arithmetic.
+  if (regular) return S.sym_ge(1).guard_bool(__FILE__, __LINE__) ? (S - 1) / T.max(SymInt(1)) + 2 : SymInt(1);
+  const bool has_path = S.sym_ge(1).sym_and(S.sym_le(T)).guard_bool(__FILE__, __LINE__);
+  return SymInt(has_path ? 2 : 1);
 }
 
 // The ATen composition of rnnt::_prune_ranges (prune_ranges_math.h has the
@@ -72,7 +120,8 @@ at::Tensor prune_ranges_composite(const at::Tensor& px_grad, const at::Tensor& p
 at::Tensor get_rnnt_prune_ranges(const at::Tensor& px_grad, const at::Tensor& py_grad,
                                  const c10::optional<at::Tensor>& boundary_in,
                                  int64_t s_range) {
-  const char* op = "rnnt::get_rnnt_prune_ranges";
+  const char* op = op_name("rnnt::get_rnnt_prune_ranges");
+  const OpNameScope scope(op);
   TORCH_CHECK(px_grad.dim() == 3, op, ": px_grad must be 3-D [B][S][T+1] or [B][S][T], got ",
               px_grad.dim(), "-D");
   TORCH_CHECK(py_grad.dim() == 3, op, ": py_grad must be 3-D [B][S+1][T], got ",
@@ -95,15 +144,13 @@ at::Tensor get_rnnt_prune_ranges(const at::Tensor& px_grad, const at::Tensor& py
                     " (no path survives a narrower window), got ", s_range);
 
   SymInt R(s_range);
-  if (regular) {
-    // A regular path may emit several symbols per frame; the window must
-    // at least cover what the frames allow, (S - 1) // T + 2.
-    const SymInt needed = (S - 1) / T.max(SymInt(1)) + 2;
-    if (needed.sym_gt(R).guard_bool(__FILE__, __LINE__)) {
-      TORCH_WARN_ONCE(op, ": s_range = ", s_range, " is too small for S = ", S, " symbols over T = ",
-                      T, " frames; using s_range = ", needed, " (warned once)");
-      R = needed;
-    }
+  const SymInt needed = window_need(boundary_in, S, T, regular, op);
+  if (needed.sym_gt(R).guard_bool(__FILE__, __LINE__)) {
+    TORCH_WARN_ONCE(op, ": s_range = ", s_range, " is too small for the boundary's ",
+                    regular ? "regular" : "modified/constrained",
+                    " items (some would keep no path); using s_range = ", needed,
+                    " (warned once)");
+    R = needed;
   }
   if (R.sym_gt(S).guard_bool(__FILE__, __LINE__)) R = S + 1;  // nothing to prune
 
@@ -129,7 +176,8 @@ at::Tensor get_rnnt_prune_ranges(const at::Tensor& px_grad, const at::Tensor& py
 
 std::tuple<at::Tensor, at::Tensor> do_rnnt_pruning(const at::Tensor& am, const at::Tensor& lm,
                                                    const at::Tensor& ranges) {
-  const char* op = "rnnt::do_rnnt_pruning";
+  const char* op = op_name("rnnt::do_rnnt_pruning");
+  const OpNameScope scope(op);
   TORCH_CHECK(am.dim() == 3, op, ": am must be 3-D [B][T][C], got ", am.dim(), "-D");
   TORCH_CHECK(lm.dim() == 3, op, ": lm must be 3-D [B][S+1][C], got ", lm.dim(), "-D");
   TORCH_CHECK(ranges.dim() == 3 && ranges.scalar_type() == at::kLong, op,
@@ -139,6 +187,9 @@ std::tuple<at::Tensor, at::Tensor> do_rnnt_pruning(const at::Tensor& am, const a
   check_same_device(am, "am", ranges, "ranges", op);
   const SymInt B = ranges.sym_size(0), T = ranges.sym_size(1), R = ranges.sym_size(2);
   const SymInt S1 = lm.sym_size(1), D = lm.sym_size(2);
+  TORCH_SYM_CHECK(am.sym_size(2).sym_eq(D), op,
+                  ": am [B][T][C] and lm [B][S+1][C] must have one feature size C (the joiner "
+                  "adds them), got am [..., ", am.sym_size(2), "] and lm [..., ", D, "]");
   TORCH_SYM_CHECK(am.sym_size(0).sym_eq(B).sym_and(am.sym_size(1).sym_eq(T)).sym_and(lm.sym_size(0).sym_eq(B)),
                   op, ": ranges [B][T][s_range] = [", B, ", ", T, ", ", R,
                   "] must match am [B][T][C] = [", am.sym_size(0), ", ", am.sym_size(1),

@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 
+#include "common/op_names.h"
 #include "pruned_lattice_math.h"
 #include "simple_lattice/simple_lattice_checks.h"
 
@@ -44,7 +45,7 @@ struct PrunedForwardInputs {
 inline PrunedForwardInputs check_pruned_lattice_inputs(
     const at::Tensor& px_kept, const at::Tensor& py_kept, const at::Tensor& ranges, int64_t S,
     c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary) {
-  const char* op = "rnnt::_pruned_lattice";
+  const char* op = op_name("rnnt::_pruned_lattice");
   TORCH_CHECK(py_kept.dim() == 3, op, ": py_kept must be 3-D [B][T][R], got ", shape_str(py_kept));
   check_float(py_kept, op, "py_kept");
   const int64_t B = py_kept.size(0), T = py_kept.size(1), R = py_kept.size(2);
@@ -67,7 +68,7 @@ struct PrunedBackwardInputs {
 inline PrunedBackwardInputs check_pruned_backward_inputs(
     const at::Tensor& grad_px, const at::Tensor& grad_py, const at::Tensor& ranges,
     c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary) {
-  const char* op = "rnnt::_pruned_lattice_backward";
+  const char* op = op_name("rnnt::_pruned_lattice_backward");
   SimpleGradInputs g = check_simple_grads(grad_px, grad_py, rnnt_type, boundary, at::Tensor(), op);
   return {g, check_ranges(ranges, g.B, g.d.T, grad_py, op)};
 }

@@ -12,7 +12,8 @@ namespace rnnt {
 namespace {
 
 // Every range in [0, S], whether or not value checks are on (free here).
-void check_range_values(const at::Tensor& ranges, int64_t S, const char* op) {
+void check_range_values(const at::Tensor& ranges, int64_t S, const char* own_op) {
+  const char* op = op_name(own_op);
   const int64_t* v = ranges.data_ptr<int64_t>();
   for (int64_t i = 0; i < ranges.numel(); ++i) {
     TORCH_CHECK(v[i] >= 0 && v[i] <= S, op, ": ranges value ", v[i], " at flat index ", i,

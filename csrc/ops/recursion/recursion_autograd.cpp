@@ -9,6 +9,8 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "common/differentiable_once.h"
+#include "common/op_names.h"
 #include "recursion_ops.h"
 
 namespace rnnt {
@@ -41,6 +43,7 @@ class MutualInformationFunction
     auto [scores, px_grad, py_grad] =
         ops::mutual_information_with_grad::call(px, py, boundary);
     ctx->save_for_backward({px_grad, py_grad});
+    remember_input_edges(ctx, px, py, op_name("rnnt::mutual_information"));
     ctx->mark_non_differentiable({px_grad, py_grad});
     // No zero tensors for the gradients of px_grad and py_grad (never used).
     ctx->set_materialize_grads(false);
@@ -48,14 +51,16 @@ class MutualInformationFunction
   }
 
   // Not twice differentiable: the saved occupation probabilities are
-  // treated as constants.
+  // treated as constants (a second-order gradient raises:
+  // differentiable_once.h).
   static variable_list backward(AutogradContext* ctx,
                                 variable_list grad_outputs) {
     const at::Tensor& grad_scores = grad_outputs[0];
     if (!grad_scores.defined()) return {at::Tensor(), at::Tensor(), at::Tensor()};
     const auto saved = ctx->get_saved_variables();
     const at::Tensor scale = grad_scores.reshape({-1, 1, 1});
-    return {saved[0] * scale, saved[1] * scale, at::Tensor()};
+    return differentiable_once(ctx, {saved[0] * scale, saved[1] * scale, at::Tensor()},
+                               grad_scores);
   }
 };
 

@@ -9,6 +9,7 @@
 
 #include "common/checked_values.h"
 #include "common/checks.h"
+#include "common/op_names.h"
 #include "rnnt_math.h"
 #include "common/value_checks.h"
 
@@ -21,6 +22,19 @@ struct RecursionInputs {
   // [B][4] int64, contiguous, on px's device: (s_begin, t_begin, s_end, t_end).
   at::Tensor boxes;
 };
+
+// Each of the B rows `v` (4 values each, read on the host) satisfies
+// 0 <= s_begin <= s_end <= S and 0 <= t_begin <= t_end <= T.
+inline void check_boundary_rows(const int64_t* v, int64_t B, int64_t S, int64_t T,
+                                const char* op) {
+  for (int64_t i = 0; i < B; ++i) {
+    const Box box{v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]};
+    TORCH_CHECK(box_inside(box, S, T), op, ": boundary[", i, "] = (", box.s_begin, ", ",
+                box.t_begin, ", ", box.s_end, ", ", box.t_end,
+                ") must satisfy 0 <= s_begin <= s_end <= S = ", S,
+                " and 0 <= t_begin <= t_end <= T = ", T);
+  }
+}
 
 // Each row of boundary [B][4] int64 satisfies 0 <= s_begin <= s_end <= S
 // and 0 <= t_begin <= t_end <= T (read on the host: on CUDA, a sync).
@@ -37,15 +51,8 @@ inline void check_boundary_values(const at::Tensor& boundary, int64_t S,
   }
   RNNT_RECORD_HOST_READ();
   const at::Tensor host = boundary.cpu().contiguous();
-  const int64_t* v = host.data_ptr<int64_t>();
-  for (int64_t i = 0; i < host.size(0); ++i) {
-    const Box box{v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]};
-    TORCH_CHECK(box_inside(box, S, T), op, ": boundary[", i, "] = (", box.s_begin,
-                ", ", box.t_begin, ", ", box.s_end, ", ", box.t_end,
-                ") must satisfy 0 <= s_begin <= s_end <= S = ", S,
-                " and 0 <= t_begin <= t_end <= T = ", T);
-  }
-  remember_boundary_rows(boundary, v);
+  check_boundary_rows(host.data_ptr<int64_t>(), host.size(0), S, T, op);
+  remember_boundary_rows(boundary, host.data_ptr<int64_t>());
 }
 
 // Whether check_recursion_inputs reads the boundary's values: a copy to
@@ -63,6 +70,7 @@ inline RecursionInputs check_recursion_inputs(
     const at::Tensor& px, const at::Tensor& py,
     const c10::optional<at::Tensor>& boundary, const char* op,
     BoundaryValues values = BoundaryValues::kCheck) {
+  op = op_name(op);
   TORCH_CHECK(px.dim() == 3, op,
               ": px must be 3-D, [B][S][T+1] (regular) or [B][S][T] "
               "(modified), got shape ", shape_str(px));

@@ -11,6 +11,10 @@
 // calls keep them. Not twice differentiable (as the recursion).
 #include <torch/autograd.h>
 
+#include <limits>
+
+#include "common/differentiable_once.h"
+#include "common/op_names.h"
 #include "losses/logprobs.h"
 #include "simple_lattice_ops.h"
 
@@ -55,6 +59,7 @@ class LatticeFunction : public torch::autograd::Function<LatticeFunction> {
         {lm_exp, am_exp, M, symbols, given(boundary) ? *boundary : at::Tensor()});
     ctx->saved_data["termination_symbol"] = termination_symbol;
     ctx->saved_data["rnnt_type"] = std::string(rnnt_type);
+    remember_input_edges(ctx, lm, am, op_name("rnnt::get_rnnt_logprobs"));
     ctx->saved_data["weights"] = std::vector<double>{w_am, w_lm, w_norm};
     ctx->saved_data["offsets"] =
         std::vector<bool>{given(symbol_offset), given(blank_offset), given(frame_offset)};
@@ -82,12 +87,15 @@ class LatticeFunction : public torch::autograd::Function<LatticeFunction> {
         grad_lm, grad_am, grad_px, grad_py, symbols, termination_symbol, rnnt_type, boundary,
         w[0], w[1]);
     const auto if_given = [](bool g, const at::Tensor& t) { return g ? t : at::Tensor(); };
-    return {grad_lm,      grad_am,      at::Tensor(), at::Tensor(),
-            at::Tensor(), at::Tensor(), if_given(offsets[0], grad_symbol),
-            if_given(offsets[1], grad_blank), if_given(offsets[2], grad_frame),
-            at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor()};
+    // The kernels above run below autograd: under create_graph=True these
+    // gradients get a node that raises if differentiated again.
+    return differentiable_once(
+        ctx,
+        {grad_lm, grad_am, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+         if_given(offsets[0], grad_symbol), if_given(offsets[1], grad_blank),
+         if_given(offsets[2], grad_frame), at::Tensor(), at::Tensor(), at::Tensor(),
+         at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()},
+        grads[0]);
   }
 };
 
@@ -122,6 +130,9 @@ std::tuple<at::Tensor, at::Tensor> simple_logprobs_fused(
 // with lmonly[s] = logsumexp_c lm[s][c], unigram = the LM's probabilities
 // averaged over batch and positions, amonly[t] = log sum_c exp(am[t][c])
 // unigram[c], and the scales of smoothing_scales (logprobs.h).
+// lmonly and amonly are passed without their row maxima lm_max[s] and
+// am_max[t], which cancel against the lattice's own (simple_lattice_math.h,
+// mix): with huge logits no large numbers are subtracted.
 std::tuple<at::Tensor, at::Tensor> smoothed_logprobs_fused(
     const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
     int64_t termination_symbol, double lm_only_scale, double am_only_scale,
@@ -138,9 +149,8 @@ std::tuple<at::Tensor, at::Tensor> smoothed_logprobs_fused(
       (lm_probs / lm_sums.unsqueeze(2)).mean(at::IntArrayRef{0, 1}) + tiny;
   const at::Tensor log_unigram = unigram.log();
   const at::Tensor am_probs = (am - am_max).exp();                    // [B][T][C]
-  const at::Tensor amonly =                                           // [B][T]
-      at::matmul(am_probs, unigram).log() + am_max.squeeze(2);
-  const at::Tensor lm_part = (lm_sums.log() + lm_max.squeeze(2)) * -lm_scale;  // [B][S+1]
+  const at::Tensor amonly = at::matmul(am_probs, unigram).log();     // [B][T], less am_max
+  const at::Tensor lm_part = lm_sums.log() * -lm_scale;               // [B][S+1], less lm_max
   const at::Tensor symbol_log_unigram =  // [B][S]
       log_unigram.index_select(0, symbols.flatten()).view_as(symbols);
   const at::Tensor symbol_offset = lm_part.narrow(1, 0, S) + symbol_log_unigram * am_scale;

@@ -15,6 +15,7 @@
 #include <ATen/ATen.h>
 
 #include "common/checks.h"
+#include "common/op_names.h"
 #include "simple_lattice_math.h"
 
 namespace rnnt {
@@ -86,7 +87,7 @@ inline SimpleLatticeInputs check_simple_lattice_inputs(
     const c10::optional<at::Tensor>& boundary, const c10::optional<at::Tensor>& symbol_offset,
     const c10::optional<at::Tensor>& blank_offset, const c10::optional<at::Tensor>& frame_offset,
     double w_am, double w_lm, double w_norm) {
-  const char* op = "rnnt::_simple_lattice";
+  const char* op = op_name("rnnt::_simple_lattice");
   TORCH_CHECK(lm.dim() == 3 && am.dim() == 3, op, ": lm and am must be 3-D, got ",
               shape_str(lm), " and ", shape_str(am));
   check_float(lm, op, "lm");
@@ -147,7 +148,7 @@ inline SimpleGradInputs check_simple_backward_inputs(const at::Tensor& grad_px,
                                                      c10::string_view rnnt_type,
                                                      const c10::optional<at::Tensor>& boundary,
                                                      double w_norm) {
-  const char* op = "rnnt::_simple_lattice_backward";
+  const char* op = op_name("rnnt::_simple_lattice_backward");
   SimpleGradInputs in = check_simple_grads(grad_px, grad_py, rnnt_type, boundary, at::Tensor(), op);
   check_simple_tensor(M, "M", {in.B, in.d.S + 1, in.d.T}, grad_py, op);
   in.M = M.contiguous();
@@ -162,7 +163,7 @@ inline SimpleGradInputs check_gather_grads_inputs(
     const at::Tensor& grad_py, const at::Tensor& symbols, int64_t termination_symbol,
     c10::string_view rnnt_type, const c10::optional<at::Tensor>& boundary, double w_am,
     double w_lm) {
-  const char* op = "rnnt::_simple_lattice_gather_grads_";
+  const char* op = op_name("rnnt::_simple_lattice_gather_grads_");
   TORCH_CHECK(grad_lm.dim() == 3, op, ": grad_lm must be 3-D [B][S+1][C], got ",
               shape_str(grad_lm));
   const int64_t C = grad_lm.size(2);

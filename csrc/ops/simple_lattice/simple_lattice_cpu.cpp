@@ -14,7 +14,8 @@ namespace {
 
 // Every symbol in [0, C), whether or not value checks are on: the kernels
 // index with them (free on the CPU: nothing to wait for).
-void check_symbol_values(const at::Tensor& symbols, int64_t C, const char* op) {
+void check_symbol_values(const at::Tensor& symbols, int64_t C, const char* own_op) {
+  const char* op = op_name(own_op);
   const int64_t* y = symbols.data_ptr<int64_t>();
   for (int64_t i = 0; i < symbols.numel(); ++i) {
     TORCH_CHECK(y[i] >= 0 && y[i] < C, op, ": symbols[", i / symbols.size(1), "][",

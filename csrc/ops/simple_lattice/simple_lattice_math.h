@@ -24,7 +24,9 @@
 // The smoothed loss (k2's rnnt_loss_smoothed) mixes this with an LM-only and
 // an AM-only normalisation. Per cell that is a weighted sum of the same
 // terms plus offsets per row and per frame, which the caller computes from
-// the unigram and the LM-only / AM-only normalisers (logprobs.cpp):
+// the unigram and the LM-only / AM-only normalisers (simple_logprobs.cpp;
+// as computed, the terms and offsets all leave out the row maxima, which
+// cancel: see mix below):
 //
 //   px[s][t] = w_am am[t][y_s] + w_lm lm[s][y_s] - w_norm norm[s][t] + o_sym[s] + o_frame[t]
 //   py[s][t] = w_am am[t][blank] + w_lm lm[s][blank] - w_norm norm[s][t] + o_blank[s] + o_frame[t]
@@ -92,14 +94,17 @@ struct SimpleLatticeItem {
   LatticeOffsets<scalar_t> offsets;
   SimpleLatticeDims d;
 
-  RNNT_HOST_DEVICE scalar_t norm(int64_t s, int64_t t) const {
-    return log(M[s * d.T + t] + tiny_value<scalar_t>()) + lm_max[s] + am_max[t];
-  }
-  // w_am am[t][c] + w_lm lm[s][c] - w_norm norm[s][t] (+ the frame offset).
+  // w_am am[t][c] + w_lm lm[s][c] - w_norm norm[s][t] (+ the frame offset),
+  // evaluated on the shifted logits, as
+  //   w_am (am[t][c] - am_max[t]) + w_lm (lm[s][c] - lm_max[s]) - w_norm log(M + tiny)
+  // (plus the offsets): the maxima cancel exactly instead of in rounding,
+  // so huge logits lose no precision. That drops
+  // (w_am - w_norm) am_max[t] + (w_lm - w_norm) lm_max[s], zero for the
+  // simple loss; the smoothed loss's offsets leave those maxima out too.
   RNNT_HOST_DEVICE scalar_t mix(int64_t s, int64_t t, int64_t c) const {
-    const scalar_t v = static_cast<scalar_t>(d.w_am) * am[t * d.C + c] +
-                       static_cast<scalar_t>(d.w_lm) * lm[s * d.C + c] -
-                       static_cast<scalar_t>(d.w_norm) * norm(s, t);
+    const scalar_t v = static_cast<scalar_t>(d.w_am) * (am[t * d.C + c] - am_max[t]) +
+                       static_cast<scalar_t>(d.w_lm) * (lm[s * d.C + c] - lm_max[s]) -
+                       static_cast<scalar_t>(d.w_norm) * log(M[s * d.T + t] + tiny_value<scalar_t>());
     return offsets.frame ? v + offsets.frame[t] : v;
   }
   RNNT_HOST_DEVICE scalar_t py(int64_t s, int64_t t) const {

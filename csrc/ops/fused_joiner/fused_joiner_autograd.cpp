@@ -1,0 +1,88 @@
+// Autograd of rnnt::_fused_joiner_logprobs: the forward keeps only its
+// inputs and the per-cell log-normalisers; the backward op recomputes the
+// joiner chunk by chunk (fused_joiner_kernels.cpp).
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include <string>
+
+#include "fused_joiner_ops.h"
+
+namespace rnnt {
+namespace fused_joiner {
+namespace {
+
+using OptTensor = c10::optional<at::Tensor>;
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+at::Tensor or_undefined(const OptTensor& t) { return t.value_or(at::Tensor()); }
+OptTensor or_none(const at::Tensor& t) { return t.defined() ? OptTensor(t) : c10::nullopt; }
+
+class FusedJoinerFunction : public torch::autograd::Function<FusedJoinerFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& am, const at::Tensor& lm,
+                               const at::Tensor& weight, const OptTensor& bias,
+                               const at::Tensor& symbol_index, const OptTensor& ranges,
+                               int64_t termination_symbol, const OptTensor& boundary,
+                               c10::string_view activation, bool use_hat_loss,
+                               int64_t chunk_cells) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [symbol_lp, blank_lp, log_norm] =
+        ops::_fused_joiner_logprobs::call(am, lm, weight, bias, symbol_index, ranges,
+                                   termination_symbol, boundary, activation, use_hat_loss,
+                                   chunk_cells);
+    ctx->save_for_backward({am, lm, weight, or_undefined(bias), symbol_index,
+                            or_undefined(ranges), log_norm, or_undefined(boundary)});
+    ctx->saved_data["termination_symbol"] = termination_symbol;
+    ctx->saved_data["activation"] = std::string(activation);
+    ctx->saved_data["use_hat_loss"] = use_hat_loss;
+    ctx->saved_data["chunk_cells"] = chunk_cells;
+    ctx->mark_non_differentiable({log_norm});
+    ctx->set_materialize_grads(false);
+    return {symbol_lp, blank_lp, log_norm};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& log_norm = saved[6];
+    const auto zero_if_undefined = [&](const at::Tensor& g) {
+      return g.defined() ? g : at::zeros_like(log_norm);
+    };
+    const OptTensor bias = or_none(saved[3]);
+    auto [grad_am, grad_lm, grad_weight, grad_bias] = ops::_fused_joiner_logprobs_backward::call(
+        zero_if_undefined(grads[0]), zero_if_undefined(grads[1]), saved[0], saved[1], saved[2],
+        bias, saved[4], or_none(saved[5]), log_norm,
+        ctx->saved_data["termination_symbol"].toInt(), or_none(saved[7]),
+        ctx->saved_data["activation"].toStringRef(), ctx->saved_data["use_hat_loss"].toBool(),
+        ctx->saved_data["chunk_cells"].toInt());
+    // One entry per forward argument; none for the non-differentiable ones.
+    variable_list out(11);
+    out[0] = grad_am;
+    out[1] = grad_lm;
+    out[2] = grad_weight;
+    if (bias.has_value()) out[3] = grad_bias;
+    return out;
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs_autograd(
+    const at::Tensor& am, const at::Tensor& lm, const at::Tensor& weight, const OptTensor& bias,
+    const at::Tensor& symbol_index, const OptTensor& ranges, int64_t termination_symbol,
+    const OptTensor& boundary, c10::string_view activation, bool use_hat_loss,
+    int64_t chunk_cells) {
+  const auto out = FusedJoinerFunction::apply(am, lm, weight, bias, symbol_index, ranges,
+                                              termination_symbol, boundary, activation,
+                                              use_hat_loss, chunk_cells);
+  return {out[0], out[1], out[2]};
+}
+
+}  // namespace
+}  // namespace fused_joiner
+
+TORCH_LIBRARY_IMPL(rnnt, Autograd, m) {
+  m.impl(ops::_fused_joiner_logprobs::name, &fused_joiner::fused_joiner_logprobs_autograd);
+}
+
+}  // namespace rnnt

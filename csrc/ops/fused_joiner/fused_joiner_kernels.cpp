@@ -1,0 +1,152 @@
+// The fused joiner's log-probs and their backward, chunk by chunk
+// (fused_joiner_chunks.h), from ATen ops and the joiner log-prob ops: one
+// code path for CPU and CUDA.
+//
+// Forward, per cell: with z the logits and L = logsumexp(z),
+//   symbol = z[sym] - L,  blank = z[blank] - L  (rnnt::_joiner_logprobs);
+// HAT (blank = 0): L = logsumexp(z[1:]),
+//   symbol = z[sym] - L + log sigmoid(-z[0]),  blank = log sigmoid(z[0]).
+// Backward, with upstream gradients gs, gb per cell:
+//   dz = gs * onehot(sym) + gb * onehot(blank) - (gs + gb) * softmax(z)
+//   (rnnt::_joiner_logprobs_backward_, over the chunk's logits);
+// HAT: dz = gs * onehot(sym) - gs * softmax(z[1:]) on the labels, plus
+//   gb * sigmoid(-z[0]) - gs * sigmoid(z[0]) on z[0];
+// then d bias += sum dz, d weight += dz^T h, d h = dz weight, and d pre
+// (through the activation) adds into the rows am[b, t] and lm[b, s].
+#include <torch/library.h>
+
+#include <algorithm>
+#include <array>
+
+#include "common/op_names.h"
+#include "fused_joiner_chunks.h"
+#include "fused_joiner_ops.h"
+#include "joiner/joiner_ops.h"
+
+namespace rnnt {
+namespace fused_joiner {
+namespace {
+
+using OptTensor = c10::optional<at::Tensor>;
+
+struct ChunkLogprobs {
+  at::Tensor symbol, blank, log_norm;  // [n], accumulation dtype
+};
+
+ChunkLogprobs chunk_logprobs(const JoinerInputs& in, const Chunk& ch) {
+  if (!in.use_hat_loss) {
+    auto [symbol, blank, log_norm] =
+        ops::_joiner_logprobs::call(ch.logits, ch.symbol, in.termination_symbol, false);
+    return {symbol, blank, log_norm};
+  }
+  const at::Tensor z = ch.logits.to(in.am.scalar_type());
+  const at::Tensor z_symbol = z.gather(1, ch.symbol.unsqueeze(1)).squeeze(1);
+  const at::Tensor z0 = z.select(1, 0);
+  const at::Tensor label_norm = at::logsumexp(z.narrow(1, 1, z.size(1) - 1), {1});
+  return {z_symbol - label_norm + at::log_sigmoid(-z0), at::log_sigmoid(z0), label_norm};
+}
+
+// d loss / d logits of one chunk, in the GEMMs' dtype (over its logits).
+at::Tensor logits_grad_(const JoinerInputs& in, const Chunk& ch, const at::Tensor& log_norm,
+                        const at::Tensor& gs, const at::Tensor& gb) {
+  if (!in.use_hat_loss) {
+    ops::_joiner_logprobs_backward_::call(gs, gb, ch.logits, ch.symbol, log_norm,
+                                          in.termination_symbol);
+    return ch.logits;
+  }
+  at::Tensor z = ch.logits.to(in.am.scalar_type());
+  const at::Tensor z0 = z.select(1, 0).clone();
+  z.narrow(1, 1, z.size(1) - 1).sub_(log_norm.unsqueeze(1)).exp_().mul_(-gs.unsqueeze(1));
+  z.select(1, 0).copy_(gb * at::sigmoid(-z0) - gs * at::sigmoid(z0));
+  z.scatter_add_(1, ch.symbol.unsqueeze(1), gs.unsqueeze(1));
+  return z.to(in.weight.scalar_type());
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs(
+    const at::Tensor& am, const at::Tensor& lm, const at::Tensor& weight, const OptTensor& bias,
+    const at::Tensor& symbol_index, const OptTensor& ranges, int64_t termination_symbol,
+    const OptTensor& boundary, c10::string_view activation, bool use_hat_loss,
+    int64_t chunk_cells) {
+  const char* op = op_name("rnnt::_fused_joiner_logprobs");
+  const JoinerInputs in = make_joiner_inputs(am, lm, weight, bias, symbol_index, ranges,
+                                             termination_symbol, activation, use_hat_loss, op);
+  const int64_t chunk =
+      cells_per_chunk(chunk_cells, weight.size(0), weight.size(1), weight.scalar_type());
+  at::Tensor symbol_lp = at::zeros(symbol_index.sizes(), in.am.options());
+  at::Tensor blank_lp = at::zeros_like(symbol_lp), log_norm = at::zeros_like(symbol_lp);
+  const auto boxes = item_boxes(in, boundary, op);
+  for (int64_t b = 0; b < am.size(0); ++b) {
+    for (const Tile& tile : box_tiles(boxes[b], chunk)) {
+      const ChunkLogprobs lp = chunk_logprobs(in, compute_chunk(in, b, tile));
+      const std::array<int64_t, 2> shape{tile.frames(), tile.slots()};
+      tile.of(symbol_lp.select(0, b)).copy_(lp.symbol.view(shape));
+      tile.of(blank_lp.select(0, b)).copy_(lp.blank.view(shape));
+      tile.of(log_norm.select(0, b)).copy_(lp.log_norm.view(shape));
+    }
+  }
+  return {symbol_lp, blank_lp, log_norm};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs_backward(
+    const at::Tensor& grad_symbol, const at::Tensor& grad_blank, const at::Tensor& am,
+    const at::Tensor& lm, const at::Tensor& weight, const OptTensor& bias,
+    const at::Tensor& symbol_index, const OptTensor& ranges, const at::Tensor& log_norm,
+    int64_t termination_symbol, const OptTensor& boundary, c10::string_view activation,
+    bool use_hat_loss, int64_t chunk_cells) {
+  const char* op = op_name("rnnt::_fused_joiner_logprobs_backward");
+  const JoinerInputs in = make_joiner_inputs(am, lm, weight, bias, symbol_index, ranges,
+                                             termination_symbol, activation, use_hat_loss, op);
+  const int64_t C = weight.size(0), D = weight.size(1);
+  const int64_t chunk = cells_per_chunk(chunk_cells, C, D, weight.scalar_type());
+  const at::ScalarType acc = in.am.scalar_type();
+  const bool gemm_in_acc = weight.scalar_type() == acc;
+  // Accumulators in the accumulation dtype.
+  at::Tensor grad_am = at::zeros_like(in.am), grad_lm = at::zeros_like(in.lm);
+  at::Tensor grad_weight = at::zeros({C, D}, in.am.options());
+  at::Tensor grad_bias = at::zeros({C}, in.am.options());
+  const auto boxes = item_boxes(in, boundary, op);
+  for (int64_t b = 0; b < am.size(0); ++b) {
+    for (const Tile& tile : box_tiles(boxes[b], chunk)) {
+      const Chunk ch = compute_chunk(in, b, tile);
+      const auto cells = [&](const at::Tensor& t) {
+        return tile.of(t.select(0, b)).reshape(-1).to(acc);
+      };
+      const at::Tensor dz = logits_grad_(in, ch, cells(log_norm), cells(grad_symbol),
+                                         cells(grad_blank));
+      grad_bias.add_(at::sum(dz, {0}, false, acc));
+      if (gemm_in_acc) {
+        grad_weight.addmm_(dz.t(), ch.hidden_gemm);
+      } else {
+        grad_weight.add_(at::mm(dz.t(), ch.hidden_gemm));
+      }
+      const at::Tensor grad_pre =
+          activation_backward(at::mm(dz, weight).to(acc), ch.hidden, in.activation)
+              .view({tile.frames(), tile.slots(), D});
+      grad_am.select(0, b).narrow(0, tile.t0, tile.frames()).add_(grad_pre.sum(1));
+      if (in.ranges.defined()) {
+        grad_lm.select(0, b).index_add_(0, ch.rows, grad_pre.view({tile.cells(), D}));
+      } else {
+        grad_lm.select(0, b).narrow(0, tile.k0, tile.slots()).add_(grad_pre.sum(0));
+      }
+    }
+  }
+  return {grad_am.to(am.scalar_type()), grad_lm.to(lm.scalar_type()),
+          grad_weight.to(weight.scalar_type()), grad_bias.to(weight.scalar_type())};
+}
+
+}  // namespace
+}  // namespace fused_joiner
+
+TORCH_LIBRARY_IMPL(rnnt, CPU, m) {
+  m.impl(ops::_fused_joiner_logprobs::name, &fused_joiner::fused_joiner_logprobs);
+  m.impl(ops::_fused_joiner_logprobs_backward::name,
+         &fused_joiner::fused_joiner_logprobs_backward);
+}
+
+TORCH_LIBRARY_IMPL(rnnt, CUDA, m) {
+  m.impl(ops::_fused_joiner_logprobs::name, &fused_joiner::fused_joiner_logprobs);
+  m.impl(ops::_fused_joiner_logprobs_backward::name,
+         &fused_joiner::fused_joiner_logprobs_backward);
+}
+
+}  // namespace rnnt

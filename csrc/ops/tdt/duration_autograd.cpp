@@ -1,0 +1,86 @@
+// Autograd of rnnt::_duration_lattice: the forward kernel saves alpha and the
+// per-node normalisers; the backward kernel computes beta and writes the
+// gradients of the logits (and duration logits) from them. Differentiable
+// once (differentiable_once.h): a second-order gradient raises.
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include "common/differentiable_once.h"
+#include "duration_lattice.h"
+#include "tdt_ops.h"
+
+namespace rnnt {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+class DurationLatticeFunction : public torch::autograd::Function<DurationLatticeFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& logits,
+                               const c10::optional<at::Tensor>& duration_logits,
+                               const at::Tensor& symbols, const std::vector<int64_t>& arcs,
+                               const c10::optional<at::Tensor>& boundary, double sigma,
+                               double fastemit_lambda) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [scores, alpha, norms] = ops::_duration_lattice_forward::call(
+        logits, duration_logits, symbols, arcs, boundary, sigma, fastemit_lambda);
+    const bool has_z = duration_logits.has_value() && duration_logits->defined();
+    const bool has_boundary = boundary.has_value() && boundary->defined();
+    ctx->save_for_backward({logits, has_z ? *duration_logits : at::Tensor(), symbols,
+                            has_boundary ? *boundary : at::Tensor(), scores, alpha, norms});
+    remember_input_edges(ctx, logits, has_z ? *duration_logits : at::Tensor(),
+                         "rnnt::rnnt_loss_tdt / rnnt_loss_multiblank");
+    ctx->saved_data["arcs"] = arcs;
+    ctx->saved_data["sigma"] = sigma;
+    ctx->saved_data["fastemit_lambda"] = fastemit_lambda;
+    return {scores};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const auto optional = [](const at::Tensor& t) {
+      return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt;
+    };
+    const std::vector<int64_t> arcs = ctx->saved_data["arcs"].toIntVector();
+    auto [grad_logits, grad_z] = ops::_duration_lattice_backward::call(
+        grads[0], s[0], optional(s[1]), s[2], arcs, optional(s[3]),
+        ctx->saved_data["sigma"].toDouble(), ctx->saved_data["fastemit_lambda"].toDouble(),
+        s[4], s[5], s[6]);
+    return differentiable_once(ctx,
+                               {grad_logits, s[1].defined() ? grad_z : at::Tensor(),
+                                at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+                                at::Tensor()},
+                               grads[0]);
+  }
+};
+
+at::Tensor duration_lattice_autograd(const at::Tensor& logits,
+                                     const c10::optional<at::Tensor>& duration_logits,
+                                     const at::Tensor& symbols, c10::IntArrayRef arcs,
+                                     const c10::optional<at::Tensor>& boundary, double sigma,
+                                     double fastemit_lambda) {
+  return DurationLatticeFunction::apply(logits, duration_logits, symbols, arcs.vec(), boundary,
+                                        sigma, fastemit_lambda)[0];
+}
+
+at::Tensor duration_lattice_plain(const at::Tensor& logits,
+                                  const c10::optional<at::Tensor>& duration_logits,
+                                  const at::Tensor& symbols, c10::IntArrayRef arcs,
+                                  const c10::optional<at::Tensor>& boundary, double sigma,
+                                  double fastemit_lambda) {
+  return std::get<0>(ops::_duration_lattice_forward::call(logits, duration_logits, symbols, arcs,
+                                                   boundary, sigma, fastemit_lambda));
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(rnnt, Autograd, m) {
+  m.impl(ops::_duration_lattice::name, &duration_lattice_autograd);
+}
+
+TORCH_LIBRARY_IMPL(rnnt, CompositeExplicitAutograd, m) {
+  m.impl(ops::_duration_lattice::name, &duration_lattice_plain);
+}
+
+}  // namespace rnnt

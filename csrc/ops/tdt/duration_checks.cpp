@@ -1,0 +1,149 @@
+// Input checks of the duration-lattice ops and their typed dispatcher calls.
+#include <ATen/OpMathType.h>
+
+#include "common/value_checks.h"
+#include "duration_lattice.h"
+#include "recursion/recursion_checks.h"
+
+namespace rnnt {
+
+std::vector<DurationArc> parse_duration_arcs(c10::IntArrayRef arcs, int64_t C, int64_t D,
+                                             const char* op) {
+  TORCH_CHECK_VALUE(!arcs.empty() && arcs.size() % 3 == 0, op,
+                    ": arcs must be a non-empty list of (label, duration, duration_index) "
+                    "triples, got ", arcs.size(), " integers");
+  TORCH_CHECK_VALUE(static_cast<int64_t>(arcs.size()) <= 3 * kMaxDurationArcs, op,
+                    ": at most ", kMaxDurationArcs, " arc kinds, got ", arcs.size() / 3);
+  std::vector<DurationArc> out;
+  for (size_t i = 0; i < arcs.size(); i += 3) {
+    const DurationArc arc{arcs[i], arcs[i + 1], arcs[i + 2]};
+    TORCH_CHECK_VALUE(arc.label == kNextSymbol || (arc.label >= 0 && arc.label < C), op,
+                      ": arc label must be -1 (next symbol) or in [0, C = ", C, "), got ",
+                      arc.label);
+    TORCH_CHECK_VALUE(arc.duration >= (emits_symbol(arc) ? 0 : 1), op,
+                      ": arc duration must be >= 0 (>= 1 for a blank), got ", arc.duration);
+    TORCH_CHECK_VALUE(arc.duration_index >= -1 && arc.duration_index < D, op,
+                      ": arc duration_index must be in [-1, D = ", D, "), got ",
+                      arc.duration_index);
+    out.push_back(arc);
+  }
+  return out;
+}
+
+namespace {
+
+// The boundary's (T_b, U_b) per item on the host, checked.
+void check_duration_boundary(const at::Tensor& b, int64_t S, int64_t T, const char* op) {
+  const at::Tensor host = b.cpu().contiguous();
+  const int64_t* v = host.data_ptr<int64_t>();
+  for (int64_t i = 0; i < host.size(0); ++i) {
+    TORCH_CHECK_VALUE(v[4 * i] == 0 && v[4 * i + 1] == 0 && v[4 * i + 2] >= 0 &&
+                          v[4 * i + 2] <= S && v[4 * i + 3] >= 0 && v[4 * i + 3] <= T,
+                      op, ": boundary[", i, "] = (", v[4 * i], ", ", v[4 * i + 1], ", ",
+                      v[4 * i + 2], ", ", v[4 * i + 3], ") must be (0, 0, U, T') with 0 <= U <= S = ",
+                      S, " and 0 <= T' <= T = ", T);
+  }
+}
+
+}  // namespace
+
+DurationLatticeInputs check_duration_lattice_inputs(
+    const at::Tensor& logits, const c10::optional<at::Tensor>& duration_logits,
+    const at::Tensor& symbols, c10::IntArrayRef arcs,
+    const c10::optional<at::Tensor>& boundary, const char* op) {
+  TORCH_CHECK(logits.dim() == 4, op, ": logits must be 4-D [B][T][S+1][C], got shape ",
+              shape_str(logits));
+  TORCH_CHECK(at::isFloatingType(logits.scalar_type()), op,
+              ": logits must be float16, bfloat16, float32 or float64, got ",
+              logits.scalar_type());
+  const int64_t B = logits.size(0), T = logits.size(1), S = logits.size(2) - 1,
+                C = logits.size(3);
+  TORCH_CHECK(S >= 0 && C >= 1, op, ": logits must be [B][T][S+1][C] with S+1 >= 1 and C >= 1, got ",
+              shape_str(logits));
+  int64_t D = 0;
+  const bool has_durations = duration_logits.has_value() && duration_logits->defined();
+  if (has_durations) {
+    const at::Tensor& z = *duration_logits;
+    TORCH_CHECK(z.dim() == 4 && z.size(0) == B && z.size(1) == T && z.size(2) == S + 1 &&
+                    z.size(3) >= 1,
+                op, ": duration_logits must be [B][T][S+1][D] = [", B, ", ", T, ", ", S + 1,
+                ", D] given logits of shape ", shape_str(logits), ", got ", shape_str(z));
+    TORCH_CHECK(z.scalar_type() == logits.scalar_type(), op,
+                ": duration_logits must have the dtype of logits (", logits.scalar_type(),
+                "), got ", z.scalar_type());
+    TORCH_CHECK(z.device() == logits.device(), op,
+                ": duration_logits must be on the device of logits (", logits.device(),
+                "), got ", z.device());
+    D = z.size(3);
+  }
+  TORCH_CHECK(symbols.dim() == 2 && symbols.size(0) == B && symbols.size(1) == S, op,
+              ": symbols must be [B][S] = [", B, ", ", S, "], got shape ", shape_str(symbols));
+  TORCH_CHECK(symbols.scalar_type() == at::kLong, op, ": symbols must be int64, got ",
+              symbols.scalar_type());
+  TORCH_CHECK(symbols.device() == logits.device(), op,
+              ": symbols must be on the device of logits (", logits.device(), "), got ",
+              symbols.device());
+  std::vector<DurationArc> parsed = parse_duration_arcs(arcs, C, D, op);
+
+  at::Tensor lengths;
+  if (boundary.has_value() && boundary->defined()) {
+    const at::Tensor& b = *boundary;
+    TORCH_CHECK(b.dim() == 2 && b.size(0) == B && b.size(1) == 4, op,
+                ": boundary must be [B][4] = [", B, ", 4] (0, 0, U, T'), got shape ",
+                shape_str(b));
+    TORCH_CHECK(b.scalar_type() == at::kLong, op, ": boundary must be int64, got ",
+                b.scalar_type());
+    if (value_checks_enabled()) check_duration_boundary(b, S, T, op);
+    // Clamped so that an unchecked bad row cannot index outside the tensors.
+    lengths = at::stack({b.select(1, 3).clamp(0, T), b.select(1, 2).clamp(0, S)}, 1)
+                  .to(logits.device())
+                  .contiguous();
+  } else {
+    lengths = at::empty({B, 2}, logits.options().dtype(at::kLong));
+    lengths.select(1, 0).fill_(T);
+    lengths.select(1, 1).fill_(S);
+  }
+  return {B, T, S, C, D, std::move(parsed), lengths};
+}
+
+// Symbols of the items' lattices lie in [0, C) and are no blank-like label.
+void check_symbol_values(const at::Tensor& symbols_in, const DurationLatticeInputs& in,
+                         const char* op) {
+  const at::Tensor symbols = symbols_in.cpu().contiguous();
+  const at::Tensor lengths = in.lengths.cpu();
+  const int64_t* y = symbols.data_ptr<int64_t>();
+  const int64_t* len = lengths.data_ptr<int64_t>();
+  for (int64_t b = 0; b < in.B; ++b) {
+    for (int64_t u = 0; u < len[2 * b + 1]; ++u) {
+      const int64_t s = y[b * in.S + u];
+      TORCH_CHECK_VALUE(s >= 0 && s < in.C, op, ": symbols[", b, "][", u, "] = ", s,
+                        " must be in [0, C = ", in.C, ")");
+      for (const DurationArc& arc : in.arcs) {
+        TORCH_CHECK_VALUE(arc.label != s, op, ": symbols[", b, "][", u, "] = ", s,
+                          " is a blank (the termination symbol or a big blank)");
+      }
+    }
+  }
+}
+
+void check_duration_lattice_saved(const at::Tensor& scores, const at::Tensor& alpha,
+                                  const at::Tensor& norms, const DurationLatticeInputs& in,
+                                  const at::Tensor& logits) {
+  const auto acc = at::toOpMathType(logits.scalar_type());
+  const char* op = "rnnt::_duration_lattice_backward";
+  TORCH_CHECK(scores.dim() == 1 && scores.size(0) == in.B && scores.scalar_type() == acc, op,
+              ": scores must be the [B] forward scores, got shape ", shape_str(scores));
+  TORCH_CHECK(alpha.dim() == 3 && alpha.size(0) == in.B && alpha.size(1) == in.T &&
+                  alpha.size(2) == in.S + 1 && alpha.scalar_type() == acc &&
+                  alpha.is_contiguous() && alpha.device() == logits.device(),
+              op, ": alpha must be the contiguous [B][T][S+1] forward table, got shape ",
+              shape_str(alpha));
+  TORCH_CHECK(norms.dim() == 4 && norms.size(0) == in.B && norms.size(1) == in.T &&
+                  norms.size(2) == in.S + 1 && norms.size(3) == 2 &&
+                  norms.scalar_type() == acc && norms.is_contiguous() &&
+                  norms.device() == logits.device(),
+              op, ": norms must be the contiguous [B][T][S+1][2] forward normalisers, got shape ",
+              shape_str(norms));
+}
+
+}  // namespace rnnt

@@ -1,0 +1,47 @@
+// Input checks and arc lists of the duration-lattice ops (rnnt::_duration_lattice*,
+// schema in tdt_schema.cpp, math in duration_lattice_math.h), shared by
+// their CPU and CUDA kernels and by the losses that build them.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <vector>
+
+#include "duration_lattice_math.h"
+
+namespace rnnt {
+
+// Validated sizes of a duration lattice.
+struct DurationLatticeInputs {
+  int64_t B, T, S, C, D;  // D = 0 without duration logits
+  std::vector<DurationArc> arcs;
+  // int64 [B][2], contiguous, on the logits' device: (T_b, U_b) per item.
+  at::Tensor lengths;
+};
+
+// arcs: flat (label, duration, duration_index) triples (label -1: the next
+// symbol; duration_index -1: no duration logit).
+std::vector<DurationArc> parse_duration_arcs(c10::IntArrayRef arcs, int64_t C, int64_t D,
+                                             const char* op);
+
+// Checks logits [B][T][S+1][C] (float16/bfloat16/float32/float64),
+// duration_logits [B][T][S+1][D] of the same dtype (or none), symbols int64
+// [B][S], boundary int64 [B][4] with rows (0, 0, U_b <= S, T_b <= T) (the
+// values are read when value checks are on), all on one device.
+DurationLatticeInputs check_duration_lattice_inputs(
+    const at::Tensor& logits, const c10::optional<at::Tensor>& duration_logits,
+    const at::Tensor& symbols, c10::IntArrayRef arcs,
+    const c10::optional<at::Tensor>& boundary, const char* op);
+
+// Symbols of the items' lattices (u < U_b) lie in [0, C) and are no
+// blank-like arc label (read on the host: on CUDA, a sync).
+void check_symbol_values(const at::Tensor& symbols, const DurationLatticeInputs& in,
+                         const char* op);
+
+// The saved forward outputs: scores [B], alpha [B][T][S+1] and norms
+// [B][T][S+1][2] in the accumulation dtype on the logits' device.
+void check_duration_lattice_saved(const at::Tensor& scores, const at::Tensor& alpha,
+                                  const at::Tensor& norms, const DurationLatticeInputs& in,
+                                  const at::Tensor& logits);
+
+}  // namespace rnnt

@@ -1,0 +1,11 @@
+// The TDT family's schemas (tdt_ops.h). Kernels:
+// duration_lattice_cpu.cpp (and csrc/cuda/tdt_cuda.cu), duration_autograd.cpp,
+// duration_losses.cpp (the losses, CompositeImplicitAutograd); Python
+// wrappers: rnnt_ops/tdt.py.
+#include "tdt_ops.h"
+
+TORCH_LIBRARY_FRAGMENT(rnnt, m) {
+  using namespace rnnt::ops;
+  rnnt::define_ops<rnnt_loss_tdt, rnnt_loss_multiblank, _duration_lattice,
+                   _duration_lattice_forward, _duration_lattice_backward>(m);
+}

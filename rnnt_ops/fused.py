@@ -1,0 +1,95 @@
+"""RNN-T losses fused with the joiner: the logits never exist.
+
+The joiner is ``logits[b, t, s] = activation(am[b, t] + lm[b, s]) @ weight.T
++ bias`` with ``am [B][T][D]`` (encoder projection), ``lm [B][S+1][D]``
+(decoder projection), ``weight [C][D]``, ``bias [C]`` or None, activation
+``"tanh"`` (icefall), ``"relu"`` (NeMo) or ``"identity"``. The fused losses
+give the value and the gradients w.r.t. am, lm, weight and bias of the loss
+of those logits, but compute them chunk by chunk: each chunk of lattice
+cells (cells of one item's ``boundary`` box only, so no work on padding)
+gets its hidden activation, its logits by one GEMM and their log-normaliser,
+and keeps only the blank and symbol log-probs. The backward recomputes each
+chunk and accumulates the four gradients by GEMMs. Memory no longer grows
+with ``B * T * (S+1) * C``: it is the inputs, ``[B][T][S+1]`` lattices and
+one chunk.
+
+``chunk_cells`` (> 0) sets the lattice cells per chunk; by default as many
+as fit a memory budget of ``RNNT_OPS_FUSED_JOINER_MB`` MiB (64 by default).
+float16/bfloat16 inputs run the GEMMs in their dtype and accumulate the rest
+in float32. Joiner dropout, if any, must happen outside (on am/lm). ONNX
+export is not supported: export the unfused composition instead.
+"""
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+
+def rnnt_loss_fused(
+    am: Tensor,
+    lm: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    symbols: Tensor,
+    termination_symbol: int,
+    boundary: Optional[Tensor] = None,
+    activation: str = "tanh",
+    rnnt_type: str = "regular",
+    delay_penalty: float = 0.0,
+    reduction: str = "mean",
+    zero_infinity: bool = False,
+    chunk_cells: int = 0,
+) -> Tensor:
+    """``rnnt_loss(activation(am[:, :, None] + lm[:, None]) @ weight.T + bias,
+    symbols, termination_symbol, boundary, rnnt_type, delay_penalty,
+    reduction, zero_infinity=zero_infinity)`` without forming the logits."""
+    return torch.ops.rnnt.rnnt_loss_fused(
+        am, lm, weight, bias, symbols, termination_symbol, boundary, activation, rnnt_type,
+        delay_penalty, reduction, zero_infinity, chunk_cells,
+    )
+
+
+def rnnt_loss_pruned_fused(
+    am: Tensor,
+    lm: Tensor,
+    ranges: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    symbols: Tensor,
+    termination_symbol: int,
+    boundary: Optional[Tensor] = None,
+    activation: str = "tanh",
+    rnnt_type: str = "regular",
+    delay_penalty: float = 0.0,
+    reduction: str = "mean",
+    use_hat_loss: bool = False,
+    zero_infinity: bool = False,
+    chunk_cells: int = 0,
+) -> Tensor:
+    """``do_rnnt_pruning(am, lm, ranges)``, the joiner on the pruned pair and
+    ``rnnt_loss_pruned`` of its logits, without forming the pruned am/lm or
+    the logits (``ranges [B][T][s_range]`` from ``get_rnnt_prune_ranges``)."""
+    return torch.ops.rnnt.rnnt_loss_pruned_fused(
+        am, lm, ranges, weight, bias, symbols, termination_symbol, boundary, activation,
+        rnnt_type, delay_penalty, reduction, use_hat_loss, zero_infinity, chunk_cells,
+    )
+
+
+def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+@torch.library.register_fake("rnnt::_fused_joiner_logprobs")
+def _fused_joiner_logprobs_fake(am, lm, weight, bias, symbol_index, ranges, termination_symbol,
+                                boundary, activation, use_hat_loss, chunk_cells):
+    out = am.new_empty(symbol_index.shape, dtype=_accumulation_dtype(am.dtype))
+    return out, torch.empty_like(out), torch.empty_like(out)
+
+
+@torch.library.register_fake("rnnt::_fused_joiner_logprobs_backward")
+def _fused_joiner_logprobs_backward_fake(grad_symbol, grad_blank, am, lm, weight, bias,
+                                         symbol_index, ranges, log_norm, termination_symbol,
+                                         boundary, activation, use_hat_loss, chunk_cells):
+    return (am.new_empty(am.shape), lm.new_empty(lm.shape), weight.new_empty(weight.shape),
+            weight.new_empty(weight.shape[:1]))
