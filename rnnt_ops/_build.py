@@ -297,6 +297,11 @@ def load_library() -> Path:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 if not _built(marker, digest):
+                    # torch.utils.cpp_extension's own lock file: a build
+                    # killed midway leaves it behind, and the next build
+                    # would wait for it forever; holding our flock, no other
+                    # build runs here, so any such file is stale.
+                    (directory / "lock").unlink(missing_ok=True)
                     _build(directory)
                     marker.write_text(digest + "\n")
                     if _installed():  # no edits to come: free the disk

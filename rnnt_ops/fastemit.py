@@ -27,7 +27,7 @@ def fastemit_loss_from_logprobs(
     py: Tensor,
     boundary: Optional[Tensor],
     fastemit_lambda: float,
-    reduction: Optional[str],
+    reduction: str,
     zero_infinity: bool,
 ) -> Tuple[Tensor, Tensor, Tensor]:
     """(reduced loss, px_grad, py_grad) of the lattice (px, py) with FastEmit."""
@@ -43,9 +43,9 @@ def fastemit_loss_from_logprobs(
         return losses.mean(), px_grad, py_grad
     if reduction == "sum":
         return losses.sum(), px_grad, py_grad
-    if reduction == "none" or reduction is None:
+    if reduction == "none":
         return losses, px_grad, py_grad
-    raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got '{reduction}'")
 
 
 def check_fastemit_args(fastemit_lambda: float, delay_penalty: float, fn: str) -> None:

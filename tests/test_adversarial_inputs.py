@@ -100,7 +100,7 @@ def test_errors_name_the_loss_the_user_called():
         R.rnnt_loss_simple(lm, am, symbols + C, 0)
     logits = am[:, :, None] + lm[:, None]
     with pytest.raises(RuntimeError, match=r"^rnnt::rnnt_loss: symbols must be int64"):
-        R.rnnt_loss(logits, symbols.int(), 0)
+        R.rnnt_loss(logits, symbols.float(), 0)
 
 
 def test_an_lm_with_s_rows_is_blamed_on_lm():

@@ -13,9 +13,29 @@
 #include <torch/csrc/autograd/functions/basic_ops.h>
 #include <torch/csrc/autograd/functions/utils.h>
 
+#include <memory>
 #include <string>
+#include <utility>
 
 namespace rnnt {
+
+// Makes an autograd node held the way this torch's Edge holds one
+// (std::shared_ptr up to torch 2.12, c10::intrusive_ptr from 2.13).
+template <typename NodePtr>
+struct NodeFactory {
+  template <typename T, typename... Args>
+  static NodePtr make(Args&&... args) {
+    return std::make_shared<T>(std::forward<Args>(args)...);
+  }
+};
+template <typename Node>
+struct NodeFactory<c10::intrusive_ptr<Node>> {
+  template <typename T, typename... Args>
+  static c10::intrusive_ptr<Node> make(Args&&... args) {
+    return c10::make_intrusive<T>(std::forward<Args>(args)...);
+  }
+};
+using NodePtr = decltype(torch::autograd::Edge::function);
 
 struct InputEdges : torch::CustomClassHolder {
   torch::autograd::edge_list edges;
@@ -43,7 +63,7 @@ inline torch::autograd::variable_list differentiable_once(
     edges.push_back(torch::autograd::impl::gradient_edge(grad_output));
   }
   const std::string op = ctx->saved_data["differentiable_once_op"].toStringRef();
-  auto error = c10::make_intrusive<torch::autograd::Error>(
+  const NodePtr error = NodeFactory<NodePtr>::template make<torch::autograd::Error>(
       op + " is differentiable once: its backward holds the lattice occupation "
            "probabilities constant, so a second-order gradient (backward with "
            "create_graph=True, then a gradient of that gradient) would be wrong and "
