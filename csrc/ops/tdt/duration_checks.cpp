@@ -2,6 +2,8 @@
 #include <ATen/OpMathType.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
+#include <limits>
+
 #include "checks.h"
 #include "duration_lattice.h"
 #include "value_checks.h"
@@ -189,6 +191,25 @@ at::Tensor call_duration_lattice(const at::Tensor& logits,
                             const at::Tensor&, c10::IntArrayRef,
                             const c10::optional<at::Tensor>&, double, double)>();
   return op.call(logits, duration_logits, symbols, arcs, boundary, sigma, fastemit_lambda);
+}
+
+DurationForward prepare_duration_forward(const at::Tensor& logits,
+                                         const c10::optional<at::Tensor>& duration_logits,
+                                         const at::Tensor& symbols, c10::IntArrayRef arcs,
+                                         const c10::optional<at::Tensor>& boundary,
+                                         const char* op) {
+  DurationForward f;
+  f.in = check_duration_lattice_inputs(logits, duration_logits, symbols, arcs, boundary, op);
+  f.logits = logits.contiguous();
+  f.symbols = symbols.contiguous();
+  f.z = defined_or_empty(duration_logits);
+  if (value_checks_enabled()) check_symbol_values(f.symbols, f.in, op);
+  const auto acc = f.logits.options().dtype(at::toOpMathType(f.logits.scalar_type()));
+  const int64_t S1 = f.in.S + 1;
+  f.scores = at::empty({f.in.B}, acc);
+  f.alpha = at::full({f.in.B, f.in.T, S1}, -std::numeric_limits<double>::infinity(), acc);
+  f.norms = at::zeros({f.in.B, f.in.T, S1, 2}, acc);
+  return f;
 }
 
 }  // namespace rnnt
