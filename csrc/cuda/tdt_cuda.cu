@@ -206,10 +206,6 @@ Lattice<scalar_t, acc_t> lattice_of(const DurationLatticeInputs& in, const at::T
           static_cast<acc_t>(sigma), in.B, in.T, in.S, in.C, in.D};
 }
 
-at::Tensor defined_or_empty(const c10::optional<at::Tensor>& t) {
-  return t.has_value() && t->defined() ? t->contiguous() : at::Tensor();
-}
-
 int wavefront_threads(int64_t S) {
   return static_cast<int>(std::min<int64_t>((S + 1 + kWarp - 1) / kWarp * kWarp, kMaxThreads));
 }
@@ -218,18 +214,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> duration_lattice_forward_cuda(
     const at::Tensor& logits_in, const c10::optional<at::Tensor>& duration_logits,
     const at::Tensor& symbols_in, c10::IntArrayRef arcs,
     const c10::optional<at::Tensor>& boundary, double sigma, double /*fastemit_lambda*/) {
-  const char* op = "rnnt::_duration_lattice_forward";
   const c10::cuda::CUDAGuard guard(logits_in.device());
-  const DurationLatticeInputs in =
-      check_duration_lattice_inputs(logits_in, duration_logits, symbols_in, arcs, boundary, op);
-  const at::Tensor logits = logits_in.contiguous(), symbols = symbols_in.contiguous();
-  const at::Tensor z = defined_or_empty(duration_logits);
-  if (value_checks_enabled()) check_symbol_values(symbols, in, op);
-  const auto acc = logits.options().dtype(at::toOpMathType(logits.scalar_type()));
+  const DurationForward f = prepare_duration_forward(logits_in, duration_logits, symbols_in, arcs,
+                                                     boundary, "rnnt::_duration_lattice_forward");
+  const DurationLatticeInputs& in = f.in;
+  const at::Tensor &logits = f.logits, &symbols = f.symbols, &z = f.z;
+  const at::Tensor &scores = f.scores, &alpha = f.alpha, &norms = f.norms;
   const int64_t S1 = in.S + 1;
-  at::Tensor scores = at::empty({in.B}, acc);
-  at::Tensor alpha = at::full({in.B, in.T, S1}, -std::numeric_limits<double>::infinity(), acc);
-  at::Tensor norms = at::zeros({in.B, in.T, S1, 2}, acc);
   if (in.B == 0) return {scores, alpha, norms};
   const auto stream = c10::cuda::getCurrentCUDAStream();
   const ArcList list = arc_list(in.arcs);

@@ -1,5 +1,7 @@
-// Input checks of the duration-lattice ops and their typed dispatcher calls.
+// Input checks of the duration-lattice ops and their shared forward setup.
 #include <ATen/OpMathType.h>
+
+#include <limits>
 
 #include "common/value_checks.h"
 #include "duration_lattice.h"
@@ -144,6 +146,25 @@ void check_duration_lattice_saved(const at::Tensor& scores, const at::Tensor& al
                   norms.device() == logits.device(),
               op, ": norms must be the contiguous [B][T][S+1][2] forward normalisers, got shape ",
               shape_str(norms));
+}
+
+DurationForward prepare_duration_forward(const at::Tensor& logits,
+                                         const c10::optional<at::Tensor>& duration_logits,
+                                         const at::Tensor& symbols, c10::IntArrayRef arcs,
+                                         const c10::optional<at::Tensor>& boundary,
+                                         const char* op) {
+  DurationForward f;
+  f.in = check_duration_lattice_inputs(logits, duration_logits, symbols, arcs, boundary, op);
+  f.logits = logits.contiguous();
+  f.symbols = symbols.contiguous();
+  f.z = defined_or_empty(duration_logits);
+  if (value_checks_enabled()) check_symbol_values(f.symbols, f.in, op);
+  const auto acc = f.logits.options().dtype(at::toOpMathType(f.logits.scalar_type()));
+  const int64_t S1 = f.in.S + 1;
+  f.scores = at::empty({f.in.B}, acc);
+  f.alpha = at::full({f.in.B, f.in.T, S1}, -std::numeric_limits<double>::infinity(), acc);
+  f.norms = at::zeros({f.in.B, f.in.T, S1, 2}, acc);
+  return f;
 }
 
 }  // namespace rnnt

@@ -38,6 +38,25 @@ DurationLatticeInputs check_duration_lattice_inputs(
 void check_symbol_values(const at::Tensor& symbols, const DurationLatticeInputs& in,
                          const char* op);
 
+// duration_logits made contiguous, or an undefined tensor (multi-blank).
+inline at::Tensor defined_or_empty(const c10::optional<at::Tensor>& t) {
+  return t.has_value() && t->defined() ? t->contiguous() : at::Tensor();
+}
+
+// What the CPU and CUDA forward kernels start from: the checked inputs
+// (symbol values too, when value checks are on), made contiguous, and the
+// outputs in the accumulation dtype: scores [B], alpha [B][T][S+1] (-inf)
+// and norms [B][T][S+1][2].
+struct DurationForward {
+  DurationLatticeInputs in;
+  at::Tensor logits, symbols, z, scores, alpha, norms;
+};
+DurationForward prepare_duration_forward(const at::Tensor& logits,
+                                         const c10::optional<at::Tensor>& duration_logits,
+                                         const at::Tensor& symbols, c10::IntArrayRef arcs,
+                                         const c10::optional<at::Tensor>& boundary,
+                                         const char* op);
+
 // The saved forward outputs: scores [B], alpha [B][T][S+1] and norms
 // [B][T][S+1][2] in the accumulation dtype on the logits' device.
 void check_duration_lattice_saved(const at::Tensor& scores, const at::Tensor& alpha,

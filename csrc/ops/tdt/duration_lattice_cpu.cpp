@@ -18,8 +18,8 @@
 
 #include "common/value_checks.h"
 #include "duration_lattice.h"
-#include "tdt_ops.h"
 #include "recursion/recursion_checks.h"
+#include "tdt_ops.h"
 
 namespace rnnt {
 namespace {
@@ -115,25 +115,16 @@ ItemView<scalar_t, acc_t> item_view(const DurationLatticeInputs& in, int64_t b,
           static_cast<acc_t>(sigma), S1, in.C, in.D, len[2 * b], len[2 * b + 1]};
 }
 
-at::Tensor defined_or_empty(const c10::optional<at::Tensor>& t) {
-  return t.has_value() && t->defined() ? t->contiguous() : at::Tensor();
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor> duration_lattice_forward_cpu(
     const at::Tensor& logits_in, const c10::optional<at::Tensor>& duration_logits,
     const at::Tensor& symbols_in, c10::IntArrayRef arcs,
     const c10::optional<at::Tensor>& boundary, double sigma, double /*fastemit_lambda*/) {
-  const char* op = "rnnt::_duration_lattice_forward";
-  const DurationLatticeInputs in =
-      check_duration_lattice_inputs(logits_in, duration_logits, symbols_in, arcs, boundary, op);
-  const at::Tensor logits = logits_in.contiguous(), symbols = symbols_in.contiguous();
-  const at::Tensor z = defined_or_empty(duration_logits);
-  if (value_checks_enabled()) check_symbol_values(symbols, in, op);
-  const auto acc = logits.options().dtype(at::toOpMathType(logits.scalar_type()));
+  const DurationForward f = prepare_duration_forward(logits_in, duration_logits, symbols_in, arcs,
+                                                     boundary, "rnnt::_duration_lattice_forward");
+  const DurationLatticeInputs& in = f.in;
+  const at::Tensor &logits = f.logits, &symbols = f.symbols, &z = f.z;
+  const at::Tensor &scores = f.scores, &alpha = f.alpha, &norms = f.norms;
   const int64_t S1 = in.S + 1;
-  at::Tensor scores = at::empty({in.B}, acc);
-  at::Tensor alpha = at::full({in.B, in.T, S1}, -std::numeric_limits<double>::infinity(), acc);
-  at::Tensor norms = at::zeros({in.B, in.T, S1, 2}, acc);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, logits.scalar_type(), "duration_lattice_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const int64_t* len = in.lengths.data_ptr<int64_t>();
