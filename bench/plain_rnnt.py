@@ -141,11 +141,15 @@ def get_rnnt_prune_ranges(
     from the item's last frame on, the window ending at s_end; starts made
     non-decreasing (a reversed cummin), then raised so that no start is
     ``s_range`` or more above the one before it, frame 0 starting at 0.
-    px_grad [B][S][T+1], py_grad [B][S+1][T]; returns int64 [B][T][s_range].
-    (s_range must cover (S - 1) // T + 2 and is capped at S + 1.)"""
+    px_grad [B][S][T+1], py_grad [B][S+1][T]; returns int64 [B][T][R].
+    R is s_range raised to what every item needs to reach its s_end,
+    max over items of (s_end - 1) // t_end + 2, and capped at S + 1."""
     B, S1, T = py_grad.shape
-    S, R = S1 - 1, min(s_range, S1)
+    S = S1 - 1
     ends = _ends(boundary, B, S, T).to(py_grad.device)
+    has_path = (ends[:, 0] >= 1) & (ends[:, 1] >= 1)
+    need = torch.where(has_path, (ends[:, 0] - 1) // ends[:, 1].clamp(min=1) + 2, 1)
+    R = min(max(s_range, int(need.max()) if B else 1), S1)
     cum = torch.cat([py_grad.new_zeros(B, 1, T), py_grad.cumsum(1)], dim=1)
     windows = S + 2 - R
     entering = torch.cat([px_grad.new_zeros(B, 1, T + 1), px_grad], dim=1)[:, :windows, :T]
