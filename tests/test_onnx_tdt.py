@@ -206,6 +206,19 @@ def test_tdt_loss_exports(ort_library, exporter, case, dtype):
     assert custom == expected
 
 
+@pytest.mark.parametrize("exporter", EXPORTERS)
+def test_tdt_loss_exports_int32_indices(ort_library, exporter):
+    """int32 symbols and boundary (the losses accept them) export too."""
+
+    def inputs(B, S, T, dtype, seed):
+        am, lm, symbols, boundary = _tdt_inputs(B, S, T, dtype, seed)
+        return am, lm, symbols.int(), boundary.int()
+
+    custom = check_loss_export(TDTLoss([0, 1, 2], reduction="none", omega=0.5), inputs,
+                               LOSS_NAMES, LOSS_DYNAMIC, exporter, torch.float64, ort_library)
+    assert custom == {"DurationLattice", "MutualInformation"}
+
+
 MB_CASES = {
     "boundary": {"reduction": "none"},
     "sigma_sum": {"reduction": "sum", "sigma": 0.05, "zero_infinity": True},
