@@ -50,16 +50,6 @@ template <typename scalar_t, typename acc_t>
 using ItemView = DurationItem<scalar_t, acc_t>;
 
 template <typename scalar_t, typename acc_t>
-void forward_item(const ItemView<scalar_t, acc_t>& v, const std::vector<DurationArc>& arcs,
-                  acc_t* alpha, acc_t* score) {
-  const int64_t n = static_cast<int64_t>(arcs.size());
-  for (int64_t t = 0; t < v.T; ++t) {
-    for (int64_t u = 0; u <= v.U; ++u) alpha[v.node(t, u)] = alpha_at(v, arcs.data(), n, alpha, t, u);
-  }
-  *score = total_score(v, arcs.data(), n, alpha);
-}
-
-template <typename scalar_t, typename acc_t>
 void beta_item(const ItemView<scalar_t, acc_t>& v, const std::vector<DurationArc>& arcs,
                acc_t* beta) {
   const int64_t n = static_cast<int64_t>(arcs.size());
@@ -147,8 +137,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> duration_lattice_forward_cpu(
     at::parallel_for(0, in.B, 1, [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
         const auto v = item_view<scalar_t, acc_t>(in, b, logits, z, symbols, norms, sigma);
-        forward_item(v, in.arcs, alpha.data_ptr<acc_t>() + b * in.T * S1,
-                     scores.data_ptr<acc_t>() + b);
+        scores.data_ptr<acc_t>()[b] = forward_duration_item(
+            v, in.arcs.data(), static_cast<int64_t>(in.arcs.size()),
+            alpha.data_ptr<acc_t>() + b * in.T * S1);
       }
     });
   });
