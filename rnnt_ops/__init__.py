@@ -43,6 +43,8 @@ from rnnt_ops.tdt import (  # noqa: E402
     TDTLoss,
     rnnt_loss_multiblank,
     rnnt_loss_tdt,
+    rnnt_loss_tdt_pruned,
+    rnnt_loss_tdt_simple,
 )
 from rnnt_ops.value_checks import (  # noqa: E402
     set_value_checks,
@@ -75,6 +77,8 @@ __all__ = [
     "rnnt_loss_simple",
     "rnnt_loss_smoothed",
     "rnnt_loss_tdt",
+    "rnnt_loss_tdt_pruned",
+    "rnnt_loss_tdt_simple",
     "set_value_checks",
     "value_checks",
     "value_checks_enabled",

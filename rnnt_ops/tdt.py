@@ -11,7 +11,7 @@ Transduction by Jointly Predicting Tokens and Durations", ICML 2023; Xu et
 al., "Multi-blank Transducers for Speech Recognition", 2022).
 """
 
-from typing import List, Optional
+from typing import List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -72,6 +72,77 @@ def rnnt_loss_multiblank(
     return torch.ops.rnnt.rnnt_loss_multiblank(
         logits, symbols, termination_symbol, big_blank_ids, big_blank_durations, boundary, sigma,
         reduction, zero_infinity,
+    )
+
+
+def rnnt_loss_tdt_simple(
+    lm: Tensor,
+    am: Tensor,
+    lm_duration: Tensor,
+    am_duration: Tensor,
+    symbols: Tensor,
+    termination_symbol: int,
+    durations: List[int],
+    boundary: Optional[Tensor] = None,
+    sigma: float = 0.0,
+    omega: float = 0.0,
+    reduction: str = "mean",
+    return_grad: bool = False,
+    zero_infinity: bool = False,
+) -> Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]]]:
+    """The "simple" TDT loss, the first step of :func:`rnnt_loss_tdt_pruned`:
+    the TDT loss of the joiners ``lm + am`` (label logits, ``lm [B][S+1][C]``,
+    ``am [B][T][C]``, normalised as in :func:`rnnt_loss_simple`, never
+    expanded to ``[B][T][S+1][C]``) and ``lm_duration + am_duration``
+    (duration logits, ``lm_duration [B][S+1][D]``, ``am_duration
+    [B][T][D]``). Equals :func:`rnnt_loss_tdt` on ``logits = am[:, :, None]
+    + lm[:, None]`` and ``duration_logits = am_duration[:, :, None] +
+    lm_duration[:, None]``. ``sigma``, ``omega`` (its RNN-T term is
+    :func:`rnnt_loss_simple`'s), ``reduction``, ``zero_infinity`` as in
+    :func:`rnnt_loss_tdt`; ``boundary`` rows ``(0, 0, U_b, T_b)``.
+
+    With ``return_grad=True`` returns ``(loss, (px_grad, py_grad))``: the
+    occupation probabilities of the symbol arcs (``[B][S][T+1]``) and blank
+    arcs (``[B][S+1][T]``) leaving each node, all durations summed (the
+    TDT term only), in the layout :func:`get_rnnt_prune_ranges` takes."""
+    args = (lm, am, lm_duration, am_duration, symbols, termination_symbol, durations, boundary,
+            sigma, omega, reduction, zero_infinity)
+    if return_grad:
+        loss, px_grad, py_grad = torch.ops.rnnt.rnnt_loss_tdt_simple_with_grad(*args)
+        return loss, (px_grad, py_grad)
+    return torch.ops.rnnt.rnnt_loss_tdt_simple(*args)
+
+
+def rnnt_loss_tdt_pruned(
+    logits: Tensor,
+    duration_logits: Tensor,
+    symbols: Tensor,
+    ranges: Tensor,
+    termination_symbol: int,
+    durations: List[int],
+    boundary: Optional[Tensor] = None,
+    sigma: float = 0.0,
+    omega: float = 0.0,
+    fastemit_lambda: float = 0.0,
+    reduction: str = "mean",
+    zero_infinity: bool = False,
+    inplace_grad: bool = False,
+) -> Tensor:
+    """The TDT loss inside the windows ``ranges [B][T][s_range]`` (from
+    :func:`get_rnnt_prune_ranges` on :func:`rnnt_loss_tdt_simple`'s
+    grads): ``logits [B][T][s_range][C]`` and ``duration_logits
+    [B][T][s_range][D]`` of the joiner on :func:`do_rnnt_pruning`'s
+    outputs. Lattice nodes outside the windows have no outgoing arc: an arc
+    landing outside its destination frame's window is dropped. With
+    ``s_range = S + 1`` (full windows) it equals :func:`rnnt_loss_tdt`.
+    ``sigma``, ``omega`` (its RNN-T term is :func:`rnnt_loss_pruned`'s),
+    ``fastemit_lambda``, ``reduction``, ``zero_infinity`` as in
+    :func:`rnnt_loss_tdt`; ``inplace_grad`` as in :func:`rnnt_loss_pruned`.
+    A path survives whenever ``durations`` holds 0 and 1 (see docs/api.md,
+    "Pruned TDT"); an item left without one has loss inf."""
+    return torch.ops.rnnt.rnnt_loss_tdt_pruned(
+        logits, duration_logits, symbols, ranges, termination_symbol, durations, boundary, sigma,
+        omega, fastemit_lambda, reduction, zero_infinity, inplace_grad,
     )
 
 

@@ -52,6 +52,7 @@ struct Lattice {
   const int64_t* lengths;  // [B][2]: (T_b, U_b)
   acc_t sigma;
   int64_t B, T, S, C, D;
+  bool label_logprobs;  // label rows are log-probs: no normaliser
 
   __device__ DurationItem<scalar_t, acc_t> item(int64_t b) const {
     const int64_t cells = T * (S + 1);
@@ -95,7 +96,8 @@ __global__ void norms_kernel(Lattice<scalar_t, acc_t> L, acc_t* norms) {
   RNNT_WARP_ROWS(r, L.B * L.T * S1) {
     const int64_t b = r / (L.T * S1), t = (r / S1) % L.T, u = r % S1;
     if (t >= L.lengths[2 * b] || u > L.lengths[2 * b + 1]) continue;
-    const acc_t x_norm = warp_logsumexp<scalar_t, acc_t>(L.x + r * L.C, L.C, lane);
+    const acc_t x_norm =
+        L.label_logprobs ? acc_t(0) : warp_logsumexp<scalar_t, acc_t>(L.x + r * L.C, L.C, lane);
     const acc_t z_norm = L.z ? warp_logsumexp<scalar_t, acc_t>(L.z + r * L.D, L.D, lane) : acc_t(0);
     if (lane == 0) {
       norms[2 * r] = x_norm;
@@ -175,7 +177,8 @@ __global__ void grad_kernel(Lattice<scalar_t, acc_t> L, ArcList arcs, const acc_
         const DurationArc& a = arcs.arcs[i];
         if (arc_class(a, next) == c) hit += emits_symbol(a) ? (1 + lambda) * gamma[i] : gamma[i];
       }
-      gx[c] = static_cast<scalar_t>(g * logit_grad(hit, base, static_cast<acc_t>(v.x[n * L.C + c]),
+      gx[c] = static_cast<scalar_t>(g * label_grad(L.label_logprobs, hit, base,
+                                                   static_cast<acc_t>(v.x[n * L.C + c]),
                                                    v.norms[2 * n]));
     }
     if (gz) {
@@ -200,10 +203,11 @@ int warp_row_blocks(int64_t rows) {
 template <typename scalar_t, typename acc_t>
 Lattice<scalar_t, acc_t> lattice_of(const DurationLatticeInputs& in, const at::Tensor& logits,
                                     const at::Tensor& z, const at::Tensor& symbols,
-                                    const at::Tensor& norms, double sigma) {
+                                    const at::Tensor& norms, double sigma,
+                                    bool label_logprobs) {
   return {logits.data_ptr<scalar_t>(), z.defined() ? z.data_ptr<scalar_t>() : nullptr,
           symbols.data_ptr<int64_t>(), norms.data_ptr<acc_t>(), in.lengths.data_ptr<int64_t>(),
-          static_cast<acc_t>(sigma), in.B, in.T, in.S, in.C, in.D};
+          static_cast<acc_t>(sigma), in.B, in.T, in.S, in.C, in.D, label_logprobs};
 }
 
 int wavefront_threads(int64_t S) {
@@ -213,7 +217,8 @@ int wavefront_threads(int64_t S) {
 std::tuple<at::Tensor, at::Tensor, at::Tensor> duration_lattice_forward_cuda(
     const at::Tensor& logits_in, const c10::optional<at::Tensor>& duration_logits,
     const at::Tensor& symbols_in, c10::IntArrayRef arcs,
-    const c10::optional<at::Tensor>& boundary, double sigma, double /*fastemit_lambda*/) {
+    const c10::optional<at::Tensor>& boundary, double sigma, double /*fastemit_lambda*/,
+    bool label_logprobs) {
   const c10::cuda::CUDAGuard guard(logits_in.device());
   const DurationForward f = prepare_duration_forward(logits_in, duration_logits, symbols_in, arcs,
                                                      boundary, "rnnt::_duration_lattice_forward");
@@ -226,7 +231,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> duration_lattice_forward_cuda(
   const ArcList list = arc_list(in.arcs);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, logits.scalar_type(), "tdt_fwd", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    const auto L = lattice_of<scalar_t, acc_t>(in, logits, z, symbols, norms, sigma);
+    const auto L =
+        lattice_of<scalar_t, acc_t>(in, logits, z, symbols, norms, sigma, label_logprobs);
     norms_kernel<scalar_t, acc_t><<<warp_row_blocks(in.B * in.T * S1), kWarpsPerBlock * kWarp, 0,
                                     stream>>>(L, norms.data_ptr<acc_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -242,7 +248,7 @@ std::tuple<at::Tensor, at::Tensor> duration_lattice_backward_cuda(
     const c10::optional<at::Tensor>& duration_logits, const at::Tensor& symbols_in,
     c10::IntArrayRef arcs, const c10::optional<at::Tensor>& boundary, double sigma,
     double fastemit_lambda, const at::Tensor& scores_in, const at::Tensor& alpha,
-    const at::Tensor& norms) {
+    const at::Tensor& norms, bool label_logprobs) {
   const c10::cuda::CUDAGuard guard(logits_in.device());
   const DurationBackward prep = prepare_duration_backward(
       grad_scores_in, logits_in, duration_logits, symbols_in, arcs, boundary, scores_in, alpha,
@@ -257,7 +263,8 @@ std::tuple<at::Tensor, at::Tensor> duration_lattice_backward_cuda(
   const int64_t rows = in.B * in.T * (in.S + 1);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, logits.scalar_type(), "tdt_bwd", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    const auto L = lattice_of<scalar_t, acc_t>(in, logits, z, symbols, norms, sigma);
+    const auto L =
+        lattice_of<scalar_t, acc_t>(in, logits, z, symbols, norms, sigma, label_logprobs);
     beta_kernel<scalar_t, acc_t><<<in.B, wavefront_threads(in.S), 0, stream>>>(
         L, list, beta.data_ptr<acc_t>());
     C10_CUDA_KERNEL_LAUNCH_CHECK();

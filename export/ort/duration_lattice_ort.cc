@@ -2,13 +2,14 @@
 // transducers (rnnt::_duration_lattice), `rnnt` domain op set 1:
 //
 //   DurationLattice(logits, duration_logits?, symbols, boundary?, sigma?)
-//       -> scores, attribute arcs (ints)
+//       -> scores, attributes arcs (ints), label_logprobs (int, default 0)
 //
 // logits T [B][T][S+1][C], duration_logits T [B][T][S+1][D] (TDT; absent
 // for multi-blank), symbols int64 [B][S], boundary int64 [B][4] rows
 // (0, 0, U_b, T_b), sigma a one-element T (default 0), arcs the flat
 // (label, duration, duration_index) triples of the op's arc kinds; scores
-// T [B] = log P per item (-inf without a path). Per item, the node
+// T [B] = log P per item (-inf without a path); label_logprobs 1: the
+// label rows are log-probs already (not normalised here). Per item, the node
 // normalisers (logsumexp of each row of logits and of duration_logits),
 // then alpha and log P by rnnt::forward_duration_item, the serial recursion
 // of csrc/ops/tdt/duration_lattice_math.h that the PyTorch CPU kernel runs.
@@ -166,6 +167,7 @@ struct Job {
   const T* z;  // null without duration logits
   const int64_t* y;
   T sigma;
+  bool label_logprobs;
   const Sizes* s;
   const std::vector<DurationArc>* arcs;
   T* norms;  // [B][T][S+1][2]
@@ -184,7 +186,7 @@ struct Job {
     for (int64_t t = 0; t < v.T; ++t) {
       for (int64_t u = 0; u <= v.U; ++u) {
         const int64_t n = v.node(t, u);
-        norms[2 * n] = row_logsumexp(v.x + n * s.C, s.C);
+        norms[2 * n] = job.label_logprobs ? T(0) : row_logsumexp(v.x + n * s.C, s.C);
         norms[2 * n + 1] = v.z ? row_logsumexp(v.z + n * s.D, s.D) : T(0);
       }
     }
@@ -197,6 +199,7 @@ struct Job {
 template <typename T>
 struct DurationLatticeKernel {
   std::vector<DurationArc> arcs;
+  bool label_logprobs = false;
 
   OrtStatusPtr ComputeV2(OrtKernelContext* raw_context) noexcept {
     return status_of(kOpName, [&] { Compute(raw_context); });
@@ -232,6 +235,7 @@ struct DurationLatticeKernel {
     job.y = symbols.GetTensorData<int64_t>();
     job.s = &s;
     job.arcs = &arcs;
+    job.label_logprobs = label_logprobs;
     job.norms = norms.data();
     job.alpha = alpha.data();
     job.scores = scores.GetTensorMutableData<T>();
@@ -250,14 +254,22 @@ struct DurationLatticeOp
                               void** kernel) const noexcept {
     *kernel = nullptr;
     std::vector<DurationArc> arcs;
+    int64_t label_logprobs = 0;
     if (OrtStatusPtr st = status_of(kOpName, [&] {
           arcs = parse_arcs(Ort::ConstKernelInfo(info).GetAttributes<int64_t>("arcs"));
+          // Optional: a missing attribute leaves the default.
+          if (OrtStatus* missing = api.KernelInfoGetAttribute_int64(info, "label_logprobs",
+                                                                    &label_logprobs)) {
+            api.ReleaseStatus(missing);
+            label_logprobs = 0;
+          }
         })) {
       return st;
     }
     auto* created = new (std::nothrow) DurationLatticeKernel<T>();
     if (created == nullptr) return api.CreateStatus(ORT_FAIL, "rnnt: out of memory");
     created->arcs = std::move(arcs);
+    created->label_logprobs = label_logprobs != 0;
     *kernel = created;
     return nullptr;
   }

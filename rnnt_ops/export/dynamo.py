@@ -79,7 +79,12 @@ def _duration_lattice_schema(defs, types):
             "arcs", defs.OpSchema.AttrType.INTS,
             "flat (label, duration, duration_index) triples of the arc "
             "kinds: label -1 is the next symbol, duration_index -1 no "
-            "duration logit")],
+            "duration logit"),
+            defs.OpSchema.Attribute(
+                "label_logprobs", defs.OpSchema.AttrType.INT,
+                "1: the label rows are log-probs already (the simple and "
+                "pruned TDT losses), not normalised; default 0",
+                required=False)],
     )
 
 
@@ -148,7 +153,7 @@ def _duration_lattice_translation(rnnt_opset) -> Callable:
 
     def duration_lattice(logits, duration_logits, symbols, arcs: Sequence[int],
                          boundary=None, sigma: float = 0.0,
-                         fastemit_lambda: float = 0.0):
+                         fastemit_lambda: float = 0.0, label_logprobs: bool = False):
         import onnx_ir as ir
         from onnxscript import opset18 as op
 
@@ -159,6 +164,9 @@ def _duration_lattice_translation(rnnt_opset) -> Callable:
                 logits))
         while inputs[-1] is None:
             inputs.pop()
+        if label_logprobs:
+            return rnnt_opset.DurationLattice(*inputs, arcs=[int(a) for a in arcs],
+                                              label_logprobs=1)
         return rnnt_opset.DurationLattice(*inputs, arcs=[int(a) for a in arcs])
 
     return duration_lattice

@@ -47,7 +47,8 @@ def _mutual_information_with_grad_symbolic(g, px, py, boundary=None):
 
 
 def _duration_lattice_symbolic(g, logits, duration_logits, symbols, arcs,
-                               boundary=None, sigma=None, fastemit_lambda=None):
+                               boundary=None, sigma=None, fastemit_lambda=None,
+                               label_logprobs=None):
     """rnnt::_duration_lattice -> rnnt::DurationLattice (see
     dynamo._duration_lattice_translation)."""
     symbolic_helper = _symbolic_helper()
@@ -66,7 +67,10 @@ def _duration_lattice_symbolic(g, logits, duration_logits, symbols, arcs,
         inputs.append(g.op("Constant", value_t=torch.tensor(sigma, dtype=dtype)))
     while inputs[-1] is missing:
         inputs.pop()
-    out = g.op(f"{DOMAIN}::DurationLattice", *inputs, arcs_i=list(arcs))
+    attributes = {"arcs_i": list(arcs)}
+    if given(label_logprobs) and symbolic_helper._get_const(label_logprobs, "b", "label_logprobs"):
+        attributes["label_logprobs_i"] = 1
+    out = g.op(f"{DOMAIN}::DurationLattice", *inputs, **attributes)
     logits_type = logits.type()
     sizes = logits_type.varyingSizes() if hasattr(logits_type, "varyingSizes") else None
     out.setType(logits_type.with_sizes([sizes[0] if sizes else None]))

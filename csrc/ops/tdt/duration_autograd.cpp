@@ -21,10 +21,11 @@ class DurationLatticeFunction : public torch::autograd::Function<DurationLattice
                                const c10::optional<at::Tensor>& duration_logits,
                                const at::Tensor& symbols, const std::vector<int64_t>& arcs,
                                const c10::optional<at::Tensor>& boundary, double sigma,
-                               double fastemit_lambda) {
+                               double fastemit_lambda, bool label_logprobs) {
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [scores, alpha, norms] = ops::_duration_lattice_forward::call(
-        logits, duration_logits, symbols, arcs, boundary, sigma, fastemit_lambda);
+        logits, duration_logits, symbols, arcs, boundary, sigma, fastemit_lambda,
+        label_logprobs);
     const bool has_z = duration_logits.has_value() && duration_logits->defined();
     const bool has_boundary = boundary.has_value() && boundary->defined();
     ctx->save_for_backward({logits, has_z ? *duration_logits : at::Tensor(), symbols,
@@ -34,6 +35,7 @@ class DurationLatticeFunction : public torch::autograd::Function<DurationLattice
     ctx->saved_data["arcs"] = arcs;
     ctx->saved_data["sigma"] = sigma;
     ctx->saved_data["fastemit_lambda"] = fastemit_lambda;
+    ctx->saved_data["label_logprobs"] = label_logprobs;
     return {scores};
   }
 
@@ -46,11 +48,11 @@ class DurationLatticeFunction : public torch::autograd::Function<DurationLattice
     auto [grad_logits, grad_z] = ops::_duration_lattice_backward::call(
         grads[0], s[0], optional(s[1]), s[2], arcs, optional(s[3]),
         ctx->saved_data["sigma"].toDouble(), ctx->saved_data["fastemit_lambda"].toDouble(),
-        s[4], s[5], s[6]);
+        s[4], s[5], s[6], ctx->saved_data["label_logprobs"].toBool());
     return differentiable_once(ctx,
                                {grad_logits, s[1].defined() ? grad_z : at::Tensor(),
                                 at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
-                                at::Tensor()},
+                                at::Tensor(), at::Tensor()},
                                grads[0]);
   }
 };
@@ -59,18 +61,18 @@ at::Tensor duration_lattice_autograd(const at::Tensor& logits,
                                      const c10::optional<at::Tensor>& duration_logits,
                                      const at::Tensor& symbols, c10::IntArrayRef arcs,
                                      const c10::optional<at::Tensor>& boundary, double sigma,
-                                     double fastemit_lambda) {
+                                     double fastemit_lambda, bool label_logprobs) {
   return DurationLatticeFunction::apply(logits, duration_logits, symbols, arcs.vec(), boundary,
-                                        sigma, fastemit_lambda)[0];
+                                        sigma, fastemit_lambda, label_logprobs)[0];
 }
 
 at::Tensor duration_lattice_plain(const at::Tensor& logits,
                                   const c10::optional<at::Tensor>& duration_logits,
                                   const at::Tensor& symbols, c10::IntArrayRef arcs,
                                   const c10::optional<at::Tensor>& boundary, double sigma,
-                                  double fastemit_lambda) {
-  return std::get<0>(ops::_duration_lattice_forward::call(logits, duration_logits, symbols, arcs,
-                                                   boundary, sigma, fastemit_lambda));
+                                  double fastemit_lambda, bool label_logprobs) {
+  return std::get<0>(ops::_duration_lattice_forward::call(
+      logits, duration_logits, symbols, arcs, boundary, sigma, fastemit_lambda, label_logprobs));
 }
 
 }  // namespace

@@ -2,12 +2,36 @@
 #include <ATen/OpMathType.h>
 
 #include <limits>
+#include <set>
 
 #include "common/value_checks.h"
 #include "duration_lattice.h"
 #include "recursion/recursion_checks.h"
 
 namespace rnnt {
+
+// TDT: a blank with every duration >= 1, the next symbol with every duration.
+std::vector<int64_t> tdt_arcs(c10::IntArrayRef durations, int64_t blank, const char* op) {
+  TORCH_CHECK_VALUE(!durations.empty(), op, ": durations must not be empty");
+  std::set<int64_t> seen;
+  bool has_blank_duration = false;
+  std::vector<int64_t> arcs;
+  for (size_t i = 0; i < durations.size(); ++i) {
+    const int64_t d = durations[i];
+    TORCH_CHECK_VALUE(d >= 0, op, ": durations must be >= 0, got ", durations);
+    TORCH_CHECK_VALUE(seen.insert(d).second, op, ": durations must be distinct, got ",
+                      durations);
+    if (d >= 1) {
+      arcs.insert(arcs.end(), {blank, d, static_cast<int64_t>(i)});
+      has_blank_duration = true;
+    }
+    arcs.insert(arcs.end(), {kNextSymbol, d, static_cast<int64_t>(i)});
+  }
+  TORCH_CHECK_VALUE(has_blank_duration, op,
+                    ": durations must contain a duration >= 1 (blanks need one), got ",
+                    durations);
+  return arcs;
+}
 
 std::vector<DurationArc> parse_duration_arcs(c10::IntArrayRef arcs, int64_t C, int64_t D,
                                              const char* op) {

@@ -19,6 +19,17 @@ struct DurationLatticeInputs {
   at::Tensor lengths;
 };
 
+// TDT's arc kinds as the lattice op's flat triples: a blank (label `blank`)
+// with every duration >= 1, the next symbol with every duration; checks
+// durations (non-empty, >= 0, distinct, one >= 1), naming `op`.
+std::vector<int64_t> tdt_arcs(c10::IntArrayRef durations, int64_t blank, const char* op);
+
+// The size of a tensor's last dimension (classes, durations): an int that
+// torch.compile specialises on, leaving B, T and S symbolic.
+inline int64_t last_dim(const at::Tensor& t) {
+  return t.sym_size(-1).guard_int(__FILE__, __LINE__);
+}
+
 // arcs: flat (label, duration, duration_index) triples (label -1: the next
 // symbol; duration_index -1: no duration logit).
 std::vector<DurationArc> parse_duration_arcs(c10::IntArrayRef arcs, int64_t C, int64_t D,

@@ -1,9 +1,9 @@
 // CPU kernels of the duration lattice (duration_lattice_math.h): the forward
-// computes each node's normalisers in one pass over its logits (SIMD), then
-// alpha per item; the backward computes beta per item and writes the
-// gradients of the logits row by row, from the normalisers (no log-softmax
-// copy of the logits is ever made). float16/bfloat16 logits accumulate in
-// float32.
+// computes each node's normalisers in one pass over its logits (SIMD; no
+// label normaliser for label log-probs), then alpha per item; the backward
+// computes beta per item and writes the gradients of the logits row by row,
+// from the normalisers (no log-softmax copy of the logits is ever made).
+// float16/bfloat16 logits accumulate in float32.
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -63,8 +63,8 @@ void beta_item(const ItemView<scalar_t, acc_t>& v, const std::vector<DurationArc
 template <typename scalar_t, typename acc_t>
 void grad_node(const ItemView<scalar_t, acc_t>& v, const std::vector<DurationArc>& arcs,
                int64_t t, int64_t u, acc_t alpha_tu, const acc_t* beta, acc_t log_p, acc_t g,
-               acc_t lambda, scalar_t* gx, scalar_t* gz, std::vector<acc_t>& row,
-               std::vector<acc_t>& dur) {
+               acc_t lambda, bool label_logprobs, scalar_t* gx, scalar_t* gz,
+               std::vector<acc_t>& row, std::vector<acc_t>& dur) {
   const int64_t n = v.node(t, u);
   std::fill(row.begin(), row.end(), acc_t(0));
   std::fill(dur.begin(), dur.end(), acc_t(0));
@@ -79,8 +79,8 @@ void grad_node(const ItemView<scalar_t, acc_t>& v, const std::vector<DurationArc
   const acc_t base = occ + lambda * occ_symbol;
   const scalar_t* x = v.x + n * v.C;
   for (int64_t c = 0; c < v.C; ++c) {
-    gx[c] = static_cast<scalar_t>(
-        g * logit_grad(row[c], base, static_cast<acc_t>(x[c]), v.norms[2 * n]));
+    gx[c] = static_cast<scalar_t>(g * label_grad(label_logprobs, row[c], base,
+                                                  static_cast<acc_t>(x[c]), v.norms[2 * n]));
   }
   if (gz != nullptr) {
     const scalar_t* z = v.z + n * v.D;
@@ -108,7 +108,8 @@ ItemView<scalar_t, acc_t> item_view(const DurationLatticeInputs& in, int64_t b,
 std::tuple<at::Tensor, at::Tensor, at::Tensor> duration_lattice_forward_cpu(
     const at::Tensor& logits_in, const c10::optional<at::Tensor>& duration_logits,
     const at::Tensor& symbols_in, c10::IntArrayRef arcs,
-    const c10::optional<at::Tensor>& boundary, double sigma, double /*fastemit_lambda*/) {
+    const c10::optional<at::Tensor>& boundary, double sigma, double /*fastemit_lambda*/,
+    bool label_logprobs) {
   const DurationForward f = prepare_duration_forward(logits_in, duration_logits, symbols_in, arcs,
                                                      boundary, "rnnt::_duration_lattice_forward");
   const DurationLatticeInputs& in = f.in;
@@ -127,7 +128,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> duration_lattice_forward_cpu(
         acc_t* nr = norms.data_ptr<acc_t>() + r * S1 * 2;
         for (int64_t u = 0; u <= len[2 * b + 1]; ++u) {
           const int64_t cell = r * S1 + u;
-          nr[2 * u] = row_logsumexp(logits.data_ptr<scalar_t>() + cell * in.C, in.C, buf);
+          nr[2 * u] = label_logprobs
+                          ? acc_t(0)
+                          : row_logsumexp(logits.data_ptr<scalar_t>() + cell * in.C, in.C, buf);
           if (z.defined()) {
             nr[2 * u + 1] = row_logsumexp(z.data_ptr<scalar_t>() + cell * in.D, in.D, buf);
           }
@@ -151,7 +154,7 @@ std::tuple<at::Tensor, at::Tensor> duration_lattice_backward_cpu(
     const c10::optional<at::Tensor>& duration_logits, const at::Tensor& symbols_in,
     c10::IntArrayRef arcs, const c10::optional<at::Tensor>& boundary, double sigma,
     double fastemit_lambda, const at::Tensor& scores_in, const at::Tensor& alpha,
-    const at::Tensor& norms) {
+    const at::Tensor& norms, bool label_logprobs) {
   const DurationBackward prep = prepare_duration_backward(
       grad_scores_in, logits_in, duration_logits, symbols_in, arcs, boundary, scores_in, alpha,
       norms, "rnnt::_duration_lattice_backward");
@@ -190,7 +193,7 @@ std::tuple<at::Tensor, at::Tensor> duration_lattice_backward_cpu(
           const int64_t node = b * in.T * S1 + t * S1 + u;
           grad_node(v, in.arcs, t, u, alpha.data_ptr<acc_t>()[node],
                     beta.data_ptr<acc_t>() + b * in.T * S1, log_p, g,
-                    static_cast<acc_t>(fastemit_lambda), gx, gz, row, dur);
+                    static_cast<acc_t>(fastemit_lambda), label_logprobs, gx, gz, row, dur);
         }
       }
     });

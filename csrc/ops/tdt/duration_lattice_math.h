@@ -19,7 +19,9 @@
 // log P); the gradient of -log P w.r.t. x[t][u][c] is
 //   occ(t, u) * softmax(x)[c] - sum of occupations of arcs labelled c,
 // with occ(t, u) the sum of the occupations of the arcs leaving (t, u)
-// (and the same for z with duration indices).
+// (and the same for z with duration indices). With label log-probs instead
+// of label logits (label_logprobs: the norm of x is 0, x is not a softmax
+// input) that gradient is the occupation sum alone.
 #pragma once
 
 #include <cstdint>
@@ -175,6 +177,14 @@ RNNT_HOST_DEVICE acc_t beta_at(const DurationItem<scalar_t, acc_t>& v, const Dur
 template <typename acc_t>
 RNNT_HOST_DEVICE acc_t logit_grad(acc_t hit, acc_t base, acc_t logit, acc_t log_norm) {
   return hit - base * exp_or_zero(logit - log_norm);
+}
+
+// The gradient w.r.t. label entry x[c]: logit_grad for logits, the arcs'
+// weighted occupation `hit` for label log-probs.
+template <typename acc_t>
+RNNT_HOST_DEVICE acc_t label_grad(bool label_logprobs, acc_t hit, acc_t base, acc_t x,
+                                  acc_t log_norm) {
+  return label_logprobs ? hit : logit_grad(hit, base, x, log_norm);
 }
 
 }  // namespace rnnt

@@ -16,29 +16,6 @@
 namespace rnnt {
 namespace {
 
-// TDT: a blank with every duration >= 1, the next symbol with every duration.
-std::vector<int64_t> tdt_arcs(c10::IntArrayRef durations, int64_t blank, const char* op) {
-  TORCH_CHECK_VALUE(!durations.empty(), op, ": durations must not be empty");
-  std::set<int64_t> seen;
-  bool has_blank_duration = false;
-  std::vector<int64_t> arcs;
-  for (size_t i = 0; i < durations.size(); ++i) {
-    const int64_t d = durations[i];
-    TORCH_CHECK_VALUE(d >= 0, op, ": durations must be >= 0, got ", durations);
-    TORCH_CHECK_VALUE(seen.insert(d).second, op, ": durations must be distinct, got ",
-                      durations);
-    if (d >= 1) {
-      arcs.insert(arcs.end(), {blank, d, static_cast<int64_t>(i)});
-      has_blank_duration = true;
-    }
-    arcs.insert(arcs.end(), {kNextSymbol, d, static_cast<int64_t>(i)});
-  }
-  TORCH_CHECK_VALUE(has_blank_duration, op,
-                    ": durations must contain a duration >= 1 (blanks need one), got ",
-                    durations);
-  return arcs;
-}
-
 // Multi-blank: the standard blank (duration 1), the big blanks, the next
 // symbol (duration 0).
 std::vector<int64_t> multiblank_arcs(c10::IntArrayRef ids, c10::IntArrayRef durations,
@@ -59,12 +36,6 @@ std::vector<int64_t> multiblank_arcs(c10::IntArrayRef ids, c10::IntArrayRef dura
     arcs.insert(arcs.end(), {ids[i], durations[i], -1});
   }
   return arcs;
-}
-
-// The size of a tensor's last dimension (classes, durations): an int that
-// torch.compile specialises on, leaving B, T and S symbolic.
-int64_t last_dim(const at::Tensor& t) {
-  return t.sym_size(-1).guard_int(__FILE__, __LINE__);
 }
 
 // Returns C, the number of classes.
@@ -105,7 +76,7 @@ at::Tensor rnnt_loss_tdt(const at::Tensor& logits, const at::Tensor& duration_lo
   // value is scaled here.
   at::Tensor losses = fastemit_reported(
       -ops::_duration_lattice::call(logits, duration_logits, call.symbols, arcs, call.boundary,
-                                    sigma, fastemit_lambda),
+                                    sigma, fastemit_lambda, false),
       fastemit_lambda);
   if (omega != 0.0) {
     losses = (1.0 - omega) * losses +
@@ -125,7 +96,7 @@ at::Tensor rnnt_loss_multiblank(const at::Tensor& logits, const at::Tensor& symb
   const std::vector<int64_t> arcs =
       multiblank_arcs(big_blank_ids, big_blank_durations, termination_symbol, C, call.op);
   const at::Tensor losses = -ops::_duration_lattice::call(logits, c10::nullopt, call.symbols, arcs,
-                                                          call.boundary, sigma, 0.0);
+                                                          call.boundary, sigma, 0.0, false);
   return reduce(losses, call.tail.reduction, zero_infinity);
 }
 
