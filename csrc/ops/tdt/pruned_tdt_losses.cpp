@@ -128,8 +128,11 @@ LossWithGrad simple_tdt_loss(const at::Tensor& lm, const at::Tensor& am,
                   am_duration.sym_size(1), ", D]");
   check_same_device(lm_duration, "lm_duration", am, "am", op);
   check_same_device(am_duration, "am_duration", am, "am", op);
-  // [B][T][S+1][D]: D is small (durations), unlike the C of the labels.
-  const at::Tensor duration_logits = am_duration.unsqueeze(2) + lm_duration.unsqueeze(1);
+  // [B][T][S+1][D] (D is small, unlike the labels' C), summed in the
+  // accumulation dtype (float16/bfloat16 sums would round).
+  const auto acc = px.scalar_type();
+  const at::Tensor duration_logits =
+      am_duration.to(acc).unsqueeze(2) + lm_duration.to(acc).unsqueeze(1);
   const LabelLattice lattice(px, py, duration_logits, call.symbols, durations, op);
   const at::Tensor losses = tdt_losses(lattice, px, py, call.boundary, sigma, omega, 0.0, op);
   at::Tensor px_grad, py_grad;
