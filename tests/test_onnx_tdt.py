@@ -259,6 +259,54 @@ def test_nemo_modules_export(ort_library, exporter, kind, dtype):
     assert custom == {"DurationLattice"}
 
 
+class PrunedTDTLoss(torch.nn.Module):
+    """The pruned TDT losses in a graph: windows from rnnt_loss_simple's
+    occupations (the TDT simple loss's return_grad does not export), then
+    rnnt_loss_tdt_simple and rnnt_loss_tdt_pruned (the lattice's
+    label_logprobs mode) per item."""
+
+    def __init__(self, durations, **options):
+        super().__init__()
+        self.durations, self.options = list(durations), options
+        D = len(self.durations)
+        self.simple_am = torch.nn.Linear(D_MODEL, TDT_C + D)
+        self.simple_lm = torch.nn.Linear(D_MODEL, TDT_C + D)
+        self.joiner = torch.nn.Linear(D_MODEL, TDT_C + D)
+
+    def forward(self, am, lm, symbols, boundary):
+        a, l = self.simple_am(am), self.simple_lm(lm)
+        _, (px_grad, py_grad) = rnnt_ops.rnnt_loss_simple(
+            l[..., :TDT_C], a[..., :TDT_C], symbols, 0, boundary, return_grad=True)
+        simple = rnnt_ops.rnnt_loss_tdt_simple(
+            l[..., :TDT_C], a[..., :TDT_C], l[..., TDT_C:], a[..., TDT_C:], symbols, 0,
+            self.durations, boundary, reduction="none", **self.options)
+        ranges = rnnt_ops.get_rnnt_prune_ranges(px_grad, py_grad, boundary, 2)
+        am_p, lm_p = rnnt_ops.do_rnnt_pruning(am, lm, ranges)
+        out = self.joiner(torch.tanh(am_p + lm_p))
+        pruned = rnnt_ops.rnnt_loss_tdt_pruned(
+            out[..., :TDT_C], out[..., TDT_C:], symbols, ranges, 0, self.durations, boundary,
+            reduction="none", **self.options)
+        return pruned + 0.5 * simple
+
+
+@pytest.mark.parametrize("exporter", EXPORTERS)
+@pytest.mark.parametrize("options", [{}, {"sigma": 0.05, "omega": 0.3}], ids=["plain", "omega"])
+@DTYPES
+def test_pruned_tdt_losses_export(ort_library, exporter, options, dtype):
+    def inputs(B, S, T, dtype, seed):
+        # T_b >= U_b: s_range 2 keeps a path (an exported graph cannot
+        # raise s_range from the boundary's values as eager does).
+        am, lm, symbols, boundary = _tdt_inputs(B, S, T, dtype, seed)
+        boundary[:, 3] = torch.maximum(boundary[:, 3], boundary[:, 2]).clamp(max=T)
+        boundary[:, 2] = torch.minimum(boundary[:, 2], boundary[:, 3])
+        return am, lm, symbols, boundary
+
+    custom = check_loss_export(PrunedTDTLoss([0, 1, 2], **options), inputs, LOSS_NAMES,
+                               LOSS_DYNAMIC, exporter, dtype, ort_library)
+    expected = {"DurationLattice", "MutualInformationWithGrad"}
+    assert custom == expected | ({"MutualInformation"} if options.get("omega") else set())
+
+
 def _flat_arcs(kinds):
     """duration_reference's arc kinds as rnnt::_duration_lattice's arcs."""
     return [v for label, d, i in kinds for v in (-1 if label is None else label, d,
