@@ -1,13 +1,23 @@
 """TDT and multi-blank loss time and peak memory beside our regular full
-RNN-T loss, on the same logits (loss forward + backward, no joiner).
+RNN-T loss, on the same logits (loss forward + backward, no joiner); with
+--pruned, the pruned TDT training step beside the full TDT one, joiner
+included.
 
     python bench/bench_tdt.py [--device cpu|cuda] [--batch 8] [--T 150] [--U 40]
         [--vocab 500] [--durations 0,1,2,3,4] [--steps 5]
+        [--pruned [--hidden 256] [--s-range 5]]
+
+--pruned: encoder and decoder outputs am [B][T][H], lm [B][U+1][H]; full
+TDT = a linear joiner on tanh(am + lm) for every node ([B][T][U+1][V+D])
+then rnnt_loss_tdt; pruned TDT = linear heads on am and lm for
+rnnt_loss_tdt_simple (return_grad), get_rnnt_prune_ranges, the joiner on
+do_rnnt_pruning's [B][T][s_range] cells, rnnt_loss_tdt_pruned + 0.5 x the
+simple loss (forward + backward of everything).
 
 Each implementation runs in a fresh process (peak memory over its steps,
 warm-up included, beyond its inputs: CUDA max_memory_allocated, or on CPU
-the peak RSS growth). Prints a Markdown
-table with ratios to the regular full loss.
+the peak RSS growth). Prints a Markdown table with ratios to the baseline
+(the regular full loss; with --pruned, the full TDT step).
 """
 
 import argparse
@@ -21,6 +31,41 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 IMPLS = ("rnnt_loss", "rnnt_loss_tdt", "rnnt_loss_multiblank")
+PRUNED_IMPLS = ("full TDT + joiner", "pruned TDT + joiner")
+
+
+def joiner_step(cfg, R, torch, dev, symbols, lens, g):
+    """The training step of one of PRUNED_IMPLS (see the module docstring)."""
+    B, T, U, V, H = cfg["batch"], cfg["T"], cfg["U"], cfg["vocab"], cfg["hidden"]
+    durations = cfg["durations"]
+    D = len(durations)
+    am = torch.randn(B, T, H, generator=g).to(dev).requires_grad_()
+    lm = torch.randn(B, U + 1, H, generator=g).to(dev).requires_grad_()
+    joiner = torch.nn.Linear(H, V + D).to(dev)
+    am_head, lm_head = torch.nn.Linear(H, V + D).to(dev), torch.nn.Linear(H, V + D).to(dev)
+    params = [am, lm, *joiner.parameters(), *am_head.parameters(), *lm_head.parameters()]
+
+    def step():
+        if cfg["impl"] == PRUNED_IMPLS[0]:
+            out = joiner(torch.tanh(am[:, :, None] + lm[:, None]))
+            loss = R.rnnt_loss_tdt(out[..., :V], out[..., V:], symbols, 0, durations, lens,
+                                   reduction="sum")
+        else:
+            a, l = am_head(am), lm_head(lm)
+            simple, (px_grad, py_grad) = R.rnnt_loss_tdt_simple(
+                l[..., :V], a[..., :V], l[..., V:], a[..., V:], symbols, 0, durations, lens,
+                reduction="sum", return_grad=True)
+            ranges = R.get_rnnt_prune_ranges(px_grad, py_grad, lens, cfg["s_range"])
+            am_p, lm_p = R.do_rnnt_pruning(am, lm, ranges)
+            out = joiner(torch.tanh(am_p + lm_p))
+            loss = 0.5 * simple + R.rnnt_loss_tdt_pruned(
+                out[..., :V], out[..., V:], symbols, ranges, 0, durations, lens, reduction="sum")
+        loss.backward()
+        for p in params:
+            p.grad = None
+        return float(loss)
+
+    return step
 
 
 def run_child(cfg):
@@ -33,13 +78,26 @@ def run_child(cfg):
     g = torch.Generator().manual_seed(0)
     B, T, U, V = cfg["batch"], cfg["T"], cfg["U"], cfg["vocab"]
     durations = cfg["durations"]
-    logits = torch.randn(B, T, U + 1, V, generator=g).to(dev).requires_grad_()
-    z = torch.randn(B, T, U + 1, len(durations), generator=g).to(dev).requires_grad_()
-    symbols = torch.randint(1, V - 3, (B, U), generator=g).to(dev)
-    lens = torch.stack([torch.zeros(B, dtype=torch.long), torch.zeros(B, dtype=torch.long),
-                        torch.randint(U // 2, U + 1, (B,), generator=g),
-                        torch.randint(T // 2, T + 1, (B,), generator=g)], 1).to(dev)
-    lens[0, 2:] = torch.tensor([U, T])
+
+    def labels():
+        symbols = torch.randint(1, V - 3, (B, U), generator=g).to(dev)
+        lens = torch.stack([torch.zeros(B, dtype=torch.long), torch.zeros(B, dtype=torch.long),
+                            torch.randint(U // 2, U + 1, (B,), generator=g),
+                            torch.randint(T // 2, T + 1, (B,), generator=g)], 1).to(dev)
+        lens[0, 2:] = torch.tensor([U, T])
+        return symbols, lens
+
+    if cfg["impl"] in PRUNED_IMPLS:
+        step = joiner_step(cfg, R, torch, dev, *labels(), g)
+    else:
+        logits = torch.randn(B, T, U + 1, V, generator=g).to(dev).requires_grad_()
+        z = torch.randn(B, T, U + 1, len(durations), generator=g).to(dev).requires_grad_()
+        step = loss_step(cfg, R, logits, z, *labels(), durations, V)
+    return measure(step, dev, cfg["steps"], torch)
+
+
+def loss_step(cfg, R, logits, z, symbols, lens, durations, V):
+    """The loss-only step of one of IMPLS on the same logits."""
     impl = cfg["impl"]
 
     def step():
@@ -54,6 +112,10 @@ def run_child(cfg):
         logits.grad = z.grad = None
         return float(loss)
 
+    return step
+
+
+def measure(step, dev, steps, torch):
     if dev.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -61,7 +123,7 @@ def run_child(cfg):
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     step()  # warm-up (counted in the peak memory, not in the time)
     times = []
-    for _ in range(cfg["steps"]):
+    for _ in range(steps):
         t0 = time.perf_counter()
         step()
         if dev.type == "cuda":
@@ -83,22 +145,31 @@ def main():
     p.add_argument("--vocab", type=int, default=500)
     p.add_argument("--durations", default="0,1,2,3,4")
     p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--pruned", action="store_true",
+                   help="pruned vs full TDT training step, joiner included")
+    p.add_argument("--hidden", type=int, default=256, help="joiner input size (--pruned)")
+    p.add_argument("--s-range", type=int, default=5, help="prune window (--pruned)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         print(json.dumps(run_child(json.loads(sys.stdin.read()))))
         return
-    cfg = {k: getattr(args, k) for k in ("device", "batch", "T", "U", "vocab", "steps")}
+    cfg = {k: getattr(args, k)
+           for k in ("device", "batch", "T", "U", "vocab", "steps", "hidden", "s_range")}
     cfg["durations"] = [int(d) for d in args.durations.split(",")]
+    impls = PRUNED_IMPLS if args.pruned else IMPLS
     results = {}
-    for impl in IMPLS:
+    for impl in impls:
         out = subprocess.run([sys.executable, __file__, "--child"], input=json.dumps({**cfg, "impl": impl}),
                              capture_output=True, text=True, check=True)
         results[impl] = json.loads(out.stdout.strip().splitlines()[-1])
-    base = results["rnnt_loss"]
+    base = results[impls[0]]
+    what = (f"H={args.hidden} s_range={args.s_range}, training step with joiner"
+            if args.pruned else "loss forward+backward")
     print(f"B={args.batch} T={args.T} U={args.U} V={args.vocab} durations={cfg['durations']} "
-          f"device={args.device}, loss forward+backward, median of {args.steps}\n")
-    print("| loss | time (ms) | x regular | peak memory (MiB) | x regular |")
+          f"device={args.device}, {what}, median of {args.steps}\n")
+    base_name = "full" if args.pruned else "regular"
+    print(f"| loss | time (ms) | x {base_name} | peak memory (MiB) | x {base_name} |")
     print("|---|---|---|---|---|")
     for impl, r in results.items():
         mem_ratio = r["peak_mib"] / base["peak_mib"] if base["peak_mib"] > 0 else float("nan")
