@@ -5,7 +5,8 @@
 // NaN, so a read of a node not written in an earlier step (an intra-step
 // race or a wrong order for long durations) poisons the result. Alpha, beta
 // and the score must equal the serial row-by-row sweep of the CPU kernel bit
-// for bit. Exit 0 = ok.
+// for bit, also on label log-prob rows (the pruned TDT loss's: C = 2, norm
+// 0, -inf outside random windows). Exit 0 = ok.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -26,13 +27,15 @@ struct Case {
   Item item;
 };
 
-Case make_case(std::mt19937& rng, bool tdt) {
+// kind: 0 multi-blank, 1 TDT, 2 TDT on label log-prob rows.
+Case make_case(std::mt19937& rng, int kind) {
+  const bool tdt = kind >= 1, label_logprobs = kind == 2;
   auto uniform = [&](int64_t lo, int64_t hi) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
   };
   std::normal_distribution<double> normal;
   Case c;
-  const int64_t T = uniform(1, 12), U = uniform(0, 6), C = uniform(3, 6);
+  const int64_t T = uniform(1, 12), U = uniform(0, 6), C = label_logprobs ? 2 : uniform(3, 6);
   const int64_t S1 = U + 1, D = tdt ? uniform(1, 4) : 0;
   if (tdt) {  // distinct durations in [0, 6], one >= 1
     std::vector<int64_t> pool{0, 1, 2, 3, 4, 5, 6};
@@ -48,13 +51,24 @@ Case make_case(std::mt19937& rng, bool tdt) {
   }
   for (int64_t i = 0; i < T * S1 * C; ++i) c.x.push_back(normal(rng));
   for (int64_t i = 0; i < T * S1 * D; ++i) c.z.push_back(normal(rng));
-  for (int64_t u = 0; u < U; ++u) c.y.push_back(uniform(1, 2));
+  for (int64_t u = 0; u < U; ++u) c.y.push_back(label_logprobs ? 1 : uniform(1, 2));
+  if (label_logprobs) {  // log-probs: no normaliser, -inf outside a window per frame
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t lo = uniform(0, U), hi = uniform(lo, U);
+      for (int64_t u = 0; u <= U; ++u) {
+        for (int64_t k = 0; k < C; ++k) {
+          double& x = c.x[(t * S1 + u) * C + k];
+          x = (u < lo || u > hi) ? -std::numeric_limits<double>::infinity() : -std::fabs(x);
+        }
+      }
+    }
+  }
   c.norms.assign(2 * T * S1, 0.0);
   for (int64_t n = 0; n < T * S1; ++n) {
     double sx = 0, sz = 0;
     for (int64_t k = 0; k < C; ++k) sx += std::exp(c.x[n * C + k]);
     for (int64_t k = 0; k < D; ++k) sz += std::exp(c.z[n * D + k]);
-    c.norms[2 * n] = std::log(sx);
+    c.norms[2 * n] = label_logprobs ? 0.0 : std::log(sx);
     c.norms[2 * n + 1] = D ? std::log(sz) : 0.0;
   }
   c.item = Item{c.x.data(), D ? c.z.data() : nullptr, c.y.data(), c.norms.data(), 0.1,
@@ -69,8 +83,8 @@ bool same(const std::vector<double>& a, const std::vector<double>& b) {
   return true;
 }
 
-void run_case(std::mt19937& rng, bool tdt) {
-  Case c = make_case(rng, tdt);
+void run_case(std::mt19937& rng, int kind) {
+  Case c = make_case(rng, kind);
   const Item& v = c.item;
   const int64_t n_arcs = static_cast<int64_t>(c.arcs.size()), nodes = v.T * v.S1;
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -105,7 +119,7 @@ void run_case(std::mt19937& rng, bool tdt) {
 
 int main() {
   std::mt19937 rng(7);
-  for (int i = 0; i < 300; ++i) run_case(rng, i % 2 == 0);
+  for (int i = 0; i < 300; ++i) run_case(rng, i % 3);
   std::printf("ok: 300 duration-lattice cases\n");
   return 0;
 }
