@@ -15,6 +15,7 @@
 #include "logprobs.h"
 #include "joiner/joiner_ops.h"
 #include "pruned_lattice/pruned_lattice_ops.h"
+#include "simple_lattice/simple_lattice_ops.h"
 
 namespace rnnt {
 
@@ -97,9 +98,12 @@ std::tuple<at::Tensor, at::Tensor> simple_logprobs(
     const c10::optional<at::Tensor>& boundary) {
   const at::Tensor lm = to_accumulation_dtype(lm_in), am = to_accumulation_dtype(am_in);
   if (eager_lattice_call(lm, am, symbols, boundary)) {
-    // One GEMM and a few fused kernels (simple_lattice_autograd.cpp); the
+    // One GEMM and a few fused kernels (simple_lattice_ops.h); the
     // composition below stays for traced graphs (torch.compile, export).
-    return simple_logprobs_fused(lm, am, symbols, termination_symbol, rnnt_type, boundary);
+    return ops::_simple_lattice_logprobs::call(lm, am, symbols, termination_symbol, rnnt_type,
+                                               boundary, c10::nullopt, c10::nullopt,
+                                               c10::nullopt, 1.0, 1.0, 1.0, c10::nullopt,
+                                               c10::nullopt, c10::nullopt, c10::nullopt);
   }
   const SymInt B = am.sym_size(0), T = am.sym_size(1), S = lm.sym_size(1) - 1;
 
@@ -126,61 +130,103 @@ std::tuple<at::Tensor, at::Tensor> simple_logprobs(
   return finish_logprobs(px, py, type, boundary);
 }
 
+// What both smoothed constructions compute first: the row maxima (constants:
+// every value below is shift-invariant), the shifted logits and their
+// exponentials, and the LM-only and AM-only normalisers, each less its row
+// maximum (which cancels exactly: no precision lost to huge logits).
+// unigram = the LM's probabilities averaged over batch and positions.
+struct SmoothingParts {
+  at::Tensor lm_max, am_max;          // [B][S+1][1], [B][T][1]
+  at::Tensor lm_shifted, am_shifted;  // lm - lm_max, am - am_max
+  at::Tensor lm_probs, am_probs;      // their exponentials
+  at::Tensor lm_sums;                 // sum_c lm_probs [B][S+1][1]: LM-only, exp'd
+  at::Tensor log_unigram;             // [C]
+  at::Tensor amonly;                  // log sum_c am_probs[t][c] unigram[c] [B][T]
+};
+
+SmoothingParts smoothing_parts(const at::Tensor& lm, const at::Tensor& am) {
+  SmoothingParts p;
+  p.lm_max = std::get<0>(lm.max(2, true)).detach();
+  p.am_max = std::get<0>(am.max(2, true)).detach();
+  p.lm_shifted = lm - p.lm_max;
+  p.am_shifted = am - p.am_max;
+  p.lm_probs = p.lm_shifted.exp();
+  p.am_probs = p.am_shifted.exp();
+  p.lm_sums = p.lm_probs.sum(2, true);
+  const at::Tensor unigram = (p.lm_probs / p.lm_sums).mean(at::IntArrayRef{0, 1}) + tiny_of(am);
+  p.log_unigram = unigram.log();
+  p.amonly = at::matmul(p.am_probs, unigram).log();
+  return p;
+}
+
+// The smoothed px/py by the simple lattice op: k2's combined * (lm + am) +
+// lm_scale * (LM only) + am_scale * (AM only), regrouped per term
+// (simple_lattice_math.h):
+//   w_am = combined + am_scale, w_lm = combined + lm_scale, w_norm = combined,
+//   symbol_offset[s] = -lm_scale * log lm_sums[s] + am_scale * log_unigram[y_s],
+//   blank_offset[s]  = -lm_scale * log lm_sums[s] + am_scale * log_unigram[blank],
+//   frame_offset[t]  = -am_scale * amonly[t],
+// the offsets less the row maxima, as the lattice's own terms (mix). The
+// lattice reuses the maxima and the exponentials; its gradient flows
+// through lm and am, the offsets' through ATen's derivatives.
+std::tuple<at::Tensor, at::Tensor> smoothed_logprobs_fused(
+    const at::Tensor& lm, const at::Tensor& am, const SmoothingParts& p,
+    const SmoothingScales& w, const at::Tensor& symbols, int64_t termination_symbol,
+    const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type) {
+  const int64_t S = lm.size(1) - 1;
+  const at::Tensor lm_part = p.lm_sums.squeeze(2).log() * -w.lm;  // [B][S+1]
+  const at::Tensor symbol_log_unigram =                           // [B][S]
+      p.log_unigram.index_select(0, symbols.flatten()).view_as(symbols);
+  const at::Tensor symbol_offset = lm_part.narrow(1, 0, S) + symbol_log_unigram * w.am;
+  const at::Tensor blank_offset =
+      lm_part + p.log_unigram.select(0, termination_symbol) * w.am;
+  return ops::_simple_lattice_logprobs::call(
+      lm, am, symbols, termination_symbol, rnnt_type, boundary, symbol_offset, blank_offset,
+      p.amonly * -w.am, w.combined + w.am, w.combined + w.lm, w.combined, p.lm_max,
+      p.lm_probs.detach(), p.am_max, p.am_probs.detach());
+}
+
 std::tuple<at::Tensor, at::Tensor> smoothed_logprobs(
     const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols,
     int64_t termination_symbol, double lm_only_scale, double am_only_scale,
     const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type, RnntType type) {
   const at::Tensor lm = to_accumulation_dtype(lm_in), am = to_accumulation_dtype(am_in);
+  const SmoothingScales w = smoothing_scales(lm_only_scale, am_only_scale);
+  const SmoothingParts p = smoothing_parts(lm, am);
   if (eager_lattice_call(lm, am, symbols, boundary)) {
-    return smoothed_logprobs_fused(lm, am, symbols, termination_symbol, lm_only_scale,
-                                   am_only_scale, boundary, rnnt_type);
+    return smoothed_logprobs_fused(lm, am, p, w, symbols, termination_symbol, boundary,
+                                   rnnt_type);
   }
   const SymInt B = am.sym_size(0), T = am.sym_size(1), C = am.sym_size(2);
   const SymInt S = lm.sym_size(1) - 1;
 
   // The combined (joint) part, exactly as in get_rnnt_logprobs, before the
   // regular/constrained finishing step.
-  const at::Tensor am_max = std::get<0>(am.max(2, true)).detach();
-  const at::Tensor lm_max = std::get<0>(lm.max(2, true)).detach();
-  // Every term on the shifted logits, every normaliser less the maxima
-  // (they cancel exactly: no precision lost to huge logits).
-  const at::Tensor am_shifted = am - am_max, lm_shifted = lm - lm_max;
-  const at::Tensor am_probs = am_shifted.exp();  // [B][T][C]
-  const at::Tensor lm_probs = lm_shifted.exp();  // [B][S+1][C]
-  const double tiny = tiny_of(am);
   const at::Tensor normalizers =
-      (at::matmul(lm_probs, am_probs.transpose(1, 2)) + tiny).log();  // [B][S+1][T]
+      (at::matmul(p.lm_probs, p.am_probs.transpose(1, 2)) + tiny_of(am)).log();  // [B][S+1][T]
+  const at::Tensor amonly_normalizers = p.amonly.unsqueeze(1);                 // [B][1][T]
+  const at::Tensor lmonly_normalizers = p.lm_sums.log();                       // [B][S+1][1]
 
-  // LM-only: lm normalised by itself. AM-only: am combined with the unigram
-  // LM (lm probabilities averaged over batch and positions).
-  const at::Tensor lm_sums = lm_probs.sum(2, true);                      // [B][S+1][1]
-  const at::Tensor unigram =  // [1][1][C]
-      (lm_probs / lm_sums).mean(at::IntArrayRef{0, 1}, /*keepdim=*/true) + tiny;
-  const at::Tensor amonly_normalizers =
-      at::matmul(am_probs, unigram.view_symint({C, 1})).log().transpose(1, 2);  // [B][1][T]
-  const at::Tensor log_unigram = unigram.log();
-  const at::Tensor lmonly_normalizers = lm_sums.log();  // [B][S+1][1]
-
-  const at::Tensor px_am = at::gather(am_shifted, 2, symbols.unsqueeze(1).expand_symint({B, T, S}))
-                               .transpose(1, 2);  // [B][S][T]
+  const at::Tensor px_am =
+      at::gather(p.am_shifted, 2, symbols.unsqueeze(1).expand_symint({B, T, S}))
+          .transpose(1, 2);  // [B][S][T]
   const at::Tensor px_lm =
-      at::gather(lm_shifted.narrow_symint(1, 0, S), 2, symbols.unsqueeze(-1));  // [B][S][1]
+      at::gather(p.lm_shifted.narrow_symint(1, 0, S), 2, symbols.unsqueeze(-1));  // [B][S][1]
   const at::Tensor px_unigram =
-      at::gather(log_unigram.expand_symint({B, S, C}), 2, symbols.unsqueeze(-1));  // [B][S][1]
+      at::gather(p.log_unigram.expand_symint({B, S, C}), 2, symbols.unsqueeze(-1));  // [B][S][1]
 
   const at::Tensor px = px_am + px_lm - normalizers.narrow_symint(1, 0, S);
   const at::Tensor px_amonly = px_am + px_unigram - amonly_normalizers;
   const at::Tensor px_lmonly = px_lm - lmonly_normalizers.narrow_symint(1, 0, S);
 
-  const at::Tensor py_am = am_shifted.select(2, termination_symbol).unsqueeze(1);  // [B][1][T]
-  const at::Tensor py_lm = lm_shifted.select(2, termination_symbol).unsqueeze(2);  // [B][S+1][1]
+  const at::Tensor py_am = p.am_shifted.select(2, termination_symbol).unsqueeze(1);  // [B][1][T]
+  const at::Tensor py_lm = p.lm_shifted.select(2, termination_symbol).unsqueeze(2);  // [B][S+1][1]
   const at::Tensor py = py_am + py_lm - normalizers;
   const at::Tensor py_amonly =
-      py_am + log_unigram.select(2, termination_symbol).view({1, 1, 1}) - amonly_normalizers;
+      py_am + p.log_unigram.select(0, termination_symbol) - amonly_normalizers;
   const at::Tensor py_lmonly = py_lm - lmonly_normalizers;
 
   // Interpolate in log space.
-  const SmoothingScales w = smoothing_scales(lm_only_scale, am_only_scale);
   const at::Tensor px_interp = px * w.combined + px_lmonly * w.lm + px_amonly * w.am;
   const at::Tensor py_interp = py * w.combined + py_lmonly * w.lm + py_amonly * w.am;
   return finish_logprobs(px_interp, py_interp, type, boundary);
