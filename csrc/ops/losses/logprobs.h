@@ -1,4 +1,5 @@
-// px/py constructions (logprobs.cpp), called by the loss ops (losses.cpp).
+// px/py constructions (simple_logprobs.cpp: from lm and am; logprobs.cpp:
+// from logits), called by the loss ops (losses.cpp).
 #pragma once
 
 #include <ATen/ATen.h>

@@ -4,7 +4,7 @@
 // shifted exponentials, one batched GEMM for M and one lattice kernel
 // (_simple_lattice); backward: one kernel for W = d loss / d M, two GEMMs,
 // two products and one kernel for the gather terms. The ATen compositions
-// in losses/logprobs.cpp compute the same values with about three times as
+// in losses/simple_logprobs.cpp compute the same values with about three times as
 // many kernels; traced calls keep them. Not twice differentiable (as the
 // recursion).
 #include <torch/autograd.h>
