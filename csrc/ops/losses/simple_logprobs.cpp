@@ -59,6 +59,71 @@ bool eager_lattice_call(const at::Tensor& lm, const at::Tensor& am, const at::Te
          is_eager_boundary(boundary, am.device());
 }
 
+// lm and am less their row maxima, and the exponentials of those. The
+// maxima are constants (detached): every value built from these is
+// shift-invariant, and with the maxima cancelled exactly no precision is
+// lost to huge logits.
+struct Shifted {
+  at::Tensor lm_max, am_max;  // [B][S+1][1], [B][T][1]
+  at::Tensor lm, am;          // lm - lm_max, am - am_max
+  at::Tensor lm_exp, am_exp;  // their exponentials
+};
+
+Shifted shift(const at::Tensor& lm, const at::Tensor& am) {
+  Shifted x;
+  x.lm_max = std::get<0>(lm.max(2, true)).detach();
+  x.am_max = std::get<0>(am.max(2, true)).detach();
+  x.lm = lm - x.lm_max;
+  x.am = am - x.am_max;
+  x.lm_exp = x.lm.exp();
+  x.am_exp = x.am.exp();
+  return x;
+}
+
+// The simple joiner's terms by ATen, on the shifted logits:
+//   px[s][t] = am[t][y_s] + lm[s][y_s] - norm[s][t],
+//   py[s][t] = am[t][blank] + lm[s][blank] - norm[s][t],
+// norm[s][t] = log sum_c exp(lm[s][c] + am[t][c]), a matmul of the exps.
+struct JointTerms {
+  at::Tensor px_am, px_lm;  // [B][S][T], [B][S][1]
+  at::Tensor py_am, py_lm;  // [B][1][T], [B][S+1][1]
+  at::Tensor norm;          // [B][S+1][T]
+
+  at::Tensor px() const { return px_am + px_lm - norm.narrow_symint(1, 0, px_lm.sym_size(1)); }
+  at::Tensor py() const { return py_am + py_lm - norm; }
+};
+
+JointTerms joint_terms(const Shifted& x, const at::Tensor& symbols, int64_t termination_symbol) {
+  const SymInt B = x.am.sym_size(0), T = x.am.sym_size(1), S = x.lm.sym_size(1) - 1;
+  JointTerms j;
+  // Gather am along C with a [B][T][S] index (never expand am to
+  // [B][S][T][C]: its gradient would be that big).
+  j.px_am = at::gather(x.am, 2, symbols.unsqueeze(1).expand_symint({B, T, S})).transpose(1, 2);
+  j.px_lm = at::gather(x.lm.narrow_symint(1, 0, S), 2, symbols.unsqueeze(-1));
+  j.py_am = x.am.select(2, termination_symbol).unsqueeze(1);
+  j.py_lm = x.lm.select(2, termination_symbol).unsqueeze(2);
+  j.norm = (at::matmul(x.lm_exp, x.am_exp.transpose(1, 2)) + tiny_of(x.am)).log();
+  return j;
+}
+
+// The smoothed loss's LM-only and AM-only normalisers, less the row maxima
+// as the terms above; unigram = the LM's probabilities averaged over batch
+// and positions.
+struct SmoothingParts {
+  at::Tensor lm_sums;      // sum_c exp(lm[s][c]) [B][S+1][1]: LM-only, exp'd
+  at::Tensor log_unigram;  // [C]
+  at::Tensor amonly;       // log sum_c exp(am[t][c]) unigram[c] [B][T]
+};
+
+SmoothingParts smoothing_parts(const Shifted& x) {
+  SmoothingParts p;
+  p.lm_sums = x.lm_exp.sum(2, true);
+  const at::Tensor unigram = (x.lm_exp / p.lm_sums).mean(at::IntArrayRef{0, 1}) + tiny_of(x.am);
+  p.log_unigram = unigram.log();
+  p.amonly = at::matmul(x.am_exp, unigram).log();
+  return p;
+}
+
 // The px/py of the public ops below, for symbols that index safely (checked,
 // or clamped while their read is pending: read_ahead.h).
 
@@ -75,58 +140,8 @@ std::tuple<at::Tensor, at::Tensor> simple_logprobs(
                                                c10::nullopt, 1.0, 1.0, 1.0, c10::nullopt,
                                                c10::nullopt, c10::nullopt, c10::nullopt);
   }
-  const SymInt B = am.sym_size(0), T = am.sym_size(1), S = lm.sym_size(1) - 1;
-
-  // log sum_c exp(lm[b,s,c] + am[b,t,c]) as a matmul of shifted exps; the
-  // shifts are constants (detached): the value is shift-invariant.
-  const at::Tensor am_max = std::get<0>(am.max(2, true)).detach();  // [B][T][1]
-  const at::Tensor lm_max = std::get<0>(lm.max(2, true)).detach();  // [B][S+1][1]
-  const double tiny = tiny_of(am);
-  // On the shifted logits (the maxima cancel exactly: no precision lost to
-  // huge logits), normalizers less lm_max + am_max.
-  const at::Tensor lm_shifted = lm - lm_max, am_shifted = am - am_max;
-  const at::Tensor normalizers =
-      (at::matmul(lm_shifted.exp(), am_shifted.exp().transpose(1, 2)) + tiny).log();  // [B][S+1][T]
-
-  // Gather am along C with a [B][T][S] index (never expand am to
-  // [B][S][T][C]: its gradient would be that big).
-  const at::Tensor px_am =
-      at::gather(am_shifted, 2, symbols.unsqueeze(1).expand_symint({B, T, S})).transpose(1, 2);
-  const at::Tensor px_lm =
-      at::gather(lm_shifted.narrow_symint(1, 0, S), 2, symbols.unsqueeze(-1));  // [B][S][1]
-  const at::Tensor px = px_am + px_lm - normalizers.narrow_symint(1, 0, S);
-  const at::Tensor py = am_shifted.select(2, termination_symbol).unsqueeze(1) +
-                        lm_shifted.select(2, termination_symbol).unsqueeze(2) - normalizers;
-  return finish_logprobs(px, py, type, boundary);
-}
-
-// What both smoothed constructions compute first: the row maxima (constants:
-// every value below is shift-invariant), the shifted logits and their
-// exponentials, and the LM-only and AM-only normalisers, each less its row
-// maximum (which cancels exactly: no precision lost to huge logits).
-// unigram = the LM's probabilities averaged over batch and positions.
-struct SmoothingParts {
-  at::Tensor lm_max, am_max;          // [B][S+1][1], [B][T][1]
-  at::Tensor lm_shifted, am_shifted;  // lm - lm_max, am - am_max
-  at::Tensor lm_probs, am_probs;      // their exponentials
-  at::Tensor lm_sums;                 // sum_c lm_probs [B][S+1][1]: LM-only, exp'd
-  at::Tensor log_unigram;             // [C]
-  at::Tensor amonly;                  // log sum_c am_probs[t][c] unigram[c] [B][T]
-};
-
-SmoothingParts smoothing_parts(const at::Tensor& lm, const at::Tensor& am) {
-  SmoothingParts p;
-  p.lm_max = std::get<0>(lm.max(2, true)).detach();
-  p.am_max = std::get<0>(am.max(2, true)).detach();
-  p.lm_shifted = lm - p.lm_max;
-  p.am_shifted = am - p.am_max;
-  p.lm_probs = p.lm_shifted.exp();
-  p.am_probs = p.am_shifted.exp();
-  p.lm_sums = p.lm_probs.sum(2, true);
-  const at::Tensor unigram = (p.lm_probs / p.lm_sums).mean(at::IntArrayRef{0, 1}) + tiny_of(am);
-  p.log_unigram = unigram.log();
-  p.amonly = at::matmul(p.am_probs, unigram).log();
-  return p;
+  const JointTerms j = joint_terms(shift(lm, am), symbols, termination_symbol);
+  return finish_logprobs(j.px(), j.py(), type, boundary);
 }
 
 // The smoothed px/py by the simple lattice op: k2's combined * (lm + am) +
@@ -140,7 +155,7 @@ SmoothingParts smoothing_parts(const at::Tensor& lm, const at::Tensor& am) {
 // lattice reuses the maxima and the exponentials; its gradient flows
 // through lm and am, the offsets' through ATen's derivatives.
 std::tuple<at::Tensor, at::Tensor> smoothed_logprobs_fused(
-    const at::Tensor& lm, const at::Tensor& am, const SmoothingParts& p,
+    const at::Tensor& lm, const at::Tensor& am, const Shifted& x, const SmoothingParts& p,
     const SmoothingScales& w, const at::Tensor& symbols, int64_t termination_symbol,
     const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type) {
   const int64_t S = lm.size(1) - 1;
@@ -152,8 +167,8 @@ std::tuple<at::Tensor, at::Tensor> smoothed_logprobs_fused(
       lm_part + p.log_unigram.select(0, termination_symbol) * w.am;
   return ops::_simple_lattice_logprobs::call(
       lm, am, symbols, termination_symbol, rnnt_type, boundary, symbol_offset, blank_offset,
-      p.amonly * -w.am, w.combined + w.am, w.combined + w.lm, w.combined, p.lm_max,
-      p.lm_probs.detach(), p.am_max, p.am_probs.detach());
+      p.amonly * -w.am, w.combined + w.am, w.combined + w.lm, w.combined, x.lm_max,
+      x.lm_exp.detach(), x.am_max, x.am_exp.detach());
 }
 
 std::tuple<at::Tensor, at::Tensor> smoothed_logprobs(
@@ -162,44 +177,29 @@ std::tuple<at::Tensor, at::Tensor> smoothed_logprobs(
     const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type, RnntType type) {
   const at::Tensor lm = to_accumulation_dtype(lm_in), am = to_accumulation_dtype(am_in);
   const SmoothingScales w = smoothing_scales(lm_only_scale, am_only_scale);
-  const SmoothingParts p = smoothing_parts(lm, am);
+  const Shifted x = shift(lm, am);
+  const SmoothingParts p = smoothing_parts(x);
   if (eager_lattice_call(lm, am, symbols, boundary)) {
-    return smoothed_logprobs_fused(lm, am, p, w, symbols, termination_symbol, boundary,
+    return smoothed_logprobs_fused(lm, am, x, p, w, symbols, termination_symbol, boundary,
                                    rnnt_type);
   }
-  const SymInt B = am.sym_size(0), T = am.sym_size(1), C = am.sym_size(2);
-  const SymInt S = lm.sym_size(1) - 1;
-
-  // The combined (joint) part, exactly as in get_rnnt_logprobs, before the
-  // regular/constrained finishing step.
-  const at::Tensor normalizers =
-      (at::matmul(p.lm_probs, p.am_probs.transpose(1, 2)) + tiny_of(am)).log();  // [B][S+1][T]
-  const at::Tensor amonly_normalizers = p.amonly.unsqueeze(1);                 // [B][1][T]
-  const at::Tensor lmonly_normalizers = p.lm_sums.log();                       // [B][S+1][1]
-
-  const at::Tensor px_am =
-      at::gather(p.am_shifted, 2, symbols.unsqueeze(1).expand_symint({B, T, S}))
-          .transpose(1, 2);  // [B][S][T]
-  const at::Tensor px_lm =
-      at::gather(p.lm_shifted.narrow_symint(1, 0, S), 2, symbols.unsqueeze(-1));  // [B][S][1]
+  const SymInt B = am.sym_size(0), C = am.sym_size(2), S = lm.sym_size(1) - 1;
+  // The combined (joint) part, exactly as in get_rnnt_logprobs; LM-only: lm
+  // normalised by itself; AM-only: am combined with the unigram LM.
+  const JointTerms j = joint_terms(x, symbols, termination_symbol);
+  const at::Tensor amonly_norm = p.amonly.unsqueeze(1);  // [B][1][T]
+  const at::Tensor lmonly_norm = p.lm_sums.log();        // [B][S+1][1]
   const at::Tensor px_unigram =
       at::gather(p.log_unigram.expand_symint({B, S, C}), 2, symbols.unsqueeze(-1));  // [B][S][1]
-
-  const at::Tensor px = px_am + px_lm - normalizers.narrow_symint(1, 0, S);
-  const at::Tensor px_amonly = px_am + px_unigram - amonly_normalizers;
-  const at::Tensor px_lmonly = px_lm - lmonly_normalizers.narrow_symint(1, 0, S);
-
-  const at::Tensor py_am = p.am_shifted.select(2, termination_symbol).unsqueeze(1);  // [B][1][T]
-  const at::Tensor py_lm = p.lm_shifted.select(2, termination_symbol).unsqueeze(2);  // [B][S+1][1]
-  const at::Tensor py = py_am + py_lm - normalizers;
-  const at::Tensor py_amonly =
-      py_am + p.log_unigram.select(0, termination_symbol) - amonly_normalizers;
-  const at::Tensor py_lmonly = py_lm - lmonly_normalizers;
+  const at::Tensor px_amonly = j.px_am + px_unigram - amonly_norm;
+  const at::Tensor px_lmonly = j.px_lm - lmonly_norm.narrow_symint(1, 0, S);
+  const at::Tensor py_amonly = j.py_am + p.log_unigram.select(0, termination_symbol) - amonly_norm;
+  const at::Tensor py_lmonly = j.py_lm - lmonly_norm;
 
   // Interpolate in log space.
-  const at::Tensor px_interp = px * w.combined + px_lmonly * w.lm + px_amonly * w.am;
-  const at::Tensor py_interp = py * w.combined + py_lmonly * w.lm + py_amonly * w.am;
-  return finish_logprobs(px_interp, py_interp, type, boundary);
+  const at::Tensor px = j.px() * w.combined + px_lmonly * w.lm + px_amonly * w.am;
+  const at::Tensor py = j.py() * w.combined + py_lmonly * w.lm + py_amonly * w.am;
+  return finish_logprobs(px, py, type, boundary);
 }
 
 }  // namespace
