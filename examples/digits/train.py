@@ -129,7 +129,8 @@ def save_curve(history, path: Path, loss_name: str = "pruned"):
     ax2.plot(epochs, [100 * h["der"] for h in history], marker="o", color="C3")
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("test digit error rate (%)")
-    ax2.set_yscale("log")
+    ax2.set_yscale("symlog", linthresh=0.1)  # log above 0.1%, linear below: 0% stays visible
+    ax2.set_ylim(bottom=0)
     ax2.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
