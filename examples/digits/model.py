@@ -73,7 +73,7 @@ class StatelessDecoder(nn.Module):
 
 class Joiner(nn.Module):
     """``output(tanh(enc + dec))``; with ``num_durations > 0`` also a TDT
-    duration head on the same hidden vector (``durations()``)."""
+    duration head on the same hidden vector (``with_durations()``)."""
 
     def __init__(self, dim: int, vocab_size: int, num_durations: int = 0):
         super().__init__()
