@@ -119,6 +119,16 @@ echo "|---|---|" >>"$OUT/summary.md"
 } >"$OUT/env.log" 2>&1
 
 step build 240 "$PY" -m rnnt_ops.build
+# error_probe: the same library and three variants (bench/exception_probe.sh);
+# if this build crashes on an exception and the CUDA one without the
+# precompiled header does not, the later steps use that one.
+VARIANTS=/tmp/rnnt_ops_variants
+CUDA_PCH_DIR=$RNNT_OPS_BUILD_DIR step error_probe 200 bash bench/exception_probe.sh "$VARIANTS"
+if grep -q "cuda_pch rc=[^0]" "$OUT/error_probe.log" 2>/dev/null &&
+   grep -q "cuda_nopch rc=0" "$OUT/error_probe.log"; then
+  export RNNT_OPS_BUILD_DIR=$VARIANTS/cuda_nopch RNNT_OPS_PCH=0
+  echo "| error_probe | later steps use the build without the precompiled header |" >>"$OUT/summary.md"
+fi
 step cuda_tests 240 "$PY" -m pytest tests -k cuda "${PYTEST_OPTS[@]}"
 # sanitize TOOL: compute-sanitizer over a small forward + backward.
 sanitize() {
@@ -151,6 +161,8 @@ step bench_scaling 150 "$PY" bench/bench_loss.py --device cuda --sections vocab,
 step bench_loss_bf16 40 "$PY" bench/bench_loss.py --device cuda --sections standard --dtype bfloat16 \
   --impls full,full_inplace,pruned "${SHAPES_ARGS[@]}" --warmup 2 --batches 3 --plots ""
 step float32_error 30 "$PY" bench/float32_error.py
+step bench_tdt 60 "$PY" bench/bench_tdt.py --device cuda
+step bench_fused_joiner 60 "$PY" bench/bench_fused_joiner.py --device cuda
 step all_tests 400 "$PY" -m pytest tests "${PYTEST_OPTS[@]}"
 cat "$OUT/summary.md"
 pack

@@ -17,6 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import test_onnx as t  # noqa: E402
+import test_onnx_tdt as tt  # noqa: E402
 
 from rnnt_ops import export as rnnt_export  # noqa: E402
 
@@ -69,6 +70,31 @@ def main():
          loss(t.PrunedLoss, t.PRUNED_OUTPUTS, pruned_model)),
         ("pruned path with `rnnt_loss_pruned(use_hat_loss=True)`",
          loss(lambda: t.PrunedLoss(use_hat_loss=True), t.PRUNED_OUTPUTS)),
+    ]
+
+    def duration_loss(make, make_inputs, names=tt.LOSS_NAMES, dynamic=tt.LOSS_DYNAMIC):
+        def run(dtype):
+            report = {}
+            tt.check_loss_export(make(), make_inputs, names, dynamic, "dynamo", dtype,
+                                 library, report)
+            return report["max_abs"], report["max_rel"]
+        return run
+
+    def tdt(case):
+        durations, options = tt.TDT_CASES[case]
+        return lambda: tt.TDTLoss(durations, **{"reduction": "none", **options})
+
+    models += [
+        ("`rnnt_loss_tdt`, durations [0, 1, 2, 3, 4]",
+         duration_loss(tdt("nemo_default"), tt._tdt_inputs)),
+        ("`rnnt_loss_tdt`, durations [1, 2, 4], sigma 0.05",
+         duration_loss(tdt("no_zero_sigma"), tt._tdt_inputs)),
+        ("`rnnt_loss_tdt`, durations [2, 0, 1], sigma 0.1, omega 0.4",
+         duration_loss(tdt("unordered_omega_sigma"), tt._tdt_inputs)),
+        ("`rnnt_loss_tdt`, durations [0, 1, 2, 3], fastemit_lambda 0.01",
+         duration_loss(tdt("fastemit"), tt._tdt_inputs)),
+        ("`rnnt_loss_multiblank`, NeMo's layout, big blanks of 2 and 4 frames",
+         duration_loss(lambda: tt.MultiBlankLoss(reduction="none"), tt._mb_inputs)),
     ]
     rows = []
     for name, run in models:

@@ -11,7 +11,6 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
-from rnnt_ops.fastemit import scale_emission_grad
 from rnnt_ops.lengths import boundary_from_lengths, is_index_dtype, require_tensor
 
 def rnnt_loss(
@@ -114,7 +113,7 @@ def _costs(
     else:
         px, py = _given_logprobs(logits, symbols, blank, boundary)
     if fastemit_lambda != 0.0:
-        px = scale_emission_grad(px, fastemit_lambda)
+        px = torch.ops.rnnt._scale_emission_grad(px, fastemit_lambda)
     return -torch.ops.rnnt.mutual_information(px, py, boundary)
 
 

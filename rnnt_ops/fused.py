@@ -40,13 +40,15 @@ def rnnt_loss_fused(
     reduction: str = "mean",
     zero_infinity: bool = False,
     chunk_cells: int = 0,
+    fastemit_lambda: float = 0.0,
 ) -> Tensor:
     """``rnnt_loss(activation(am[:, :, None] + lm[:, None]) @ weight.T + bias,
     symbols, termination_symbol, boundary, rnnt_type, delay_penalty,
-    reduction, zero_infinity=zero_infinity)`` without forming the logits."""
+    reduction, zero_infinity=zero_infinity, fastemit_lambda=fastemit_lambda)``
+    without forming the logits."""
     return torch.ops.rnnt.rnnt_loss_fused(
         am, lm, weight, bias, symbols, termination_symbol, boundary, activation, rnnt_type,
-        delay_penalty, reduction, zero_infinity, chunk_cells,
+        delay_penalty, reduction, zero_infinity, chunk_cells, fastemit_lambda,
     )
 
 
@@ -66,13 +68,16 @@ def rnnt_loss_pruned_fused(
     use_hat_loss: bool = False,
     zero_infinity: bool = False,
     chunk_cells: int = 0,
+    fastemit_lambda: float = 0.0,
 ) -> Tensor:
     """``do_rnnt_pruning(am, lm, ranges)``, the joiner on the pruned pair and
-    ``rnnt_loss_pruned`` of its logits, without forming the pruned am/lm or
-    the logits (``ranges [B][T][s_range]`` from ``get_rnnt_prune_ranges``)."""
+    ``rnnt_loss_pruned`` of its logits (``fastemit_lambda`` as there), without
+    forming the pruned am/lm or the logits (``ranges [B][T][s_range]`` from
+    ``get_rnnt_prune_ranges``)."""
     return torch.ops.rnnt.rnnt_loss_pruned_fused(
         am, lm, ranges, weight, bias, symbols, termination_symbol, boundary, activation,
         rnnt_type, delay_penalty, reduction, use_hat_loss, zero_infinity, chunk_cells,
+        fastemit_lambda,
     )
 
 

@@ -34,7 +34,7 @@ def mutual_information_recursion(
         moving one step along s (emitting a symbol).
       py: ``[B][S+1][T]``, same dtype and device: log-probs of moving one step
         along t (blank / next frame).
-      boundary: optional int64 ``[B][4]`` rows ``(s_begin, t_begin, s_end,
+      boundary: optional int64 (or int32) ``[B][4]`` rows ``(s_begin, t_begin, s_end,
         t_end)``; ``None`` means ``(0, 0, S, T)`` for every item. Cells outside
         an item's box are never read.
       return_grad: also return ``(px_grad, py_grad)``, the gradients of

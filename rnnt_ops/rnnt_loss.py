@@ -44,20 +44,12 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from rnnt_ops.fastemit import check_fastemit_args, fastemit_loss_from_logprobs
-
 LossOut = Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]]]
 
 
 def _with_grad(result: Tuple[Tensor, Tensor, Tensor]) -> Tuple[Tensor, Tuple[Tensor, Tensor]]:
     loss, px_grad, py_grad = result
     return loss, (px_grad, py_grad)
-
-
-def _fastemit_out(result: Tuple[Tensor, Tensor, Tensor], return_grad: bool) -> LossOut:
-    if return_grad:
-        return _with_grad(result)
-    return result[0]
 
 
 def get_rnnt_logprobs(
@@ -191,19 +183,15 @@ def rnnt_loss(
     Args: ``logits [B][T][S+1][C]`` (float16/bfloat16/float32/float64),
     ``symbols`` int64 ``[B][S]``, ``termination_symbol`` (blank) in
     ``[0, C)``, then the options described at the top of this module (docs/api.md).
-    ``fastemit_lambda``: FastEmit as NeMo/warp-rnnt define it (see
-    :mod:`rnnt_ops.fastemit`).
+    ``fastemit_lambda``: FastEmit (Yu et al. 2021) as NeMo and warp-rnnt
+    apply it: the symbol-emission arcs' gradient is scaled by
+    ``1 + fastemit_lambda`` and the reported per-item loss is
+    ``(1 + fastemit_lambda) * loss``; not with ``delay_penalty``.
     Returns: the loss (``[B]`` for ``reduction="none"``, else a scalar), or
     ``(loss, (px_grad, py_grad))`` with ``return_grad=True``."""
-    if fastemit_lambda != 0.0:
-        check_fastemit_args(fastemit_lambda, delay_penalty, "rnnt_loss")
-        px, py = torch.ops.rnnt.get_rnnt_logprobs_joint(
-            logits, symbols, termination_symbol, boundary, rnnt_type, inplace_grad)
-        return _fastemit_out(fastemit_loss_from_logprobs(
-            px, py, boundary, fastemit_lambda, reduction, zero_infinity), return_grad)
     args = (
         logits, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction,
-        zero_infinity, inplace_grad,
+        zero_infinity, inplace_grad, fastemit_lambda,
     )
     if return_grad:
         return _with_grad(torch.ops.rnnt.rnnt_loss_with_grad(*args))
@@ -296,16 +284,9 @@ def rnnt_loss_pruned(
     ``fastemit_lambda`` as in :func:`rnnt_loss`.
     Returns: the loss (``[B]`` for ``reduction="none"``, else a scalar), or
     ``(loss, (px_grad, py_grad))`` with ``return_grad=True``."""
-    if fastemit_lambda != 0.0:
-        check_fastemit_args(fastemit_lambda, delay_penalty, "rnnt_loss_pruned")
-        px, py = torch.ops.rnnt.get_rnnt_logprobs_pruned(
-            logits, symbols, ranges, termination_symbol, boundary, rnnt_type, use_hat_loss,
-            inplace_grad)
-        return _fastemit_out(fastemit_loss_from_logprobs(
-            px, py, boundary, fastemit_lambda, reduction, zero_infinity), return_grad)
     args = (
         logits, symbols, ranges, termination_symbol, boundary, rnnt_type,
-        delay_penalty, reduction, use_hat_loss, zero_infinity, inplace_grad,
+        delay_penalty, reduction, use_hat_loss, zero_infinity, inplace_grad, fastemit_lambda,
     )
     if return_grad:
         return _with_grad(torch.ops.rnnt.rnnt_loss_pruned_with_grad(*args))

@@ -26,7 +26,7 @@ def good_inputs():
     (dict(weight=torch.zeros(7, 5, dtype=torch.float64)), RuntimeError,
      "weight must have the dtype of am"),
     (dict(bias=torch.zeros(6)), RuntimeError, r"bias must be \[C\] with C = weight.size\(0\) = 7"),
-    (dict(symbols=torch.zeros(3, 4, dtype=torch.int32)), RuntimeError, "symbols must be int64"),
+    (dict(symbols=torch.zeros(3, 4, dtype=torch.float32)), RuntimeError, "symbols must be int64"),
     (dict(termination_symbol=7), ValueError, "termination_symbol must be in"),
     (dict(activation="gelu"), ValueError, "activation must be 'tanh', 'relu' or 'identity'"),
     (dict(boundary=torch.tensor([[0, 0, 5, 6]] * 3)), ValueError, rf"{OP}: boundary\[0\]"),
@@ -119,3 +119,37 @@ def test_opcheck_backend_op(pruned):
     args = (am.requires_grad_(), lm.requires_grad_(), weight.requires_grad_(),
             bias.requires_grad_(), index, ranges, 0, boundary, "relu", False, 5)
     torch.library.opcheck(torch.ops.rnnt._fused_joiner_logprobs.default, args)
+
+
+@pytest.mark.parametrize("pruned", [False, True])
+def test_fastemit_and_int32_index_tensors_match_unfused(pruned):
+    """fastemit_lambda and int32 symbols/boundary reach the fused losses as
+    they reach rnnt_loss / rnnt_loss_pruned (value and gradients)."""
+    from test_fused_joiner import assert_same_loss_and_grads, joiner
+
+    am, lm, weight, bias, symbols, boundary = random_problem(7, "regular")
+    symbols32, boundary32 = symbols.int(), boundary.int()
+    tol = dict(rtol=1e-9, atol=1e-9)
+    if pruned:
+        ranges = ranges_for(am, lm, symbols, boundary, "regular", 3, 7, seed=8)
+
+        def fused(am, lm, weight, bias):
+            return rnnt_ops.rnnt_loss_pruned_fused(
+                am, lm, ranges, weight, bias, symbols32, 0, boundary32, reduction="none",
+                fastemit_lambda=0.3)
+
+        def unfused(am, lm, weight, bias):
+            am_p, lm_p = rnnt_ops.do_rnnt_pruning(am, lm, ranges)
+            return rnnt_ops.rnnt_loss_pruned(joiner(am_p, lm_p, weight, bias, "tanh"), symbols,
+                                             ranges, 0, boundary, reduction="none",
+                                             fastemit_lambda=0.3)
+    else:
+        def fused(am, lm, weight, bias):
+            return rnnt_ops.rnnt_loss_fused(am, lm, weight, bias, symbols32, 0, boundary32,
+                                            reduction="none", fastemit_lambda=0.3)
+
+        def unfused(am, lm, weight, bias):
+            logits = joiner(am[:, :, None], lm[:, None], weight, bias, "tanh")
+            return rnnt_ops.rnnt_loss(logits, symbols, 0, boundary, reduction="none",
+                                      fastemit_lambda=0.3)
+    assert_same_loss_and_grads(fused, unfused, (am, lm, weight, bias), tol)

@@ -109,6 +109,22 @@ def test_non_contiguous_inputs(device):
     )
 
 
+@pytest.mark.parametrize("return_grad", [False, True])
+def test_int32_boundary_equals_int64(return_grad, device):
+    px, py = make_inputs(3, 4, 6, False, torch.float64, device, requires_grad=True)
+    boundary = torch.tensor([[0, 0, 4, 6], [1, 0, 3, 5], [0, 2, 2, 6]], device=device)
+    outs = [mutual_information_recursion(px, py, b, return_grad=return_grad)
+            for b in (boundary, boundary.int())]
+    scores = [o[0] if return_grad else o for o in outs]
+    torch.testing.assert_close(scores[1], scores[0], rtol=0, atol=0)
+    grads = [torch.autograd.grad(s.sum(), (px, py)) for s in scores]
+    for a, b in zip(grads[1], grads[0]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    if return_grad:
+        for a, b in zip(outs[1][1], outs[0][1]):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_cells_outside_box_are_never_read(device):
     """Garbage (NaN, inf) outside each item's box changes nothing."""
     B, S, T = 3, 5, 6

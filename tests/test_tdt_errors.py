@@ -38,7 +38,7 @@ def test_tdt_shape_dtype_device_checks():
     with pytest.raises(RuntimeError, match="symbols must be \\[B\\]\\[S\\]"):
         R.rnnt_loss_tdt(x, z, y[:, :1], 0, [0, 1, 2])
     with pytest.raises(RuntimeError, match="symbols must be int64"):
-        R.rnnt_loss_tdt(x, z, y.int(), 0, [0, 1, 2])
+        R.rnnt_loss_tdt(x, z, y.float(), 0, [0, 1, 2])
     with pytest.raises(RuntimeError, match="duration_logits must have the dtype of logits"):
         R.rnnt_loss_tdt(x, z.double(), y, 0, [0, 1, 2])
     with pytest.raises(RuntimeError, match="duration_logits must be \\[B\\]\\[T\\]\\[S\\+1\\]\\[D\\]"):
@@ -78,3 +78,14 @@ def test_multiblank_symbol_colliding_with_big_blank():
     x, _, _ = inputs()
     with pytest.raises(ValueError, match="symbols\\[1\\]\\[1\\] = 4 is a blank"):
         R.rnnt_loss_multiblank(x, torch.tensor([[1, 2], [3, 4]]), 0, [4], [2])
+
+
+def test_int32_symbols_and_boundary_equal_int64():
+    x, z, y = inputs()
+    boundary = torch.tensor([[0, 0, 2, 4], [0, 0, 1, 3]])
+    expected = R.rnnt_loss_tdt(x, z, y, 0, [0, 1, 2], boundary=boundary, reduction="none")
+    got = R.rnnt_loss_tdt(x, z, y.int(), 0, [0, 1, 2], boundary=boundary.int(), reduction="none")
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    multiblank = [R.rnnt_loss_multiblank(x, s, 0, [4], [2], boundary=b, reduction="none")
+                  for s, b in ((y, boundary), (y.int(), boundary.int()))]
+    torch.testing.assert_close(multiblank[1], multiblank[0], rtol=0, atol=0)

@@ -56,3 +56,19 @@ def test_torchscript_saved_and_reloaded(tmp_path):
     path = str(tmp_path / "tdt.pt")
     torch.jit.save(scripted, path)
     check_same(torch.jit.load(path), batch(3, 7, 3, seed=4))
+
+
+def test_autocast_leaves_the_losses_in_float32():
+    """Under CPU autocast both losses run as without it (autocast is off for
+    them), forward and backward."""
+    logits, z, symbols, boundary = batch(3, 6, 3, seed=4)
+    inputs = [t.detach().float().requires_grad_() for t in (logits, z)]
+    plain = losses(*inputs, symbols, boundary)
+    plain_grads = torch.autograd.grad(plain, inputs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = losses(*inputs, symbols, boundary)
+        autocast_grads = torch.autograd.grad(autocast, inputs)
+    assert autocast.dtype == torch.float32
+    torch.testing.assert_close(autocast, plain)
+    for a, b in zip(autocast_grads, plain_grads):
+        torch.testing.assert_close(a, b)

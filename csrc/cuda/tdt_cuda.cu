@@ -243,21 +243,14 @@ std::tuple<at::Tensor, at::Tensor> duration_lattice_backward_cuda(
     c10::IntArrayRef arcs, const c10::optional<at::Tensor>& boundary, double sigma,
     double fastemit_lambda, const at::Tensor& scores_in, const at::Tensor& alpha,
     const at::Tensor& norms) {
-  const char* op = "rnnt::_duration_lattice_backward";
   const c10::cuda::CUDAGuard guard(logits_in.device());
-  const DurationLatticeInputs in =
-      check_duration_lattice_inputs(logits_in, duration_logits, symbols_in, arcs, boundary, op);
-  check_duration_lattice_saved(scores_in, alpha, norms, in, logits_in);
-  TORCH_CHECK(grad_scores_in.dim() == 1 && grad_scores_in.size(0) == in.B, op,
-              ": grad_scores must be [B] = [", in.B, "], got shape ", shape_str(grad_scores_in));
-  const at::Tensor logits = logits_in.contiguous(), symbols = symbols_in.contiguous();
-  const at::Tensor z = defined_or_empty(duration_logits);
-  const at::Tensor scores = scores_in.contiguous();
-  const at::Tensor grad_scores =
-      grad_scores_in.to(logits.device(), scores.scalar_type()).contiguous();
-  at::Tensor beta = at::full_like(alpha, -std::numeric_limits<double>::infinity());
-  at::Tensor grad_logits = at::empty_like(logits);
-  at::Tensor grad_z = z.defined() ? at::empty_like(z) : at::empty({0}, logits.options());
+  const DurationBackward prep = prepare_duration_backward(
+      grad_scores_in, logits_in, duration_logits, symbols_in, arcs, boundary, scores_in, alpha,
+      norms, "rnnt::_duration_lattice_backward");
+  const DurationLatticeInputs& in = prep.in;
+  const at::Tensor &logits = prep.logits, &symbols = prep.symbols, &z = prep.z;
+  const at::Tensor &scores = prep.scores, &grad_scores = prep.grad_scores, &beta = prep.beta;
+  const at::Tensor &grad_logits = prep.grad_logits, &grad_z = prep.grad_z;
   if (in.B == 0) return {grad_logits, grad_z};
   const auto stream = c10::cuda::getCurrentCUDAStream();
   const ArcList list = arc_list(in.arcs);

@@ -95,7 +95,8 @@ struct RnntOps {
       do_pruning;
   c10::TypedOperatorHandle<at::Tensor(
       const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
-      const OptTensor&, c10::string_view, double, c10::string_view, bool, bool, bool)>
+      const OptTensor&, c10::string_view, double, c10::string_view, bool, bool, bool,
+      double)>
       pruned;
 
   static c10::OperatorHandle find(const char* name) {
@@ -121,7 +122,7 @@ struct RnntOps {
         pruned(find("rnnt::rnnt_loss_pruned")
                    .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                      int64_t, const OptTensor&, c10::string_view, double,
-                                     c10::string_view, bool, bool, bool)>()) {}
+                                     c10::string_view, bool, bool, bool, double)>()) {}
 };
 
 enum class LossKind { kPruned, kTdt };
@@ -172,7 +173,8 @@ struct TinyTransducerImpl : torch::nn::Module {
     const at::Tensor pruned_loss = ops.pruned.call(logits, symbols, ranges, kBlank, boundary,
                                                    "regular", 0.0, "sum",
                                                    /*use_hat_loss=*/false, /*zero_infinity=*/false,
-                                                   /*inplace_grad=*/true);
+                                                   /*inplace_grad=*/true,
+                                                   /*fastemit_lambda=*/0.0);
     return {0.5 * simple + pruned_loss, simple, pruned_loss};
   }
 

@@ -1,10 +1,11 @@
 """ONNX export of the rnnt ops, and the matching ONNX Runtime custom-op library.
 
-The lattice recursion exports as nodes of the custom ONNX domain ``rnnt``
+The lattice recursions export as nodes of the custom ONNX domain ``rnnt``
 (op set version 1)::
 
     rnnt::mutual_information(px, py, boundary?)           -> MutualInformation
     rnnt::mutual_information_with_grad(px, py, boundary?) -> MutualInformationWithGrad
+    rnnt::_duration_lattice (TDT, multi-blank losses)     -> DurationLattice
 
 Everything else in a model (log-softmax, gathers, ...) exports as standard
 ONNX. Both PyTorch exporters are supported:
@@ -17,7 +18,7 @@ ONNX. Both PyTorch exporters are supported:
 
 :func:`export_onnx` does either. To run an exported model, ONNX Runtime needs
 the custom-op library: :func:`ort_library_path` builds it (once, cached) from
-``export/ort/rnnt_ort_ops.cc`` with the system C++ compiler against ONNX
+``export/ort/*.cc`` with the system C++ compiler against ONNX
 Runtime's C/C++ API headers, which are fetched on demand from Debian's
 ``libonnxruntime-dev`` package (:func:`ort_include_dir`);
 :func:`ort_session_options` returns ``SessionOptions`` with it registered.

@@ -2,7 +2,7 @@
 onnxscript): the ``rnnt`` domain's ONNX op schemas and the translation table
 of the rnnt ops and of the ATen ops torch's ONNX registry lacks."""
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -47,9 +47,40 @@ def register_onnx_schemas() -> None:
             type_constraints=types,
         ),
     ]
+    schemas.append(_duration_lattice_schema(defs, types))
     for schema in schemas:
         if not defs.has(schema.name, OPSET_VERSION, DOMAIN):
             defs.register_schema(schema)
+
+
+def _duration_lattice_schema(defs, types):
+    """rnnt::DurationLattice: rnnt::_duration_lattice, the lattice of the TDT
+    and multi-blank losses (rnnt_ops/tdt.py)."""
+    P = defs.OpSchema.FormalParameter
+    optional = defs.OpSchema.FormalParameterOption.Optional
+    return defs.OpSchema(
+        "DurationLattice", DOMAIN, OPSET_VERSION,
+        "Log-likelihood per item of the duration lattice of the TDT and "
+        "multi-blank transducers (rnnt::_duration_lattice).",
+        inputs=[
+            P("logits", "T", "[B][T][S+1][C] label logits"),
+            P("duration_logits", "T", "optional [B][T][S+1][D] duration "
+              "logits (TDT)", param_option=optional),
+            P("symbols", "tensor(int64)", "[B][S] symbols"),
+            P("boundary", "tensor(int64)", "optional [B][4] rows (0, 0, U, "
+              "T'); default (0, 0, S, T)", param_option=optional),
+            P("sigma", "T", "optional one value subtracted from every label "
+              "log-prob; default 0", param_option=optional),
+        ],
+        outputs=[P("scores", "T", "[B] log-likelihood per item, -inf "
+                   "without a path")],
+        type_constraints=types,
+        attributes=[defs.OpSchema.Attribute(
+            "arcs", defs.OpSchema.AttrType.INTS,
+            "flat (label, duration, duration_index) triples of the arc "
+            "kinds: label -1 is the next symbol, duration_index -1 no "
+            "duration logit")],
+    )
 
 
 def custom_translation_table() -> dict[Callable, Callable]:
@@ -77,6 +108,9 @@ def custom_translation_table() -> dict[Callable, Callable]:
         torch.ops.rnnt.mutual_information_with_grad.default:
             mutual_information_with_grad,
     }
+    if hasattr(torch.ops.rnnt, "_duration_lattice"):
+        table[torch.ops.rnnt._duration_lattice.default] = (
+            _duration_lattice_translation(rnnt_opset))
     if hasattr(torch.ops.rnnt, "_checked_index"):
         from onnxscript import opset18 as op
 
@@ -104,6 +138,30 @@ def custom_translation_table() -> dict[Callable, Callable]:
     # DBL_MIN -> 0) in float64 models.
     table[torch.ops.aten.scalar_tensor.default] = _scalar_tensor_translation
     return table
+
+
+def _duration_lattice_translation(rnnt_opset) -> Callable:
+    """rnnt::_duration_lattice -> rnnt::DurationLattice. fastemit_lambda
+    only scales the gradient, not the scores: it is dropped. sigma becomes a
+    double constant cast to the logits' dtype (a float attribute would round
+    it to float32 in float64 models)."""
+
+    def duration_lattice(logits, duration_logits, symbols, arcs: Sequence[int],
+                         boundary=None, sigma: float = 0.0,
+                         fastemit_lambda: float = 0.0):
+        import onnx_ir as ir
+        from onnxscript import opset18 as op
+
+        inputs = [logits, duration_logits, symbols, boundary]
+        if sigma != 0.0:
+            inputs.append(op.CastLike(
+                op.Constant(value=ir.tensor(float(sigma), dtype=ir.DataType.DOUBLE)),
+                logits))
+        while inputs[-1] is None:
+            inputs.pop()
+        return rnnt_opset.DurationLattice(*inputs, arcs=[int(a) for a in arcs])
+
+    return duration_lattice
 
 
 def _scalar_tensor_translation(s: float, dtype: int = -1, layout: str = "",

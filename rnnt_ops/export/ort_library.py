@@ -1,5 +1,5 @@
 """The ONNX Runtime custom-op library of the ``rnnt`` domain
-(``export/ort/rnnt_ort_ops.cc``), built once with the system C++ compiler
+(``export/ort/*.cc``, entry point ``rnnt_ort_ops.cc``), built once with the system C++ compiler
 and cached."""
 
 import fcntl
@@ -30,19 +30,30 @@ def ort_source_dir() -> Path:
 
 
 
+# The ORT library's own files (export/ort/*.cc, *.h) also include these
+# math headers of csrc/ops, shared with the PyTorch kernels.
+_SHARED_HEADERS = ("recursion/rnnt_math.h", "recursion/recursion_item.h",
+                   "joiner/joiner_math.h", "tdt/duration_lattice_math.h")
+
+
+def _ort_own_sources() -> list[Path]:
+    directory = ort_source_dir()
+    return sorted([*directory.glob("*.cc"), *directory.glob("*.h")])
+
+
 def _ort_sources() -> list[Path]:
-    recursion = _build.source_root() / "ops" / "recursion"
-    return [ort_source_dir() / "rnnt_ort_ops.cc", recursion / "rnnt_math.h",
-            recursion / "recursion_item.h"]
+    ops = _build.source_root() / "ops"
+    return _ort_own_sources() + [ops / name for name in _SHARED_HEADERS]
 
 
 def _ort_compile_command(include: Path, output: Path) -> list[str]:
     cxx = os.environ.get("CXX", "g++")
+    sources = [str(p) for p in _ort_own_sources() if p.suffix == ".cc"]
     return [
         cxx, "-std=c++17", "-O2", "-shared", "-fPIC", "-fvisibility=hidden",
         "-Wall", "-DORT_API_MANUAL_INIT",
-        f"-I{include}", f"-I{_build.source_root() / 'ops' / 'recursion'}",
-        str(ort_source_dir() / "rnnt_ort_ops.cc"), "-o", str(output),
+        f"-I{include}", f"-I{_build.source_root() / 'ops'}",
+        *sources, "-o", str(output),
     ]
 
 

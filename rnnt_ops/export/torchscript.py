@@ -46,6 +46,33 @@ def _mutual_information_with_grad_symbolic(g, px, py, boundary=None):
     return _recursion_node(g, "MutualInformationWithGrad", 3, px, py, boundary)
 
 
+def _duration_lattice_symbolic(g, logits, duration_logits, symbols, arcs,
+                               boundary=None, sigma=None, fastemit_lambda=None):
+    """rnnt::_duration_lattice -> rnnt::DurationLattice (see
+    dynamo._duration_lattice_translation)."""
+    symbolic_helper = _symbolic_helper()
+
+    def given(value):
+        return value is not None and not symbolic_helper._is_none(value)
+
+    arcs = symbolic_helper._get_const(arcs, "is", "arcs")
+    sigma = symbolic_helper._get_const(sigma, "f", "sigma") if given(sigma) else 0.0
+    missing = symbolic_helper._optional_input_placeholder_tensor(g)
+    inputs = [logits, duration_logits if given(duration_logits) else missing,
+              symbols, boundary if given(boundary) else missing]
+    if sigma != 0.0:
+        dtype = logits.type().dtype()
+        # The logits' dtype rounds sigma as the kernels do (static_cast).
+        inputs.append(g.op("Constant", value_t=torch.tensor(sigma, dtype=dtype)))
+    while inputs[-1] is missing:
+        inputs.pop()
+    out = g.op(f"{DOMAIN}::DurationLattice", *inputs, arcs_i=list(arcs))
+    logits_type = logits.type()
+    sizes = logits_type.varyingSizes() if hasattr(logits_type, "varyingSizes") else None
+    out.setType(logits_type.with_sizes([sizes[0] if sizes else None]))
+    return out
+
+
 def _int64(g, value):
     return g.op("Constant", value_t=torch.tensor(value, dtype=torch.int64))
 
@@ -166,6 +193,9 @@ def register_torchscript_symbolics() -> None:
         _mutual_information_with_grad_symbolic,
         1,
     )
+    if hasattr(torch.ops.rnnt, "_duration_lattice"):
+        torch.onnx.register_custom_op_symbolic(
+            "rnnt::_duration_lattice", _duration_lattice_symbolic, 1)
     if hasattr(torch.ops.rnnt, "_checked_index"):
         torch.onnx.register_custom_op_symbolic(
             "rnnt::_checked_index", _checked_index_symbolic, 1)

@@ -74,6 +74,17 @@ inline void check_same_device(const at::Tensor& a, const char* a_name,
               b.device());
 }
 
+// symbols and boundary may be int32 (torchaudio's index dtype) as well as
+// int64: int32 is converted (a copy of a [B][S] or [B][4] tensor) by the
+// public ops on entry; anything else passes through for the checks to name.
+inline at::Tensor int64_index(const at::Tensor& t) {
+  return t.defined() && t.scalar_type() == at::kInt ? t.to(at::kLong) : t;
+}
+inline c10::optional<at::Tensor> int64_index(const c10::optional<at::Tensor>& t) {
+  if (!t.has_value()) return t;
+  return int64_index(*t);
+}
+
 // symbols: int64 [B][S] on `like`'s device.
 inline void check_symbols(const at::Tensor& symbols, const c10::SymInt& B,
                           const c10::SymInt& S, const at::Tensor& like,

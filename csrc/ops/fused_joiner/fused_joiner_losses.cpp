@@ -41,19 +41,19 @@ SymInt check_loss_inputs(const at::Tensor& am, const at::Tensor& lm, const at::T
 
 at::Tensor rnnt_loss_fused(const at::Tensor& am, const at::Tensor& lm, const at::Tensor& weight,
                            const OptTensor& bias, const at::Tensor& symbols_in,
-                           int64_t termination_symbol, const OptTensor& boundary,
+                           int64_t termination_symbol, const OptTensor& boundary_in,
                            c10::string_view activation, c10::string_view rnnt_type,
                            double delay_penalty, c10::string_view reduction,
-                           bool zero_infinity, int64_t chunk_cells) {
-  const char* op = op_name("rnnt::rnnt_loss_fused");
-  const OpNameScope scope(op);
-  const RnntType type = parse_rnnt_type(rnnt_type, op);
-  const Reduction red = parse_reduction(reduction, op);
-  const SymInt S = check_loss_inputs(am, lm, weight, bias, symbols_in, termination_symbol,
-                                     boundary, type, activation, op);
+                           bool zero_infinity, int64_t chunk_cells, double fastemit_lambda) {
+  const LossCall call("rnnt::rnnt_loss_fused", symbols_in, boundary_in, rnnt_type,
+                      delay_penalty, fastemit_lambda, reduction, zero_infinity);
+  const char* op = call.op;
+  const OptTensor& boundary = call.boundary;
+  const SymInt S = check_loss_inputs(am, lm, weight, bias, call.symbols, termination_symbol,
+                                     boundary, call.tail.type, activation, op);
   const SymInt B = am.sym_size(0), T = am.sym_size(1), C = weight.sym_size(0);
   auto logprobs = with_symbols_read(
-      symbols_in, boundary, C, S, T, op, [&](const at::Tensor& symbols) {
+      call.symbols, boundary, C, S, T, op, [&](const at::Tensor& symbols) {
     // Cell (b, t, s) scores symbol s (the terminator at s = S, unused).
     const at::Tensor symbols_ext =
         at::cat({symbols, symbols.new_full_symint({B, 1}, termination_symbol)}, 1);
@@ -63,32 +63,32 @@ at::Tensor rnnt_loss_fused(const at::Tensor& am, const at::Tensor& lm, const at:
         boundary, activation, /*use_hat_loss=*/false, chunk_cells);
     const at::Tensor px = symbol_lp.narrow_symint(2, 0, S).transpose(1, 2);  // [B][S][T]
     const at::Tensor py = blank_lp.transpose(1, 2);                          // [B][S+1][T]
-    return finish_logprobs(px, py, type, boundary);
+    return finish_logprobs(px, py, call.tail.type, boundary);
   });
-  return std::get<0>(loss_from_logprobs(std::move(logprobs), boundary, type, delay_penalty, red,
-                                        zero_infinity, /*return_grad=*/false));
+  return std::get<0>(call.finish(std::move(logprobs), /*return_grad=*/false));
 }
 
 at::Tensor rnnt_loss_pruned_fused(const at::Tensor& am, const at::Tensor& lm,
                                   const at::Tensor& ranges, const at::Tensor& weight,
                                   const OptTensor& bias, const at::Tensor& symbols_in,
-                                  int64_t termination_symbol, const OptTensor& boundary,
+                                  int64_t termination_symbol, const OptTensor& boundary_in,
                                   c10::string_view activation, c10::string_view rnnt_type,
                                   double delay_penalty, c10::string_view reduction,
-                                  bool use_hat_loss, bool zero_infinity, int64_t chunk_cells) {
-  const char* op = op_name("rnnt::rnnt_loss_pruned_fused");
-  const OpNameScope scope(op);
-  const RnntType type = parse_rnnt_type(rnnt_type, op);
-  const Reduction red = parse_reduction(reduction, op);
-  const SymInt S = check_loss_inputs(am, lm, weight, bias, symbols_in, termination_symbol,
-                                     boundary, type, activation, op);
+                                  bool use_hat_loss, bool zero_infinity, int64_t chunk_cells,
+                                  double fastemit_lambda) {
+  const LossCall call("rnnt::rnnt_loss_pruned_fused", symbols_in, boundary_in, rnnt_type,
+                      delay_penalty, fastemit_lambda, reduction, zero_infinity);
+  const char* op = call.op;
+  const OptTensor& boundary = call.boundary;
+  const SymInt S = check_loss_inputs(am, lm, weight, bias, call.symbols, termination_symbol,
+                                     boundary, call.tail.type, activation, op);
   check_ranges(ranges, am, S, op);
   TORCH_CHECK_VALUE(!use_hat_loss || termination_symbol == 0, op,
                     ": use_hat_loss=True needs the blank (termination_symbol) to be 0, got ",
                     termination_symbol);
   const SymInt B = am.sym_size(0), T = am.sym_size(1), C = weight.sym_size(0);
   auto logprobs = with_symbols_read(
-      symbols_in, boundary, C, S, T, op, [&](const at::Tensor& symbols) {
+      call.symbols, boundary, C, S, T, op, [&](const at::Tensor& symbols) {
     // Slot (b, t, r) is label position ranges[b, t, r]: its decoder row and
     // symbol (the terminator at position S).
     const at::Tensor symbols_ext =
@@ -102,8 +102,7 @@ at::Tensor rnnt_loss_pruned_fused(const at::Tensor& am, const at::Tensor& lm,
     return ops::_pruned_lattice::call(px_kept, py_kept, kept, S.guard_int(__FILE__, __LINE__),
                                       rnnt_type, boundary);
   });
-  return std::get<0>(loss_from_logprobs(std::move(logprobs), boundary, type, delay_penalty, red,
-                                        zero_infinity, /*return_grad=*/false));
+  return std::get<0>(call.finish(std::move(logprobs), /*return_grad=*/false));
 }
 
 }  // namespace

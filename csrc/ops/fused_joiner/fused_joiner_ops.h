@@ -42,12 +42,12 @@ RNNT_SCHEMA(rnnt_loss_fused,
             "(Tensor am, Tensor lm, Tensor weight, Tensor? bias, Tensor symbols,"
             " int termination_symbol, Tensor? boundary=None, str activation=\"tanh\","
             " str rnnt_type=\"regular\", float delay_penalty=0.0, str reduction=\"mean\","
-            " bool zero_infinity=False, int chunk_cells=0) -> Tensor");
+            " bool zero_infinity=False, int chunk_cells=0, float fastemit_lambda=0.0) -> Tensor");
 RNNT_SCHEMA(rnnt_loss_pruned_fused,
             "(Tensor am, Tensor lm, Tensor ranges, Tensor weight, Tensor? bias,"
             " Tensor symbols, int termination_symbol, Tensor? boundary=None,"
             " str activation=\"tanh\", str rnnt_type=\"regular\", float delay_penalty=0.0,"
             " str reduction=\"mean\", bool use_hat_loss=False, bool zero_infinity=False,"
-            " int chunk_cells=0) -> Tensor");
+            " int chunk_cells=0, float fastemit_lambda=0.0) -> Tensor");
 
 }  // namespace rnnt::ops

@@ -1,5 +1,5 @@
-// The RNN-T losses: px/py from logprobs.cpp, an optional delay penalty, the
-// lattice recursion (rnnt::mutual_information, with its own autograd) and
+// The RNN-T losses: px/py from logprobs.h, an optional delay penalty or
+// FastEmit, the lattice recursion (rnnt::mutual_information, with its own autograd) and
 // the reduction. CompositeImplicitAutograd: autograd comes from the parts.
 #include <torch/library.h>
 
@@ -11,83 +11,54 @@
 namespace rnnt {
 namespace {
 
-// The losses take int32 symbols and boundary too (torchaudio's index
-// dtype): converted here, a copy of a [B][S] or [B][4] tensor; int64 and
-// anything else (left for the checks to name) pass through as they are.
-at::Tensor as_int64(const at::Tensor& t) {
-  return t.defined() && t.scalar_type() == at::kInt ? t.to(at::kLong) : t;
-}
-c10::optional<at::Tensor> as_int64(const c10::optional<at::Tensor>& t) {
-  if (!t.has_value()) return t;
-  return as_int64(*t);
-}
-
-LossWithGrad simple_loss(const at::Tensor& lm, const at::Tensor& am,
-                         const at::Tensor& symbols_in, int64_t termination_symbol,
-                         const c10::optional<at::Tensor>& boundary_in,
+LossWithGrad simple_loss(const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
+                         int64_t termination_symbol, const c10::optional<at::Tensor>& boundary,
                          c10::string_view rnnt_type, double delay_penalty,
-                         c10::string_view reduction, bool zero_infinity,
-                         bool return_grad) {
-  const at::Tensor symbols = as_int64(symbols_in);
-  const c10::optional<at::Tensor> boundary = as_int64(boundary_in);
-  const char* op = op_name("rnnt::rnnt_loss_simple");
-  const OpNameScope scope(op);
-  const Reduction red = parse_reduction(reduction, op);
-  return loss_from_logprobs(
-      get_rnnt_logprobs(lm, am, symbols, termination_symbol, rnnt_type, boundary),
-      boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, zero_infinity, return_grad);
+                         c10::string_view reduction, bool zero_infinity, bool return_grad) {
+  const LossCall call("rnnt::rnnt_loss_simple", symbols, boundary, rnnt_type, delay_penalty, 0.0,
+                      reduction, zero_infinity);
+  return call.finish(get_rnnt_logprobs(lm, am, call.symbols, termination_symbol, rnnt_type,
+                                       call.boundary),
+                     return_grad);
 }
 
-LossWithGrad smoothed_loss(const at::Tensor& lm, const at::Tensor& am,
-                           const at::Tensor& symbols_in, int64_t termination_symbol,
-                           double lm_only_scale, double am_only_scale,
-                           const c10::optional<at::Tensor>& boundary_in,
+LossWithGrad smoothed_loss(const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
+                           int64_t termination_symbol, double lm_only_scale,
+                           double am_only_scale, const c10::optional<at::Tensor>& boundary,
                            c10::string_view rnnt_type, double delay_penalty,
-                           c10::string_view reduction, bool zero_infinity,
-                         bool return_grad) {
-  const at::Tensor symbols = as_int64(symbols_in);
-  const c10::optional<at::Tensor> boundary = as_int64(boundary_in);
-  const char* op = op_name("rnnt::rnnt_loss_smoothed");
-  const OpNameScope scope(op);
-  const Reduction red = parse_reduction(reduction, op);
-  return loss_from_logprobs(
-      get_rnnt_logprobs_smoothed(lm, am, symbols, termination_symbol, lm_only_scale,
-                                 am_only_scale, boundary, rnnt_type),
-      boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, zero_infinity, return_grad);
+                           c10::string_view reduction, bool zero_infinity, bool return_grad) {
+  const LossCall call("rnnt::rnnt_loss_smoothed", symbols, boundary, rnnt_type, delay_penalty,
+                      0.0, reduction, zero_infinity);
+  return call.finish(get_rnnt_logprobs_smoothed(lm, am, call.symbols, termination_symbol,
+                                                lm_only_scale, am_only_scale, call.boundary,
+                                                rnnt_type),
+                     return_grad);
 }
 
-LossWithGrad full_loss(const at::Tensor& logits, const at::Tensor& symbols_in,
-                       int64_t termination_symbol,
-                       const c10::optional<at::Tensor>& boundary_in,
+LossWithGrad full_loss(const at::Tensor& logits, const at::Tensor& symbols,
+                       int64_t termination_symbol, const c10::optional<at::Tensor>& boundary,
                        c10::string_view rnnt_type, double delay_penalty,
-                       c10::string_view reduction, bool zero_infinity,
-                       bool inplace_grad, bool return_grad) {
-  const at::Tensor symbols = as_int64(symbols_in);
-  const c10::optional<at::Tensor> boundary = as_int64(boundary_in);
-  const char* op = op_name("rnnt::rnnt_loss");
-  const OpNameScope scope(op);
-  const Reduction red = parse_reduction(reduction, op);
-  return loss_from_logprobs(
-      get_rnnt_logprobs_joint(logits, symbols, termination_symbol, boundary, rnnt_type,
-                              inplace_grad),
-      boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, zero_infinity, return_grad);
+                       c10::string_view reduction, bool zero_infinity, bool inplace_grad,
+                       double fastemit_lambda, bool return_grad) {
+  const LossCall call("rnnt::rnnt_loss", symbols, boundary, rnnt_type, delay_penalty,
+                      fastemit_lambda, reduction, zero_infinity);
+  return call.finish(get_rnnt_logprobs_joint(logits, call.symbols, termination_symbol,
+                                             call.boundary, rnnt_type, inplace_grad),
+                     return_grad);
 }
 
-LossWithGrad pruned_loss(const at::Tensor& logits, const at::Tensor& symbols_in,
+LossWithGrad pruned_loss(const at::Tensor& logits, const at::Tensor& symbols,
                          const at::Tensor& ranges, int64_t termination_symbol,
-                         const c10::optional<at::Tensor>& boundary_in,
-                         c10::string_view rnnt_type, double delay_penalty,
-                         c10::string_view reduction, bool use_hat_loss,
-                         bool zero_infinity, bool inplace_grad, bool return_grad) {
-  const at::Tensor symbols = as_int64(symbols_in);
-  const c10::optional<at::Tensor> boundary = as_int64(boundary_in);
-  const char* op = op_name("rnnt::rnnt_loss_pruned");
-  const OpNameScope scope(op);
-  const Reduction red = parse_reduction(reduction, op);
-  return loss_from_logprobs(
-      get_rnnt_logprobs_pruned(logits, symbols, ranges, termination_symbol, boundary,
-                               rnnt_type, use_hat_loss, inplace_grad),
-      boundary, parse_rnnt_type(rnnt_type, op), delay_penalty, red, zero_infinity, return_grad);
+                         const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type,
+                         double delay_penalty, c10::string_view reduction, bool use_hat_loss,
+                         bool zero_infinity, bool inplace_grad, double fastemit_lambda,
+                         bool return_grad) {
+  const LossCall call("rnnt::rnnt_loss_pruned", symbols, boundary, rnnt_type, delay_penalty,
+                      fastemit_lambda, reduction, zero_infinity);
+  return call.finish(get_rnnt_logprobs_pruned(logits, call.symbols, ranges, termination_symbol,
+                                              call.boundary, rnnt_type, use_hat_loss,
+                                              inplace_grad),
+                     return_grad);
 }
 
 // The schema's two flavours of each loss: the loss alone, and with the
@@ -128,21 +99,22 @@ LossWithGrad rnnt_loss_smoothed_with_grad(
 }
 
 at::Tensor rnnt_loss(const at::Tensor& logits, const at::Tensor& symbols,
-                     int64_t termination_symbol,
-                     const c10::optional<at::Tensor>& boundary,
+                     int64_t termination_symbol, const c10::optional<at::Tensor>& boundary,
                      c10::string_view rnnt_type, double delay_penalty,
-                     c10::string_view reduction, bool zero_infinity, bool inplace_grad) {
+                     c10::string_view reduction, bool zero_infinity, bool inplace_grad,
+                     double fastemit_lambda) {
   return std::get<0>(full_loss(logits, symbols, termination_symbol, boundary, rnnt_type,
-                               delay_penalty, reduction, zero_infinity, inplace_grad, false));
+                               delay_penalty, reduction, zero_infinity, inplace_grad,
+                               fastemit_lambda, false));
 }
 LossWithGrad rnnt_loss_with_grad(const at::Tensor& logits, const at::Tensor& symbols,
                                  int64_t termination_symbol,
                                  const c10::optional<at::Tensor>& boundary,
                                  c10::string_view rnnt_type, double delay_penalty,
                                  c10::string_view reduction, bool zero_infinity,
-                                 bool inplace_grad) {
-  return full_loss(logits, symbols, termination_symbol, boundary, rnnt_type,
-                   delay_penalty, reduction, zero_infinity, inplace_grad, true);
+                                 bool inplace_grad, double fastemit_lambda) {
+  return full_loss(logits, symbols, termination_symbol, boundary, rnnt_type, delay_penalty,
+                   reduction, zero_infinity, inplace_grad, fastemit_lambda, true);
 }
 
 at::Tensor rnnt_loss_pruned(const at::Tensor& logits, const at::Tensor& symbols,
@@ -150,19 +122,19 @@ at::Tensor rnnt_loss_pruned(const at::Tensor& logits, const at::Tensor& symbols,
                             const c10::optional<at::Tensor>& boundary,
                             c10::string_view rnnt_type, double delay_penalty,
                             c10::string_view reduction, bool use_hat_loss, bool zero_infinity,
-                            bool inplace_grad) {
+                            bool inplace_grad, double fastemit_lambda) {
   return std::get<0>(pruned_loss(logits, symbols, ranges, termination_symbol, boundary,
                                  rnnt_type, delay_penalty, reduction, use_hat_loss,
-                                 zero_infinity, inplace_grad, false));
+                                 zero_infinity, inplace_grad, fastemit_lambda, false));
 }
 LossWithGrad rnnt_loss_pruned_with_grad(
     const at::Tensor& logits, const at::Tensor& symbols, const at::Tensor& ranges,
     int64_t termination_symbol, const c10::optional<at::Tensor>& boundary,
     c10::string_view rnnt_type, double delay_penalty, c10::string_view reduction,
-    bool use_hat_loss, bool zero_infinity, bool inplace_grad) {
+    bool use_hat_loss, bool zero_infinity, bool inplace_grad, double fastemit_lambda) {
   return pruned_loss(logits, symbols, ranges, termination_symbol, boundary, rnnt_type,
                      delay_penalty, reduction, use_hat_loss, zero_infinity, inplace_grad,
-                     true);
+                     fastemit_lambda, true);
 }
 
 }  // namespace
@@ -180,6 +152,7 @@ TORCH_LIBRARY_IMPL(rnnt, CompositeImplicitAutograd, m) {
   m.impl("rnnt_loss_with_grad", &rnnt_loss_with_grad);
   m.impl("rnnt_loss_pruned", &rnnt_loss_pruned);
   m.impl("rnnt_loss_pruned_with_grad", &rnnt_loss_pruned_with_grad);
+  m.impl("_scale_emission_grad", &scale_emission_grad);
 }
 
 }  // namespace rnnt

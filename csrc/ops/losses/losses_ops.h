@@ -25,6 +25,7 @@ RNNT_SCHEMA(get_rnnt_logprobs_pruned,
             " int termination_symbol, Tensor? boundary=None, str rnnt_type=\"regular\","
             " bool use_hat_loss=False, bool inplace_grad=False) -> (Tensor, Tensor)");
 
+// fastemit_lambda (rnnt_loss, rnnt_loss_pruned): FastEmit (loss_tail.h).
 // Each loss returns the reduced loss; its _with_grad twin also returns
 // (px_grad, py_grad), the occupation probabilities pruning needs.
 #define RNNT_LOSS_SCHEMAS(name, args)                   \
@@ -46,17 +47,21 @@ RNNT_LOSS_SCHEMAS(rnnt_loss_smoothed,
   "Tensor logits, Tensor symbols, int termination_symbol,"                              \
   " Tensor? boundary=None, str rnnt_type=\"regular\","                                  \
   " float delay_penalty=0.0, str reduction=\"mean\", bool zero_infinity=False,"         \
-  " bool inplace_grad=False"
+  " bool inplace_grad=False, float fastemit_lambda=0.0"
 RNNT_OP(rnnt_loss, "(" RNNT_LOSS_ARGS ") -> Tensor",
         Tensor(TensorArg, TensorArg, int64_t, OptTensorArg, c10::string_view, double,
-               c10::string_view, bool, bool));
+               c10::string_view, bool, bool, double));
 RNNT_SCHEMA(rnnt_loss_with_grad, "(" RNNT_LOSS_ARGS ") -> (Tensor, Tensor, Tensor)");
 #undef RNNT_LOSS_ARGS
 RNNT_LOSS_SCHEMAS(rnnt_loss_pruned,
                   "Tensor logits, Tensor symbols, Tensor ranges, int termination_symbol,"
                   " Tensor? boundary=None, str rnnt_type=\"regular\","
                   " float delay_penalty=0.0, str reduction=\"mean\","
-                  " bool use_hat_loss=False, bool zero_infinity=False, bool inplace_grad=False");
+                  " bool use_hat_loss=False, bool zero_infinity=False, bool inplace_grad=False,"
+                  " float fastemit_lambda=0.0");
 #undef RNNT_LOSS_SCHEMAS
+// FastEmit's gradient scaling of px (loss_tail.h), for compositions outside
+// these losses (rnnt_ops.functional's unfused and clamped paths).
+RNNT_SCHEMA(_scale_emission_grad, "(Tensor px, float fastemit_lambda) -> Tensor");
 
 }  // namespace rnnt::ops

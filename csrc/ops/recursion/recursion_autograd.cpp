@@ -1,6 +1,7 @@
 // Gradients of rnnt::mutual_information and rnnt::mutual_information_with_grad
 // (Autograd key, a C++ autograd::Function, so TorchScript and LibTorch get
-// them too), and their backend-agnostic forward-only kernels.
+// them too), and their backend-agnostic kernels below autograd, which take
+// an int32 boundary as well (converted).
 //
 // As in k2, the forward pass also runs the backward kernel with a unit
 // gradient per batch item: d scores[b] / d px[b] does not depend on the other
@@ -9,6 +10,7 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "common/checks.h"
 #include "common/differentiable_once.h"
 #include "common/op_names.h"
 #include "recursion_ops.h"
@@ -21,10 +23,11 @@ using torch::autograd::variable_list;
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> scores_and_unit_grads(
     const at::Tensor& px_in, const at::Tensor& py_in,
-    const c10::optional<at::Tensor>& boundary) {
+    const c10::optional<at::Tensor>& boundary_in) {
   // Both kernels read px and py contiguously: copy a strided input once,
   // not once per kernel (the pruned loss's px/py are transposed views).
   const at::Tensor px = px_in.contiguous(), py = py_in.contiguous();
+  const c10::optional<at::Tensor> boundary = int64_index(boundary_in);
   auto [scores, p] = ops::_mutual_information_forward::call(px, py, boundary);
   auto [px_grad, py_grad] = ops::_mutual_information_backward::call(px, py, boundary, p);
   return {scores, px_grad, py_grad};
@@ -87,7 +90,7 @@ mutual_information_with_grad_autograd(
 // Below autograd (inference mode, or tensors without autograd).
 at::Tensor mutual_information_plain(const at::Tensor& px, const at::Tensor& py,
                                     const c10::optional<at::Tensor>& boundary) {
-  return std::get<0>(ops::_mutual_information_forward::call(px, py, boundary));
+  return std::get<0>(ops::_mutual_information_forward::call(px, py, int64_index(boundary)));
 }
 
 }  // namespace

@@ -128,11 +128,14 @@ void check_symbol_values(const at::Tensor& symbols_in, const DurationLatticeInpu
   }
 }
 
+namespace {
+
+// The saved forward outputs: scores [B], alpha [B][T][S+1] and norms
+// [B][T][S+1][2] in the accumulation dtype on the logits' device.
 void check_duration_lattice_saved(const at::Tensor& scores, const at::Tensor& alpha,
                                   const at::Tensor& norms, const DurationLatticeInputs& in,
-                                  const at::Tensor& logits) {
+                                  const at::Tensor& logits, const char* op) {
   const auto acc = at::toOpMathType(logits.scalar_type());
-  const char* op = "rnnt::_duration_lattice_backward";
   TORCH_CHECK(scores.dim() == 1 && scores.size(0) == in.B && scores.scalar_type() == acc, op,
               ": scores must be the [B] forward scores, got shape ", shape_str(scores));
   TORCH_CHECK(alpha.dim() == 3 && alpha.size(0) == in.B && alpha.size(1) == in.T &&
@@ -147,6 +150,8 @@ void check_duration_lattice_saved(const at::Tensor& scores, const at::Tensor& al
               op, ": norms must be the contiguous [B][T][S+1][2] forward normalisers, got shape ",
               shape_str(norms));
 }
+
+}  // namespace
 
 DurationForward prepare_duration_forward(const at::Tensor& logits,
                                          const c10::optional<at::Tensor>& duration_logits,
@@ -165,6 +170,27 @@ DurationForward prepare_duration_forward(const at::Tensor& logits,
   f.alpha = at::full({f.in.B, f.in.T, S1}, -std::numeric_limits<double>::infinity(), acc);
   f.norms = at::zeros({f.in.B, f.in.T, S1, 2}, acc);
   return f;
+}
+
+DurationBackward prepare_duration_backward(
+    const at::Tensor& grad_scores, const at::Tensor& logits,
+    const c10::optional<at::Tensor>& duration_logits, const at::Tensor& symbols,
+    c10::IntArrayRef arcs, const c10::optional<at::Tensor>& boundary, const at::Tensor& scores,
+    const at::Tensor& alpha, const at::Tensor& norms, const char* op) {
+  DurationBackward g;
+  g.in = check_duration_lattice_inputs(logits, duration_logits, symbols, arcs, boundary, op);
+  check_duration_lattice_saved(scores, alpha, norms, g.in, logits, op);
+  TORCH_CHECK(grad_scores.dim() == 1 && grad_scores.size(0) == g.in.B, op,
+              ": grad_scores must be [B] = [", g.in.B, "], got shape ", shape_str(grad_scores));
+  g.logits = logits.contiguous();
+  g.symbols = symbols.contiguous();
+  g.z = defined_or_empty(duration_logits);
+  g.scores = scores.contiguous();
+  g.grad_scores = grad_scores.to(logits.device(), scores.scalar_type()).contiguous();
+  g.beta = at::full_like(alpha, -std::numeric_limits<double>::infinity());
+  g.grad_logits = at::empty_like(g.logits);
+  g.grad_z = g.z.defined() ? at::empty_like(g.z) : at::empty({0}, logits.options());
+  return g;
 }
 
 }  // namespace rnnt

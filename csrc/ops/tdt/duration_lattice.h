@@ -57,10 +57,19 @@ DurationForward prepare_duration_forward(const at::Tensor& logits,
                                          const c10::optional<at::Tensor>& boundary,
                                          const char* op);
 
-// The saved forward outputs: scores [B], alpha [B][T][S+1] and norms
-// [B][T][S+1][2] in the accumulation dtype on the logits' device.
-void check_duration_lattice_saved(const at::Tensor& scores, const at::Tensor& alpha,
-                                  const at::Tensor& norms, const DurationLatticeInputs& in,
-                                  const at::Tensor& logits);
+// What the CPU and CUDA backward kernels start from: the checked inputs and
+// saved forward outputs (scores [B], alpha [B][T][S+1], norms
+// [B][T][S+1][2] in the accumulation dtype), made contiguous, grad_scores
+// [B] in that dtype on the logits' device, and the outputs: beta (-inf),
+// grad_logits and grad_z (empty without duration logits).
+struct DurationBackward {
+  DurationLatticeInputs in;
+  at::Tensor logits, symbols, z, scores, grad_scores, beta, grad_logits, grad_z;
+};
+DurationBackward prepare_duration_backward(
+    const at::Tensor& grad_scores, const at::Tensor& logits,
+    const c10::optional<at::Tensor>& duration_logits, const at::Tensor& symbols,
+    c10::IntArrayRef arcs, const c10::optional<at::Tensor>& boundary, const at::Tensor& scores,
+    const at::Tensor& alpha, const at::Tensor& norms, const char* op);
 
 }  // namespace rnnt

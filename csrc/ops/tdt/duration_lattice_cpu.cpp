@@ -50,16 +50,6 @@ template <typename scalar_t, typename acc_t>
 using ItemView = DurationItem<scalar_t, acc_t>;
 
 template <typename scalar_t, typename acc_t>
-void forward_item(const ItemView<scalar_t, acc_t>& v, const std::vector<DurationArc>& arcs,
-                  acc_t* alpha, acc_t* score) {
-  const int64_t n = static_cast<int64_t>(arcs.size());
-  for (int64_t t = 0; t < v.T; ++t) {
-    for (int64_t u = 0; u <= v.U; ++u) alpha[v.node(t, u)] = alpha_at(v, arcs.data(), n, alpha, t, u);
-  }
-  *score = total_score(v, arcs.data(), n, alpha);
-}
-
-template <typename scalar_t, typename acc_t>
 void beta_item(const ItemView<scalar_t, acc_t>& v, const std::vector<DurationArc>& arcs,
                acc_t* beta) {
   const int64_t n = static_cast<int64_t>(arcs.size());
@@ -147,8 +137,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> duration_lattice_forward_cpu(
     at::parallel_for(0, in.B, 1, [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) {
         const auto v = item_view<scalar_t, acc_t>(in, b, logits, z, symbols, norms, sigma);
-        forward_item(v, in.arcs, alpha.data_ptr<acc_t>() + b * in.T * S1,
-                     scores.data_ptr<acc_t>() + b);
+        scores.data_ptr<acc_t>()[b] = forward_duration_item(
+            v, in.arcs.data(), static_cast<int64_t>(in.arcs.size()),
+            alpha.data_ptr<acc_t>() + b * in.T * S1);
       }
     });
   });
@@ -161,20 +152,14 @@ std::tuple<at::Tensor, at::Tensor> duration_lattice_backward_cpu(
     c10::IntArrayRef arcs, const c10::optional<at::Tensor>& boundary, double sigma,
     double fastemit_lambda, const at::Tensor& scores_in, const at::Tensor& alpha,
     const at::Tensor& norms) {
-  const char* op = "rnnt::_duration_lattice_backward";
-  const DurationLatticeInputs in =
-      check_duration_lattice_inputs(logits_in, duration_logits, symbols_in, arcs, boundary, op);
-  check_duration_lattice_saved(scores_in, alpha, norms, in, logits_in);
-  TORCH_CHECK(grad_scores_in.dim() == 1 && grad_scores_in.size(0) == in.B, op,
-              ": grad_scores must be [B] = [", in.B, "], got shape ", shape_str(grad_scores_in));
-  const at::Tensor logits = logits_in.contiguous(), symbols = symbols_in.contiguous();
-  const at::Tensor z = defined_or_empty(duration_logits);
-  const at::Tensor scores = scores_in.contiguous();
-  const at::Tensor grad_scores = grad_scores_in.to(scores.scalar_type()).contiguous();
+  const DurationBackward prep = prepare_duration_backward(
+      grad_scores_in, logits_in, duration_logits, symbols_in, arcs, boundary, scores_in, alpha,
+      norms, "rnnt::_duration_lattice_backward");
+  const DurationLatticeInputs& in = prep.in;
+  const at::Tensor &logits = prep.logits, &symbols = prep.symbols, &z = prep.z;
+  const at::Tensor &scores = prep.scores, &grad_scores = prep.grad_scores, &beta = prep.beta;
+  const at::Tensor &grad_logits = prep.grad_logits, &grad_z = prep.grad_z;
   const int64_t S1 = in.S + 1;
-  at::Tensor beta = at::empty_like(alpha);
-  at::Tensor grad_logits = at::empty_like(logits);
-  at::Tensor grad_z = z.defined() ? at::empty_like(z) : at::empty({0}, logits.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, logits.scalar_type(), "duration_lattice_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const int64_t* len = in.lengths.data_ptr<int64_t>();

@@ -133,6 +133,20 @@ RNNT_HOST_DEVICE acc_t total_score(const DurationItem<scalar_t, acc_t>& v,
   return total;
 }
 
+// alpha over one item's lattice (the t-major serial order: every arc's
+// source is at an earlier frame, or at the same frame and an earlier u) into
+// its node-indexed table; returns log P. The CPU kernel and the ONNX Runtime
+// op run this; the CUDA kernel runs alpha_at by anti-diagonals.
+template <typename scalar_t, typename acc_t>
+RNNT_HOST_DEVICE acc_t forward_duration_item(const DurationItem<scalar_t, acc_t>& v,
+                                             const DurationArc* arcs, int64_t n_arcs,
+                                             acc_t* alpha) {
+  for (int64_t t = 0; t < v.T; ++t) {
+    for (int64_t u = 0; u <= v.U; ++u) alpha[v.node(t, u)] = alpha_at(v, arcs, n_arcs, alpha, t, u);
+  }
+  return total_score(v, arcs, n_arcs, alpha);
+}
+
 // The log-weight of the paths that take arc `a` out of (t, u), from there
 // on: w_a + beta(destination), or w_a for a final arc; -inf if it cannot.
 template <typename scalar_t, typename acc_t>

@@ -4,13 +4,13 @@
 // autograd comes from the parts.
 #include <torch/library.h>
 
-#include <limits>
 #include <set>
 #include <vector>
 
 #include "common/checks.h"
 #include "duration_lattice.h"
 #include "tdt_ops.h"
+#include "losses/loss_tail.h"
 #include "losses/losses_ops.h"
 
 namespace rnnt {
@@ -78,27 +78,12 @@ int64_t check_blank(int64_t termination_symbol, const at::Tensor& logits, const 
   return C;
 }
 
-at::Tensor reduce_losses(at::Tensor losses, c10::string_view reduction, bool zero_infinity,
-                         const char* op) {
-  const Reduction red = parse_reduction(reduction, op);
-  if (zero_infinity) {
-    losses = at::where(losses == std::numeric_limits<double>::infinity(),
-                       at::zeros_like(losses), losses);
-  }
-  switch (red) {
-    case Reduction::None: return losses;
-    case Reduction::Mean: return losses.mean();
-    case Reduction::Sum: return losses.sum();
-  }
-  TORCH_INTERNAL_ASSERT(false, "unknown reduction");
-}
-
 // The regular RNN-T loss per item (TDT's omega term).
 at::Tensor regular_rnnt_losses(const at::Tensor& logits, const at::Tensor& symbols,
                                int64_t termination_symbol,
                                const c10::optional<at::Tensor>& boundary) {
   return ops::rnnt_loss::call(logits, symbols, termination_symbol, boundary, "regular", 0.0,
-                              "none", false, false);
+                              "none", false, false, 0.0);
 }
 
 at::Tensor rnnt_loss_tdt(const at::Tensor& logits, const at::Tensor& duration_logits,
@@ -106,27 +91,27 @@ at::Tensor rnnt_loss_tdt(const at::Tensor& logits, const at::Tensor& duration_lo
                          c10::IntArrayRef durations, const c10::optional<at::Tensor>& boundary,
                          double sigma, double omega, double fastemit_lambda,
                          c10::string_view reduction, bool zero_infinity) {
-  const char* op = "rnnt::rnnt_loss_tdt";
+  const LossCall call("rnnt::rnnt_loss_tdt", symbols, boundary, "regular", 0.0,
+                      fastemit_lambda, reduction, zero_infinity);
+  const char* op = call.op;
   check_blank(termination_symbol, logits, op);
   TORCH_CHECK(duration_logits.dim() == 4 &&
                   last_dim(duration_logits) == static_cast<int64_t>(durations.size()),
               op, ": duration_logits must be [B][T][S+1][D] with D = len(durations) = ",
               durations.size(), ", got D = ", last_dim(duration_logits));
   TORCH_CHECK_VALUE(omega >= 0.0 && omega <= 1.0, op, ": omega must be in [0, 1], got ", omega);
-  TORCH_CHECK_VALUE(fastemit_lambda >= 0.0, op, ": fastemit_lambda must be >= 0, got ",
-                    fastemit_lambda);
-  parse_reduction(reduction, op);
   const std::vector<int64_t> arcs = tdt_arcs(durations, termination_symbol, op);
-  at::Tensor losses = -ops::_duration_lattice::call(logits, duration_logits, symbols, arcs, boundary,
-                                             sigma, fastemit_lambda);
-  // FastEmit reports (1 + lambda) * loss, as NeMo and warp-rnnt do; its
-  // gradient is the lattice's (symbol arcs scaled by 1 + lambda).
-  if (fastemit_lambda != 0.0) losses = losses + fastemit_lambda * losses.detach();
+  // The lattice scales the symbol arcs' gradient (FastEmit); the reported
+  // value is scaled here.
+  at::Tensor losses = fastemit_reported(
+      -ops::_duration_lattice::call(logits, duration_logits, call.symbols, arcs, call.boundary,
+                                    sigma, fastemit_lambda),
+      fastemit_lambda);
   if (omega != 0.0) {
     losses = (1.0 - omega) * losses +
-             omega * regular_rnnt_losses(logits, symbols, termination_symbol, boundary);
+             omega * regular_rnnt_losses(logits, call.symbols, termination_symbol, call.boundary);
   }
-  return reduce_losses(losses, reduction, zero_infinity, op);
+  return reduce(losses, call.tail.reduction, zero_infinity);
 }
 
 at::Tensor rnnt_loss_multiblank(const at::Tensor& logits, const at::Tensor& symbols,
@@ -134,14 +119,14 @@ at::Tensor rnnt_loss_multiblank(const at::Tensor& logits, const at::Tensor& symb
                                 c10::IntArrayRef big_blank_durations,
                                 const c10::optional<at::Tensor>& boundary, double sigma,
                                 c10::string_view reduction, bool zero_infinity) {
-  const char* op = "rnnt::rnnt_loss_multiblank";
-  const int64_t C = check_blank(termination_symbol, logits, op);
-  parse_reduction(reduction, op);
+  const LossCall call("rnnt::rnnt_loss_multiblank", symbols, boundary, "regular", 0.0, 0.0,
+                      reduction, zero_infinity);
+  const int64_t C = check_blank(termination_symbol, logits, call.op);
   const std::vector<int64_t> arcs =
-      multiblank_arcs(big_blank_ids, big_blank_durations, termination_symbol, C, op);
-  const at::Tensor losses =
-      -ops::_duration_lattice::call(logits, c10::nullopt, symbols, arcs, boundary, sigma, 0.0);
-  return reduce_losses(losses, reduction, zero_infinity, op);
+      multiblank_arcs(big_blank_ids, big_blank_durations, termination_symbol, C, call.op);
+  const at::Tensor losses = -ops::_duration_lattice::call(logits, c10::nullopt, call.symbols, arcs,
+                                                          call.boundary, sigma, 0.0);
+  return reduce(losses, call.tail.reduction, zero_infinity);
 }
 
 }  // namespace

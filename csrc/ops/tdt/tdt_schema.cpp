@@ -9,3 +9,5 @@ TORCH_LIBRARY_FRAGMENT(rnnt, m) {
   rnnt::define_ops<rnnt_loss_tdt, rnnt_loss_multiblank, _duration_lattice,
                    _duration_lattice_forward, _duration_lattice_backward>(m);
 }
+
+RNNT_AUTOCAST_OFF(rnnt_loss_tdt, rnnt_loss_multiblank)
