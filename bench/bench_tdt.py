@@ -1,27 +1,27 @@
 """TDT and multi-blank loss time and peak memory beside our regular full
-RNN-T loss, on the same logits (loss forward + backward, no joiner); with
---pruned, the pruned TDT training step beside the full TDT one, joiner
-included.
+RNN-T loss, on the same logits (loss forward + backward, no joiner).
 
     python bench/bench_tdt.py [--device cpu|cuda] [--batch 8] [--T 150] [--U 40]
-        [--vocab 500] [--durations 0,1,2,3,4] [--steps 5]
-        [--pruned [--hidden 256] [--s-range 5]]
+        [--vocab 500] [--durations 0,1,2,3,4] [--steps 5] [--warmup 1] [--threads N]
+    python bench/bench_tdt.py --standard [--shapes PATH] [--length-scale 4] ...
 
---pruned: encoder and decoder outputs am [B][T][H], lm [B][U+1][H]; full
-TDT = a linear joiner on tanh(am + lm) for every node ([B][T][U+1][V+D])
-then rnnt_loss_tdt; pruned TDT = linear heads on am and lm for
-rnnt_loss_tdt_simple (return_grad), get_rnnt_prune_ranges, the joiner on
-do_rnnt_pruning's [B][T][s_range] cells, rnnt_loss_tdt_pruned + 0.5 x the
-simple loss (forward + backward of everything).
+Fixed shapes (default): one batch of B utterances, the first T frames and
+U symbols, the others T_b in [T/2, T] and U_b in [U/2, U] (seeded), every
+step on it. ``--standard``: the standard benchmark's utterance lengths
+(bench/shapes.py: the LibriSpeech lengths file ``--shapes``, default
+../shared/bench/librispeech_shapes.json, else the seeded stand-in), every T
+and U divided by ``--length-scale`` (rounded up), consecutive groups of B
+utterances, one group per step (warm-up groups first).
 
-Each implementation runs in a fresh process (peak memory over its steps,
-warm-up included, beyond its inputs: CUDA max_memory_allocated, or on CPU
-the peak RSS growth). Prints a Markdown table with ratios to the baseline
-(the regular full loss; with --pruned, the full TDT step).
+Each implementation runs in a fresh process on the same inputs, all made
+before the first step (peak memory over its steps, warm-up included,
+beyond its inputs: CUDA max_memory_allocated, or on CPU the peak RSS
+growth). Prints a Markdown table with ratios to the regular full loss.
 """
 
 import argparse
 import json
+import random
 import resource
 import statistics
 import subprocess
@@ -30,77 +30,41 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.shapes import DEFAULT_SHAPES_PATH, batches, get_shapes, scale_lengths  # noqa: E402
+
 IMPLS = ("rnnt_loss", "rnnt_loss_tdt", "rnnt_loss_multiblank")
-PRUNED_IMPLS = ("full TDT + joiner", "pruned TDT + joiner")
 
 
-def joiner_step(cfg, R, torch, dev, symbols, lens, g):
-    """The training step of one of PRUNED_IMPLS (see the module docstring)."""
-    B, T, U, V, H = cfg["batch"], cfg["T"], cfg["U"], cfg["vocab"], cfg["hidden"]
-    durations = cfg["durations"]
-    D = len(durations)
-    am = torch.randn(B, T, H, generator=g).to(dev).requires_grad_()
-    lm = torch.randn(B, U + 1, H, generator=g).to(dev).requires_grad_()
-    joiner = torch.nn.Linear(H, V + D).to(dev)
-    am_head, lm_head = torch.nn.Linear(H, V + D).to(dev), torch.nn.Linear(H, V + D).to(dev)
-    params = [am, lm, *joiner.parameters(), *am_head.parameters(), *lm_head.parameters()]
-
-    def step():
-        if cfg["impl"] == PRUNED_IMPLS[0]:
-            out = joiner(torch.tanh(am[:, :, None] + lm[:, None]))
-            loss = R.rnnt_loss_tdt(out[..., :V], out[..., V:], symbols, 0, durations, lens,
-                                   reduction="sum")
-        else:
-            a, l = am_head(am), lm_head(lm)
-            simple, (px_grad, py_grad) = R.rnnt_loss_tdt_simple(
-                l[..., :V], a[..., :V], l[..., V:], a[..., V:], symbols, 0, durations, lens,
-                reduction="sum", return_grad=True)
-            ranges = R.get_rnnt_prune_ranges(px_grad, py_grad, lens, cfg["s_range"])
-            am_p, lm_p = R.do_rnnt_pruning(am, lm, ranges)
-            out = joiner(torch.tanh(am_p + lm_p))
-            loss = 0.5 * simple + R.rnnt_loss_tdt_pruned(
-                out[..., :V], out[..., V:], symbols, ranges, 0, durations, lens, reduction="sum")
-        loss.backward()
-        for p in params:
-            p.grad = None
-        return float(loss)
-
-    return step
+def make_inputs(torch, group, vocab, num_durations, dev, seed):
+    """Random logits [B][T][U+1][V], duration logits, symbols (never the
+    blank 0 or the big blanks V-1, V-2) and boundary rows for one group of
+    (T, U) lengths."""
+    g = torch.Generator().manual_seed(seed)
+    B, T, U = len(group), max(t for t, _ in group), max(u for _, u in group)
+    logits = torch.randn(B, T, U + 1, vocab, generator=g).to(dev).requires_grad_()
+    z = torch.randn(B, T, U + 1, num_durations, generator=g).to(dev).requires_grad_()
+    symbols = torch.randint(1, vocab - 3, (B, U), generator=g).to(dev)
+    boundary = torch.tensor([[0, 0, u, t] for t, u in group], dtype=torch.long).to(dev)
+    return logits, z, symbols, boundary
 
 
 def run_child(cfg):
     import torch
 
-    sys.path.insert(0, str(REPO))
     import rnnt_ops as R
 
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg["threads"])
     dev = torch.device(cfg["device"])
-    g = torch.Generator().manual_seed(0)
-    B, T, U, V = cfg["batch"], cfg["T"], cfg["U"], cfg["vocab"]
-    durations = cfg["durations"]
+    V, durations, impl = cfg["vocab"], cfg["durations"], cfg["impl"]
+    groups = [tuple(map(tuple, group)) for group in cfg["groups"]]
+    distinct = {group: make_inputs(torch, group, V, len(durations), dev, seed=i)
+                for i, group in enumerate(dict.fromkeys(groups))}
 
-    def labels():
-        symbols = torch.randint(1, V - 3, (B, U), generator=g).to(dev)
-        lens = torch.stack([torch.zeros(B, dtype=torch.long), torch.zeros(B, dtype=torch.long),
-                            torch.randint(U // 2, U + 1, (B,), generator=g),
-                            torch.randint(T // 2, T + 1, (B,), generator=g)], 1).to(dev)
-        lens[0, 2:] = torch.tensor([U, T])
-        return symbols, lens
-
-    if cfg["impl"] in PRUNED_IMPLS:
-        step = joiner_step(cfg, R, torch, dev, *labels(), g)
-    else:
-        logits = torch.randn(B, T, U + 1, V, generator=g).to(dev).requires_grad_()
-        z = torch.randn(B, T, U + 1, len(durations), generator=g).to(dev).requires_grad_()
-        step = loss_step(cfg, R, logits, z, *labels(), durations, V)
-    return measure(step, dev, cfg["steps"], torch)
-
-
-def loss_step(cfg, R, logits, z, symbols, lens, durations, V):
-    """The loss-only step of one of IMPLS on the same logits."""
-    impl = cfg["impl"]
-
-    def step():
+    def step(group):
+        logits, z, symbols, lens = distinct[group]
         if impl == "rnnt_loss":
             loss = R.rnnt_loss(logits, symbols, 0, lens, reduction="sum")
         elif impl == "rnnt_loss_tdt":
@@ -112,23 +76,19 @@ def loss_step(cfg, R, logits, z, symbols, lens, durations, V):
         logits.grad = z.grad = None
         return float(loss)
 
-    return step
-
-
-def measure(step, dev, steps, torch):
     if dev.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    step()  # warm-up (counted in the peak memory, not in the time)
     times = []
-    for _ in range(steps):
+    for i, group in enumerate(groups):
         t0 = time.perf_counter()
-        step()
+        step(group)
         if dev.type == "cuda":
             torch.cuda.synchronize()
-        times.append((time.perf_counter() - t0) * 1e3)
+        if i >= cfg["warmup"]:  # warm-up: counted in the peak memory, not in the time
+            times.append((time.perf_counter() - t0) * 1e3)
     if dev.type == "cuda":
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
@@ -144,32 +104,46 @@ def main():
     p.add_argument("--U", type=int, default=40)
     p.add_argument("--vocab", type=int, default=500)
     p.add_argument("--durations", default="0,1,2,3,4")
-    p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--pruned", action="store_true",
-                   help="pruned vs full TDT training step, joiner included")
-    p.add_argument("--hidden", type=int, default=256, help="joiner input size (--pruned)")
-    p.add_argument("--s-range", type=int, default=5, help="prune window (--pruned)")
+    p.add_argument("--steps", type=int, default=5, help="measured steps")
+    p.add_argument("--warmup", type=int, default=1, help="warm-up steps before them")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--standard", action="store_true", help="the standard benchmark's lengths")
+    p.add_argument("--shapes", default=str(DEFAULT_SHAPES_PATH), help="lengths file for --standard")
+    p.add_argument("--length-scale", type=float, default=1.0, help="--standard: divide every T and U by this")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         print(json.dumps(run_child(json.loads(sys.stdin.read()))))
         return
-    cfg = {k: getattr(args, k)
-           for k in ("device", "batch", "T", "U", "vocab", "steps", "hidden", "s_range")}
+    cfg = {k: getattr(args, k) for k in ("device", "vocab", "warmup", "threads")}
     cfg["durations"] = [int(d) for d in args.durations.split(",")]
-    impls = PRUNED_IMPLS if args.pruned else IMPLS
+    n = args.warmup + args.steps
+    if args.standard:
+        shapes, source = get_shapes(args.shapes)
+        if args.length_scale != 1:
+            shapes = scale_lengths(shapes, args.length_scale)
+            source += f", every T and U divided by {args.length_scale:g} (rounded up)"
+        groups = batches(shapes, args.batch)
+        cfg["groups"] = [groups[i % len(groups)] for i in range(n)]
+        used = [tu for group in cfg["groups"] for tu in group]
+        shape_line = (f"{source}; B={args.batch}, groups 0..{n - 1} (T {min(t for t, _ in used)}.."
+                      f"{max(t for t, _ in used)}, U {min(u for _, u in used)}..{max(u for _, u in used)})")
+    else:
+        rng = random.Random(0)
+        group = [(args.T, args.U)] + [(rng.randint(args.T // 2, args.T), rng.randint(args.U // 2, args.U))
+                                      for _ in range(args.batch - 1)]
+        cfg["groups"] = [group] * n
+        shape_line = f"B={args.batch} T={args.T} U={args.U} (others T_b in [T/2, T], U_b in [U/2, U])"
     results = {}
-    for impl in impls:
+    for impl in IMPLS:
         out = subprocess.run([sys.executable, __file__, "--child"], input=json.dumps({**cfg, "impl": impl}),
                              capture_output=True, text=True, check=True)
         results[impl] = json.loads(out.stdout.strip().splitlines()[-1])
-    base = results[impls[0]]
-    what = (f"H={args.hidden} s_range={args.s_range}, training step with joiner"
-            if args.pruned else "loss forward+backward")
-    print(f"B={args.batch} T={args.T} U={args.U} V={args.vocab} durations={cfg['durations']} "
-          f"device={args.device}, {what}, median of {args.steps}\n")
-    base_name = "full" if args.pruned else "regular"
-    print(f"| loss | time (ms) | x {base_name} | peak memory (MiB) | x {base_name} |")
+    base = results["rnnt_loss"]
+    print(f"{shape_line}; V={args.vocab}, durations={cfg['durations']}, big blanks [2, 4], "
+          f"device={args.device}, threads {args.threads or 'default'}, loss forward+backward, "
+          f"median of {args.steps} steps after {args.warmup} warm-up\n")
+    print("| loss | time (ms) | x regular | peak memory (MiB) | x regular |")
     print("|---|---|---|---|---|")
     for impl, r in results.items():
         mem_ratio = r["peak_mib"] / base["peak_mib"] if base["peak_mib"] > 0 else float("nan")

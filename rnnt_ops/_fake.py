@@ -95,14 +95,28 @@ def _prune_ranges_fake(px_grad, py_grad, boundary, s_range, max_step):
     return py_grad.new_empty((B, T, s_range), dtype=torch.int64)
 
 
-@torch.library.register_fake("rnnt::_simple_lattice")
-def _simple_lattice_fake(lm, am, lm_max, am_max, M, symbols, termination_symbol, rnnt_type, boundary,
-                         symbol_offset=None, blank_offset=None, frame_offset=None,
-                         w_am=1.0, w_lm=1.0, w_norm=1.0):
+def _simple_px_py(lm, am, rnnt_type):
+    """px [B][S][T+1] (regular) or [B][S][T] and py [B][S+1][T] for lm
+    [B][S+1][C] and am [B][T][C]."""
     B, S1, _ = lm.shape
     T = am.shape[1]
     px_cols = T + 1 if rnnt_type == "regular" else T
     return lm.new_empty((B, S1 - 1, px_cols)), lm.new_empty((B, S1, T))
+
+
+@torch.library.register_fake("rnnt::_simple_lattice_logprobs")
+def _simple_lattice_logprobs_fake(lm, am, symbols, termination_symbol, rnnt_type, boundary,
+                                  symbol_offset=None, blank_offset=None, frame_offset=None,
+                                  w_am=1.0, w_lm=1.0, w_norm=1.0, lm_max=None, lm_exp=None,
+                                  am_max=None, am_exp=None):
+    return _simple_px_py(lm, am, rnnt_type)
+
+
+@torch.library.register_fake("rnnt::_simple_lattice")
+def _simple_lattice_fake(lm, am, lm_max, am_max, M, symbols, termination_symbol, rnnt_type, boundary,
+                         symbol_offset=None, blank_offset=None, frame_offset=None,
+                         w_am=1.0, w_lm=1.0, w_norm=1.0):
+    return _simple_px_py(lm, am, rnnt_type)
 
 
 @torch.library.register_fake("rnnt::_simple_lattice_backward")

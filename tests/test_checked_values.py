@@ -1,8 +1,8 @@
-"""The memo of value checks already passed (csrc/ops/common/checked_values.h): on
-CUDA, where every host read waits for the device, one pruned training step
-reads its inputs' values once; on the CPU, where a read is a cheap scan,
-every check reads. A tensor changed since its check, or a new tensor where a
-checked one was, is read again and its bad values raise."""
+"""The memo of value checks already passed (csrc/ops/common/checked_values.h):
+one pruned training step reads its inputs' values on the host once (on CUDA
+each read waits for the device), on the CPU and CUDA alike. A tensor changed
+since its check, or a new tensor where a checked one was, is read again and
+its bad values raise."""
 
 import pytest
 import torch
@@ -25,19 +25,15 @@ def pruned_step(inputs):
     pruned_loss(inputs, False, "regular").backward()
 
 
-cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="the memo is for CUDA tensors")
-
-
-@cuda_only
-def test_a_pruned_step_reads_its_inputs_once_on_cuda():
-    inputs = step_inputs("cuda", torch.float64)
+def test_a_pruned_step_reads_its_inputs_once(device):
+    inputs = step_inputs(device, torch.float64)
     # The simple loss reads symbols and boundary, together; the ranges come
     # from get_rnnt_prune_ranges inside [0, S]; nothing is read again.
     assert host_reads(lambda: pruned_step(inputs)) == 1
     assert host_reads(lambda: pruned_step(inputs)) == 0  # same, unchanged tensors
 
 
-@cuda_only
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_the_read_waits_for_its_copy_not_for_the_queue_on_cuda():
     """The one read of a new batch's symbols and boundary is a copy queued
     early and an event wait at the end of the op (read_ahead.h), not a
@@ -50,21 +46,10 @@ def test_the_read_waits_for_its_copy_not_for_the_queue_on_cuda():
     assert calls.get("cudaEventSynchronize", 0) == 1
 
 
-def test_on_the_cpu_every_check_reads():
-    inputs = step_inputs("cpu", torch.float64)
-    # simple: symbols with boundary, then boundary again in the recursion;
-    # pruning: boundary (window size), ranges; pruned: symbols with
-    # boundary, ranges, boundary in the recursion. The same again: nothing
-    # is remembered.
-    assert host_reads(lambda: pruned_step(inputs)) == 7
-    assert host_reads(lambda: pruned_step(inputs)) == 7
-
-
-@cuda_only
-def test_without_the_memo_each_op_would_read_again_on_cuda():
+def test_without_the_memo_each_op_would_read_again(device):
     """The same step on copies of symbols and boundary for each op reads
     them in every op: the memo, not a skipped check, saves the reads."""
-    am, lm, symbols, boundary, joiner = step_inputs("cuda", torch.float64)
+    am, lm, symbols, boundary, joiner = step_inputs(device, torch.float64)
 
     def step():
         _, (px_grad, py_grad) = R.rnnt_loss_simple(
@@ -74,9 +59,10 @@ def test_without_the_memo_each_op_would_read_again_on_cuda():
         R.rnnt_loss_pruned(joiner(torch.tanh(am_p + lm_p)), symbols.clone(), ranges.clone(),
                            0, boundary.clone())
 
-    # simple: symbols with boundary; pruning: ranges; pruned: symbols with
-    # boundary, ranges.
-    assert host_reads(step) == 4
+    # simple: symbols with boundary; pruning: boundary (window size), ranges;
+    # pruned: symbols with boundary, ranges. The recursions trust the
+    # boundary their loss has just read.
+    assert host_reads(step) == 5
 
 
 def test_a_tensor_changed_in_place_is_checked_again(device):

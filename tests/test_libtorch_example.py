@@ -1,10 +1,11 @@
 """The LibTorch example (examples/libtorch): built with CMake against this
 torch, it loads the JIT-built op library and trains a tiny transducer with
-0.5 * simple + pruned through c10::Dispatcher handles of the rnnt:: ops. Its
-per-step losses, first-step gradients and final weights must match the
-same training in Python (1e-12 relative in float64, 1e-6 in float32), and a
-bad input (int32 symbols) must raise a c10::Error with Python's message.
-The seeded run (no data file) trains 20 steps and its loss must fall; with
+0.5 * simple + pruned, or with the TDT loss (--loss tdt), through
+c10::Dispatcher handles of the rnnt:: ops. Its per-step losses, first-step
+gradients and final weights must match the same training in Python (1e-12
+relative in float64, 1e-6 in float32), and bad inputs (float symbols, TDT
+durations without one >= 1) must raise c10::Errors with Python's messages.
+The seeded runs (no data file) train 20 steps and their loss must fall; with
 ``--scripted`` the same program loads the TorchScript module of
 standin.py (as test_torchscript.py scripts it) with torch::jit::load and its printed losses and
 gradient norm must match the module run in Python."""
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.jit._pickle  # torch::pickle_save output refers to it
+from torch import nn
 
 import rnnt_ops
 from standin import ScriptableTransducerLoss, StandInTransducer, scriptable_inputs
@@ -29,6 +31,7 @@ LR = 0.01
 STEPS = 4
 SEEDED_STEPS = 20  # train.cpp's default
 FEATURES, VOCAB, DIM = 5, 7, 12
+DURATIONS, SIGMA, OMEGA = [0, 1, 2, 3, 4], 0.05, 0.1  # train.cpp's TDT constants
 
 
 class TinyTransducer(StandInTransducer):
@@ -52,17 +55,37 @@ class TinyTransducer(StandInTransducer):
         return 0.5 * simple + pruned, simple, pruned
 
 
+class TinyTdtTransducer(StandInTransducer):
+    """The Python twin of train.cpp's model with --loss tdt: the full joiner
+    with a duration head, the TDT loss (the simple projections stay unused)."""
+
+    def __init__(self):
+        super().__init__(FEATURES, VOCAB, DIM, BLANK)
+        self.joiner_duration = nn.Linear(DIM, len(DURATIONS))
+
+    def forward(self, features, symbols, boundary):
+        encoder_out, decoder_out = self.encode(features, symbols)
+        hidden = torch.tanh(self.joiner_encoder_proj(encoder_out).unsqueeze(2)
+                            + self.joiner_decoder_proj(decoder_out).unsqueeze(1))
+        tdt = rnnt_ops.rnnt_loss_tdt(self.joiner_output(hidden), self.joiner_duration(hidden), symbols, BLANK,
+                                     DURATIONS, boundary, sigma=SIGMA, omega=OMEGA, reduction="sum")
+        return (tdt,)
+
+
+MODELS = {"pruned": TinyTransducer, "tdt": TinyTdtTransducer}
+
+
 def train_in_python(model, features, symbols, boundary):
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     losses, first_grads = [], {}
     for step in range(STEPS):
         optimizer.zero_grad()
-        loss, simple, pruned = model(features, symbols, boundary)
-        loss.backward()
+        step_losses = model(features, symbols, boundary)
+        step_losses[0].backward()
         if step == 0:
-            first_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+            first_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
         optimizer.step()
-        losses.append(torch.stack([loss, simple, pruned]).detach())
+        losses.append(torch.stack(step_losses).detach())
     return torch.stack(losses), first_grads, {n: p.detach() for n, p in model.named_parameters()}
 
 
@@ -105,10 +128,11 @@ def train_binary(tmp_path_factory):
     return build / "train"
 
 
+@pytest.mark.parametrize("loss", ["pruned", "tdt"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_libtorch_training_matches_python(train_binary, tmp_path, dtype):
+def test_libtorch_training_matches_python(train_binary, tmp_path, dtype, loss):
     torch.manual_seed(0)
-    model = TinyTransducer().to(dtype)
+    model = MODELS[loss]().to(dtype)
     g = torch.Generator().manual_seed(3)
     B, T, S = 3, 11, 4
     features = torch.randn(B, T, FEATURES, generator=g, dtype=dtype)
@@ -120,7 +144,7 @@ def test_libtorch_training_matches_python(train_binary, tmp_path, dtype):
 
     proc = subprocess.run(
         [str(train_binary), str(rnnt_ops.library_path()), str(tmp_path / "data.pt"),
-         str(tmp_path / "out.pt"), str(STEPS)],
+         str(tmp_path / "out.pt"), str(STEPS), "--loss", loss],
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, f"train failed:\n{proc.stdout}\n{proc.stderr}"
@@ -137,9 +161,11 @@ def test_libtorch_training_matches_python(train_binary, tmp_path, dtype):
     first_line = proc.stdout.splitlines()[0].split()
     assert abs(float(first_line[3]) - losses[0, 0].item()) <= tol * abs(losses[0, 0].item())
     assert losses[-1, 0] < losses[0, 0], f"training did not lower the loss: {losses[:, 0]}"
+    assert {k for k in got if k.startswith("grad/")} == {f"grad/{n}" for n in first_grads}
     for name, grad in first_grads.items():
         torch.testing.assert_close(got[f"grad/{name}"], grad, rtol=tol, atol=tol, msg=lambda m: f"grad {name}: {m}")
-        torch.testing.assert_close(got[f"param/{name}"], final[name], rtol=tol, atol=tol, msg=lambda m: f"{name}: {m}")
+    for name, param in final.items():
+        torch.testing.assert_close(got[f"param/{name}"], param, rtol=tol, atol=tol, msg=lambda m: f"{name}: {m}")
 
     # The C++ c10::Error for float symbols carries Python's message.
     with pytest.raises(RuntimeError) as python_error:
@@ -150,13 +176,22 @@ def test_libtorch_training_matches_python(train_binary, tmp_path, dtype):
     message = str(python_error.value).splitlines()[0]
     assert "must be int64" in message
     assert f"bad symbols error: {message}" in proc.stdout.splitlines(), proc.stdout
+    # And the TDT loss's for durations without one >= 1.
+    with pytest.raises(ValueError) as python_error:
+        rnnt_ops.rnnt_loss_tdt(torch.zeros(1, 3, 3, 4), torch.zeros(1, 3, 3, 1), torch.ones(1, 2, dtype=torch.long),
+                               BLANK, [0], reduction="sum")
+    message = str(python_error.value).splitlines()[0]
+    assert "durations must contain a duration >= 1" in message
+    assert f"bad durations error: {message}" in proc.stdout.splitlines(), proc.stdout
 
 
-def test_libtorch_seeded_run(train_binary):
+@pytest.mark.parametrize("loss", ["pruned", "tdt"])
+def test_libtorch_seeded_run(train_binary, loss):
     """Without a data file: seeded weights, a synthetic batch, no output
     file, the default 20 SGD steps; the loss must fall."""
     proc = subprocess.run(
-        [str(train_binary), str(rnnt_ops.library_path())], capture_output=True, text=True, timeout=300
+        [str(train_binary), str(rnnt_ops.library_path()), "--loss", loss],
+        capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, f"train failed:\n{proc.stdout}\n{proc.stderr}"
     print(proc.stdout)
@@ -165,10 +200,14 @@ def test_libtorch_seeded_run(train_binary):
     assert [line.split()[1] for line in steps] == [str(i) for i in range(1, SEEDED_STEPS + 1)], proc.stdout
     losses = [float(line.split()[3]) for line in steps]
     first, last = losses[0], losses[-1]
-    assert 0 < last < 0.5 * first, f"the loss did not fall over {SEEDED_STEPS} steps: {losses}"
+    # 136 -> 39 for pruned, 44 -> 29 for TDT (its full joiner starts lower).
+    fall = {"pruned": 0.5, "tdt": 0.75}[loss]
+    assert 0 < last < fall * first, f"the loss did not fall over {SEEDED_STEPS} steps: {losses}"
     assert last == min(losses), f"the last step's loss is not the lowest: {losses}"
     bad = lines[SEEDED_STEPS]
     assert bad.startswith("bad symbols error: ") and "must be int64" in bad, proc.stdout
+    bad = lines[SEEDED_STEPS + 1]
+    assert bad.startswith("bad durations error: ") and "duration >= 1" in bad, proc.stdout
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

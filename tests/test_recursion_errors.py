@@ -28,7 +28,7 @@ CASES = {
     "mixed dtype": (lambda d: (good(d)[0], good(d)[1].double(), None), "py must have the dtype of px"),
     "boundary shape": (lambda d: (*good(d), bound([[0, 0, 3, 4]], d)), r"boundary must be \[B\]\[4\]"),
     "boundary cols": (lambda d: (*good(d), bound([[0, 0, 3]] * 2, d)), r"boundary must be \[B\]\[4\]"),
-    "boundary dtype": (lambda d: (*good(d), bound([[0, 0, 3, 4]] * 2, d, torch.int32)), "boundary must be int64"),
+    "boundary dtype": (lambda d: (*good(d), bound([[0, 0, 3, 4]] * 2, d, torch.float32)), "boundary must be int64"),
     "s_end > S": (lambda d: (*good(d), bound([[0, 0, 4, 4]] * 2, d)), r"boundary\[0\]"),
     "t_end > T": (lambda d: (*good(d), bound([[0, 0, 3, 4], [0, 0, 3, 5]], d)), r"boundary\[1\]"),
     "begin > end": (lambda d: (*good(d), bound([[2, 0, 1, 4]] * 2, d)), "s_begin <= s_end"),

@@ -1,10 +1,10 @@
 """The fused eager paths of get_rnnt_logprobs and get_rnnt_logprobs_smoothed
-(the simple and smoothed losses' px/py: simple_lattice_autograd.cpp around the
-rnnt::_simple_lattice* kernels) against the ATen compositions that traced
-calls use, values and gradients, for every rnnt_type, with and without
-ragged boundaries, S=0, symbols equal to the blank, zero smoothing scales;
-gradcheck; CUDA against CPU; the backend ops' checks and opcheck. (The
-losses against the float64 definitions: test_losses.py.)"""
+(the simple and smoothed losses' px/py: rnnt::_simple_lattice_logprobs,
+whose autograd runs the rnnt::_simple_lattice* kernels) against the ATen
+compositions that traced calls use, values and gradients, for every
+rnnt_type, with and without ragged boundaries, S=0, symbols equal to the
+blank, zero smoothing scales; gradcheck; CUDA against CPU; the ops' checks
+and opcheck. (The losses against the float64 definitions: test_losses.py.)"""
 
 import pytest
 import torch
@@ -81,8 +81,8 @@ def test_eager_call_runs_fused_kernels(scales, device):
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         logprobs_and_grads(case, scales)
     names = {e.name for e in prof.events()}
-    assert {"rnnt::_simple_lattice", "rnnt::_simple_lattice_backward",
-            "rnnt::_simple_lattice_gather_grads_"} <= names
+    assert {"rnnt::_simple_lattice_logprobs", "rnnt::_simple_lattice",
+            "rnnt::_simple_lattice_backward", "rnnt::_simple_lattice_gather_grads_"} <= names
     with profile(activities=[ProfilerActivity.CPU]) as prof, Traced():
         logprobs_and_grads(case, scales)
     assert "rnnt::_simple_lattice" not in {e.name for e in prof.events()}
@@ -111,6 +111,34 @@ def backend_args(device, dtype=torch.float64):
     grad_py = torch.randn(B, S + 1, T, generator=g, dtype=dtype).to(device)
     return dict(lm=lm, am=am, lm_max=lm_max, am_max=am_max, M=M, symbols=symbols,
                 boundary=boundary, grad_px=grad_px, grad_py=grad_py)
+
+
+@pytest.mark.parametrize("scales", SMOOTHING[:2], ids=["simple", "smoothed"])
+def test_inference_mode_matches(scales, device):
+    """Below autograd (inference mode) the op runs its forward-only kernel:
+    the same px/py."""
+    case = make_case(2, "modified", torch.float64, device)
+    expected = logprobs(case, scales)
+    with torch.inference_mode():
+        inferred = logprobs(case, scales)
+    assert_same(expected, inferred, torch.float64)
+
+
+def test_opcheck_logprobs_op(device):
+    """rnnt::_simple_lattice_logprobs: schema, fake kernel, Autograd-key
+    registration, with and without the smoothed loss's offsets and the
+    caller's maxima and exponentials."""
+    a = backend_args(device)
+    lm, am = a["lm"].requires_grad_(), a["am"].requires_grad_()
+    op = torch.ops.rnnt._simple_lattice_logprobs.default
+    torch.library.opcheck(op, (lm, am, a["symbols"], 0, "regular", a["boundary"]))
+    B, S1, T = a["M"].shape
+    offsets = [torch.randn(B, S1 - 1).to(lm).requires_grad_(),
+               torch.randn(B, S1).to(lm).requires_grad_(), torch.randn(B, T).to(lm)]
+    given = [a["lm_max"], (a["lm"] - a["lm_max"]).exp().detach(),
+             a["am_max"], (a["am"] - a["am_max"]).exp().detach()]
+    torch.library.opcheck(op, (lm, am, a["symbols"], 0, "constrained", None, *offsets,
+                               0.9, 0.8, 0.7, *given))
 
 
 def test_opcheck(device):

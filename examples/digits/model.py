@@ -1,10 +1,11 @@
 """A small transducer: conv subsampling + BiLSTM encoder, stateless decoder,
-joiner; trained with the pruned RNN-T loss (or the full one, for timing).
+joiner; trained with the pruned RNN-T loss (or the full one, for timing), or
+as a token-and-duration transducer (TDT) with a duration head on the joiner.
 
 Token 0 is blank, tokens 1..10 are the digits 0..9.
 """
 
-from typing import Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -31,7 +32,11 @@ class Conv2dSubsampling(nn.Module):
         x = self.conv(x.unsqueeze(1))  # [B][C][T'][F']
         b, c, t, f = x.shape
         x = self.out(x.transpose(1, 2).reshape(b, t, c * f))
-        return x, ((lengths - 1) // 2 - 1) // 2
+        return x, self.output_lengths(lengths)
+
+    @staticmethod
+    def output_lengths(lengths: Tensor) -> Tensor:
+        return ((lengths - 1) // 2 - 1) // 2
 
 
 class Encoder(nn.Module):
@@ -67,25 +72,43 @@ class StatelessDecoder(nn.Module):
 
 
 class Joiner(nn.Module):
-    def __init__(self, dim: int, vocab_size: int):
+    """``output(tanh(enc + dec))``; with ``num_durations > 0`` also a TDT
+    duration head on the same hidden vector (``with_durations()``)."""
+
+    def __init__(self, dim: int, vocab_size: int, num_durations: int = 0):
         super().__init__()
         self.encoder_proj = nn.Linear(dim, dim)
         self.decoder_proj = nn.Linear(dim, dim)
         self.output = nn.Linear(dim, vocab_size)
+        self.duration_output = nn.Linear(dim, num_durations) if num_durations > 0 else None
 
-    def forward(self, enc: Tensor, dec: Tensor, project: bool = True) -> Tensor:
+    def hidden(self, enc: Tensor, dec: Tensor, project: bool = True) -> Tensor:
         if project:
             enc, dec = self.encoder_proj(enc), self.decoder_proj(dec)
-        return self.output(torch.tanh(enc + dec))
+        return torch.tanh(enc + dec)
+
+    def forward(self, enc: Tensor, dec: Tensor, project: bool = True) -> Tensor:
+        return self.output(self.hidden(enc, dec, project))
+
+    def with_durations(self, enc: Tensor, dec: Tensor, project: bool = True) -> Tuple[Tensor, Tensor]:
+        """(label logits [..][V], duration logits [..][D])."""
+        if self.duration_output is None:
+            raise ValueError("Joiner.with_durations: this joiner has no duration head (num_durations=0)")
+        h = self.hidden(enc, dec, project)
+        return self.output(h), self.duration_output(h)
 
 
 class Transducer(nn.Module):
+    """``durations``: the TDT durations (e.g. ``[0, 1, 2, 3, 4]``); when given,
+    the joiner gets a duration head with one logit per duration."""
+
     def __init__(self, num_features: int = 80, dim: int = 256, vocab_size: int = VOCAB_SIZE,
-                 num_layers: int = 2, context_size: int = 2):
+                 num_layers: int = 2, context_size: int = 2, durations: Optional[List[int]] = None):
         super().__init__()
+        self.durations = list(durations or [])
         self.encoder = Encoder(num_features, dim, num_layers)
         self.decoder = StatelessDecoder(vocab_size, dim, context_size)
-        self.joiner = Joiner(dim, vocab_size)
+        self.joiner = Joiner(dim, vocab_size, len(self.durations))
         self.simple_am_proj = nn.Linear(dim, vocab_size)
         self.simple_lm_proj = nn.Linear(dim, vocab_size)
 
@@ -94,9 +117,12 @@ class Transducer(nn.Module):
         return torch.cat([pad, symbols], dim=1)
 
     def forward(self, feats: Tensor, feat_lens: Tensor, symbols: Tensor, symbol_lens: Tensor,
-                loss: str = "pruned", s_range: int = 5) -> Tuple[Tensor, Tensor]:
+                loss: str = "pruned", s_range: int = 5, tdt_sigma: float = 0.0,
+                tdt_omega: float = 0.0) -> Tuple[Tensor, Tensor]:
         """Returns (simple_loss, pruned_loss), both summed over the batch.
-        With loss="full" the second is the full RNN-T loss and the first is 0."""
+        With loss="full" the second is the full RNN-T loss and the first is 0;
+        with loss="tdt" it is the TDT loss (``sigma``, ``omega`` as in
+        ``rnnt_ops.rnnt_loss_tdt``) and the first is 0."""
         enc, enc_lens = self.encoder(feats, feat_lens)  # [B][T][dim]
         dec = self.decoder(self.decoder_history(symbols))  # [B][S+1][dim]
         zeros = torch.zeros_like(enc_lens)
@@ -106,6 +132,11 @@ class Transducer(nn.Module):
             logits = self.joiner(enc.unsqueeze(2), dec.unsqueeze(1))  # [B][T][S+1][V]
             full = rnnt_ops.rnnt_loss(logits, symbols, BLANK, boundary, reduction="sum")
             return full.new_zeros(()), full
+        if loss == "tdt":
+            logits, duration_logits = self.joiner.with_durations(enc.unsqueeze(2), dec.unsqueeze(1))
+            tdt = rnnt_ops.rnnt_loss_tdt(logits, duration_logits, symbols, BLANK, self.durations, boundary,
+                                         sigma=tdt_sigma, omega=tdt_omega, reduction="sum")
+            return tdt.new_zeros(()), tdt
 
         simple, (px_grad, py_grad) = rnnt_ops.rnnt_loss_simple(
             lm=self.simple_lm_proj(dec), am=self.simple_am_proj(enc), symbols=symbols,

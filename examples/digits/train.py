@@ -1,7 +1,9 @@
-"""Train a small spoken-digit transducer with the pruned RNN-T loss.
+"""Train a small spoken-digit transducer with the pruned RNN-T loss (or the
+full one, or the token-and-duration transducer loss).
 
 Single process:   python examples/digits/train.py
 DDP (2 procs):    torchrun --nproc_per_node=2 examples/digits/train.py
+TDT:              python examples/digits/train.py --loss tdt
 GPU timing:       python examples/digits/train.py --device cuda --loss full|pruned
 
 See examples/digits/README.md.
@@ -23,8 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from corpus import DEFAULT_DATA_DIR, load_split  # noqa: E402
 from data import collate, rank_batches  # noqa: E402
-from decode import error_counts, greedy_search  # noqa: E402
-from model import Transducer  # noqa: E402
+from decode import error_counts, greedy_search, greedy_search_tdt  # noqa: E402
+from model import Conv2dSubsampling, Transducer  # noqa: E402
 from progress import Progress  # noqa: E402
 
 
@@ -41,7 +43,11 @@ def parse_args(argv=None):
                    help="loss-scale warm-up: simple 1.0 -> 0.5, pruned 0.1 -> 1.0 over these steps")
     p.add_argument("--simple-loss-scale", type=float, default=0.5)
     p.add_argument("--s-range", type=int, default=5)
-    p.add_argument("--loss", choices=["pruned", "full"], default="pruned")
+    p.add_argument("--loss", choices=["pruned", "full", "tdt"], default="pruned",
+                   help="pruned: 0.5 * simple + pruned RNN-T; full: rnnt_loss; tdt: rnnt_loss_tdt")
+    p.add_argument("--durations", default="0,1,2,3,4", help="TDT durations in encoder frames (--loss tdt)")
+    p.add_argument("--tdt-sigma", type=float, default=0.0, help="TDT logit under-normalisation")
+    p.add_argument("--tdt-omega", type=float, default=0.0, help="weight of the plain RNN-T loss in the TDT loss")
     p.add_argument("--dim", type=int, default=256)
     p.add_argument("--num-layers", type=int, default=2)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -79,23 +85,31 @@ def all_sum(values, device):
 
 
 def evaluate(model, test, rank, world_size, device, batch_size=50):
-    """Digit error rate over the whole test set; each rank decodes a shard."""
+    """Digit error rate over the whole test set; each rank decodes a shard.
+    Greedy RNN-T search, or greedy TDT search for a model with durations.
+    Returns (DER, examples, frames visited, encoder frames): the RNN-T search
+    visits every encoder frame, the TDT search skips frames."""
     model.eval()
-    errors = ref_len = 0
+    errors = ref_len = visited = frames = 0
     mine = list(range(rank, len(test["texts"]), world_size))
     examples = []
     for start in range(0, len(mine), batch_size):
         feats, feat_lens, _, _, texts = collate(test, mine[start:start + batch_size], device)
-        hyps = greedy_search(model, feats, feat_lens)
+        if model.durations:
+            hyps, batch_visited, enc_lens = greedy_search_tdt(model, feats, feat_lens)
+        else:
+            hyps = greedy_search(model, feats, feat_lens)
+            enc_lens = batch_visited = Conv2dSubsampling.output_lengths(feat_lens)
         e, n = error_counts(texts, hyps)
         errors, ref_len = errors + e, ref_len + n
+        visited, frames = visited + int(batch_visited.sum()), frames + int(enc_lens.sum())
         examples += list(zip(texts, hyps))[: 3 - len(examples)]
     model.train()
-    errors, ref_len = all_sum([errors, ref_len], device)
-    return errors / max(ref_len, 1), examples
+    errors, ref_len, visited, frames = all_sum([errors, ref_len, visited, frames], device)
+    return errors / max(ref_len, 1), examples, int(visited), int(frames)
 
 
-def save_curve(history, path: Path):
+def save_curve(history, path: Path, loss_name: str = "pruned"):
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -105,8 +119,9 @@ def save_curve(history, path: Path):
         return
     epochs = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, label in (("simple", "simple loss"), ("pruned", "pruned (or full) loss")):
-        ax1.plot(epochs, [h[key] for h in history], marker="o", label=label)
+    for key, label in (("simple", "simple loss"), ("pruned", f"{loss_name} loss")):
+        if any(h[key] > 0 for h in history):  # --loss full / tdt: no simple loss
+            ax1.plot(epochs, [h[key] for h in history], marker="o", label=label)
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("train loss per utterance")
     ax1.set_yscale("log")
@@ -114,7 +129,8 @@ def save_curve(history, path: Path):
     ax2.plot(epochs, [100 * h["der"] for h in history], marker="o", color="C3")
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("test digit error rate (%)")
-    ax2.set_yscale("log")
+    ax2.set_yscale("symlog", linthresh=0.1)  # log above 0.1%, linear below: 0% stays visible
+    ax2.set_ylim(bottom=0)
     ax2.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -168,14 +184,16 @@ def run_training(args, device, rank, world_size, local_rank, t_start):
     log(f"data ready in {time.time() - t_start:.1f} s: {len(train['texts'])} train, {len(test['texts'])} test utterances")
 
     torch.manual_seed(args.seed)  # same initial parameters on every rank
-    model = Transducer(dim=args.dim, num_layers=args.num_layers).to(device)
+    durations = [int(d) for d in args.durations.split(",")] if args.loss == "tdt" else None
+    model = Transducer(dim=args.dim, num_layers=args.num_layers, durations=durations).to(device)
     log(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
-        f"world size {world_size}, device {device}, loss {args.loss}")
+        f"world size {world_size}, device {device}, loss {args.loss}"
+        + (f", durations {durations}" if durations else ""))
     net = model
-    if ddp:  # --loss full leaves the simple-loss projections unused
+    if ddp:  # --loss full / tdt leave the simple-loss projections unused
         net = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[local_rank] if device.type == "cuda" else None,
-            find_unused_parameters=args.loss == "full")
+            find_unused_parameters=args.loss in ("full", "tdt"))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     steps_per_epoch = sum(1 for _ in rank_batches(train, args.batch_size, args.seed, 0, rank, world_size))
     total_steps = steps_per_epoch * args.epochs
@@ -191,8 +209,9 @@ def run_training(args, device, rank, world_size, local_rank, t_start):
         sums = [0.0, 0.0, 0.0]  # simple, pruned, utterances (this rank)
         for indices, global_batch in rank_batches(train, args.batch_size, args.seed, epoch, rank, world_size):
             feats, feat_lens, symbols, symbol_lens, _ = collate(train, indices, device)
-            simple, pruned = net(feats, feat_lens, symbols, symbol_lens, loss=args.loss, s_range=args.s_range)
-            if args.loss == "full":
+            simple, pruned = net(feats, feat_lens, symbols, symbol_lens, loss=args.loss, s_range=args.s_range,
+                                 tdt_sigma=args.tdt_sigma, tdt_omega=args.tdt_omega)
+            if args.loss in ("full", "tdt"):
                 loss = pruned
             else:
                 simple_scale, pruned_scale = loss_scales(step, args.warm_steps, args.simple_loss_scale)
@@ -213,21 +232,22 @@ def run_training(args, device, rank, world_size, local_rank, t_start):
             sums[2] += len(indices)
             if step % args.log_every == 0:
                 log(f"epoch {epoch} {progress.line(step)}: simple {simple.item() / len(indices):.3f} "
-                    f"pruned {pruned.item() / len(indices):.3f} per utterance, lr {optimizer.param_groups[0]['lr']:.2e}")
+                    f"{args.loss} {pruned.item() / len(indices):.3f} per utterance, lr {optimizer.param_groups[0]['lr']:.2e}")
         if device.type == "cuda":
             torch.cuda.synchronize()
         train_time = time.time() - t_epoch
         simple_sum, pruned_sum, utts = all_sum(sums, device)
-        der, examples = evaluate(model, test, rank, world_size, device)
+        der, examples, visited, frames = evaluate(model, test, rank, world_size, device)
         record = {
             "epoch": epoch, "step": step, "simple": simple_sum / utts, "pruned": pruned_sum / utts,
-            "der": der, "train_time_s": train_time, "elapsed_s": time.time() - t_start,
+            "der": der, "frames_visited": visited, "frames": frames,
+            "train_time_s": train_time, "elapsed_s": time.time() - t_start,
         }
         if device.type == "cuda":
             record["max_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
         history.append(record)
         log(f"epoch {epoch}: simple {record['simple']:.3f} {args.loss} {record['pruned']:.3f} per utterance, "
-            f"test DER {100 * der:.2f}%, train {train_time:.1f} s, elapsed {record['elapsed_s']:.0f} s; "
+            f"test DER {100 * der:.2f}%, frames visited {visited}/{frames}, train {train_time:.1f} s, elapsed {record['elapsed_s']:.0f} s; "
             f"e.g. ref/hyp {examples}")
         if rank == 0:  # after every epoch, so an interrupted run keeps its curve
             (out_dir / "history.json").write_text(json.dumps(history, indent=1))
@@ -235,9 +255,11 @@ def run_training(args, device, rank, world_size, local_rank, t_start):
     if args.dump_params:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out_dir / f"params-rank{rank}.pt")
     if rank == 0:
-        save_curve(history, out_dir / "curve.png")
-        print(f"final test digit error rate {100 * history[-1]['der']:.2f}% after {args.epochs} epochs, "
-              f"total {time.time() - t_start:.0f} s")
+        save_curve(history, out_dir / "curve.png", args.loss)
+        last = history[-1]
+        print(f"final test digit error rate {100 * last['der']:.2f}% after {args.epochs} epochs, "
+              f"frames visited {last['frames_visited']}/{last['frames']} "
+              f"({100 * last['frames_visited'] / max(last['frames'], 1):.1f}%), total {time.time() - t_start:.0f} s")
     return history
 
 

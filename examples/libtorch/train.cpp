@@ -1,8 +1,9 @@
-// A tiny pruned-RNN-T training loop in C++ (LibTorch), on the same rnnt::
-// ops as Python: 0.5 * simple + pruned, plain SGD. Optionally it also runs
-// a TorchScript model saved by Python (torch::jit::load).
+// A tiny transducer training loop in C++ (LibTorch), on the same rnnt:: ops
+// as Python, plain SGD: the pruned RNN-T loss (0.5 * simple + pruned) or
+// the token-and-duration (TDT) loss. Optionally it also runs a TorchScript
+// model saved by Python (torch::jit::load).
 //
-//   train LIBRARY [DATA|-] [OUT|-] [STEPS] [--scripted MODEL INPUTS]
+//   train LIBRARY [DATA|-] [OUT|-] [STEPS] [--loss pruned|tdt] [--scripted MODEL INPUTS]
 //
 // LIBRARY: the op library (`python -m rnnt_ops.build` prints its path); it is
 //          dlopen'ed, which registers the rnnt:: ops with the dispatcher.
@@ -16,9 +17,20 @@
 //          step's gradients "grad/<name>" and the final weights
 //          "param/<name>". "-" (default): nothing saved.
 // STEPS:   training steps (default 20).
+// --loss:  pruned (default): 0.5 * simple + pruned, logged as
+//            step N  loss L  simple L  pruned L
+//          ("losses" rows (loss, simple, pruned)); tdt: the TDT loss of the
+//          full joiner output and a duration head "joiner_duration" (one
+//          logit per duration of kDurations), sigma kSigma, omega kOmega,
+//          logged as
+//            step N  loss L
+//          ("losses" rows (loss)). The TDT data file also holds
+//          "param/joiner_duration.*".
 //
-// Then it calls the simple loss with float symbols and prints the
-// c10::Error message ("bad symbols error: ..."), the same text Python shows.
+// Then it calls the simple loss with float symbols and the TDT loss with
+// durations {0} (no duration >= 1) and prints their c10::Error messages
+// ("bad symbols error: ...", "bad durations error: ..."), the same text
+// Python shows.
 //
 // --scripted MODEL INPUTS (may come anywhere after LIBRARY): MODEL is a
 //          `torch.jit.save`d module whose forward(features, symbols,
@@ -53,6 +65,10 @@ namespace {
 constexpr int64_t kBlank = 0;
 constexpr int64_t kSRange = 3;
 constexpr double kLearningRate = 0.01;
+// TDT: NeMo's default durations; sigma and omega as NeMo's TDT options.
+const std::vector<int64_t> kDurations = {0, 1, 2, 3, 4};
+constexpr double kSigma = 0.05;
+constexpr double kOmega = 0.1;
 
 // Typed handles of the ops, looked up by name in the dispatcher. The C++
 // signatures follow the schemas in csrc/ops/<family>/<family>_ops.h (Tensor? ->
@@ -70,6 +86,10 @@ struct RnntOps {
   c10::TypedOperatorHandle<at::Tensor(const at::Tensor&, const at::Tensor&,
                                       const OptTensor&, int64_t)>
       prune_ranges;
+  c10::TypedOperatorHandle<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                      int64_t, c10::IntArrayRef, const OptTensor&, double, double,
+                                      double, c10::string_view, bool)>
+      tdt;
   c10::TypedOperatorHandle<std::tuple<at::Tensor, at::Tensor>(
       const at::Tensor&, const at::Tensor&, const at::Tensor&)>
       do_pruning;
@@ -92,6 +112,10 @@ struct RnntOps {
         prune_ranges(find("rnnt::get_rnnt_prune_ranges")
                          .typed<at::Tensor(const at::Tensor&, const at::Tensor&,
                                            const OptTensor&, int64_t)>()),
+        tdt(find("rnnt::rnnt_loss_tdt")
+                .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
+                                  c10::IntArrayRef, const OptTensor&, double, double, double,
+                                  c10::string_view, bool)>()),
         do_pruning(find("rnnt::do_rnnt_pruning")
                        .typed<std::tuple<at::Tensor, at::Tensor>(
                            const at::Tensor&, const at::Tensor&, const at::Tensor&)>()),
@@ -101,27 +125,43 @@ struct RnntOps {
                                      c10::string_view, bool, bool, bool, double)>()) {}
 };
 
+enum class LossKind { kPruned, kTdt };
+
 // Encoder (linear + tanh) and stateless decoder (embedding of the previous
-// symbol) stand-ins, simple-loss projections and a non-linear joiner; the
-// parameter names match the Python model's.
+// symbol) stand-ins, simple-loss projections and a non-linear joiner, with a
+// duration head for TDT; the parameter names match the Python model's.
 struct TinyTransducerImpl : torch::nn::Module {
-  TinyTransducerImpl(int64_t features, int64_t vocab, int64_t dim)
+  TinyTransducerImpl(int64_t features, int64_t vocab, int64_t dim, LossKind kind)
       : encoder(register_module("encoder", torch::nn::Linear(features, dim))),
         decoder(register_module("decoder", torch::nn::Embedding(vocab, dim))),
         simple_am_proj(register_module("simple_am_proj", torch::nn::Linear(dim, vocab))),
         simple_lm_proj(register_module("simple_lm_proj", torch::nn::Linear(dim, vocab))),
         joiner_encoder_proj(register_module("joiner_encoder_proj", torch::nn::Linear(dim, dim))),
         joiner_decoder_proj(register_module("joiner_decoder_proj", torch::nn::Linear(dim, dim))),
-        joiner_output(register_module("joiner_output", torch::nn::Linear(dim, vocab))) {}
+        joiner_output(register_module("joiner_output", torch::nn::Linear(dim, vocab))) {
+    if (kind == LossKind::kTdt) {
+      const auto num_durations = static_cast<int64_t>(kDurations.size());
+      joiner_duration =
+          register_module("joiner_duration", torch::nn::Linear(dim, num_durations));
+    }
+  }
 
-  // Returns (0.5 * simple + pruned, simple, pruned), reduction "sum".
-  std::tuple<at::Tensor, at::Tensor, at::Tensor> forward(
-      const RnntOps& ops, const at::Tensor& features, const at::Tensor& symbols,
-      const at::Tensor& boundary) {
+  // The losses to log, the trained one first (reduction "sum"): pruned:
+  // (0.5 * simple + pruned, simple, pruned); TDT: (tdt).
+  std::vector<at::Tensor> forward(const RnntOps& ops, const at::Tensor& features,
+                                  const at::Tensor& symbols, const at::Tensor& boundary) {
     const at::Tensor encoder_out = torch::tanh(encoder(features));  // [B][T][D]
     const at::Tensor history =
         torch::cat({torch::full({symbols.size(0), 1}, kBlank, symbols.options()), symbols}, 1);
     const at::Tensor decoder_out = decoder(history);  // [B][S+1][D]
+    if (!joiner_duration.is_empty()) {
+      // The full joiner: hidden [B][T][S+1][D] -> labels and durations.
+      const at::Tensor hidden = torch::tanh(joiner_encoder_proj(encoder_out).unsqueeze(2) +
+                                            joiner_decoder_proj(decoder_out).unsqueeze(1));
+      return {ops.tdt.call(joiner_output(hidden), joiner_duration(hidden), symbols, kBlank,
+                           kDurations, boundary, kSigma, kOmega, /*fastemit_lambda=*/0.0, "sum",
+                           /*zero_infinity=*/false)};
+    }
 
     auto [simple, px_grad, py_grad] = ops.simple_with_grad.call(
         simple_lm_proj(decoder_out), simple_am_proj(encoder_out), symbols, kBlank, boundary,
@@ -142,6 +182,7 @@ struct TinyTransducerImpl : torch::nn::Module {
   torch::nn::Embedding decoder;
   torch::nn::Linear simple_am_proj, simple_lm_proj;
   torch::nn::Linear joiner_encoder_proj, joiner_decoder_proj, joiner_output;
+  torch::nn::Linear joiner_duration{nullptr};
 };
 TORCH_MODULE(TinyTransducer);
 
@@ -164,11 +205,11 @@ at::Tensor get(const c10::Dict<c10::IValue, c10::IValue>& dict, const std::strin
 }
 
 // Weights and batch from Python's dict: dims and dtype come from the tensors.
-std::pair<TinyTransducer, Batch> from_file(const std::string& path) {
+std::pair<TinyTransducer, Batch> from_file(const std::string& path, LossKind kind) {
   const auto dict = load_dict(path);
   const at::Tensor encoder_w = get(dict, "param/encoder.weight");    // [D][F]
   const at::Tensor output_w = get(dict, "param/joiner_output.weight");  // [V][D]
-  TinyTransducer model(encoder_w.size(1), output_w.size(0), encoder_w.size(0));
+  TinyTransducer model(encoder_w.size(1), output_w.size(0), encoder_w.size(0), kind);
   Batch batch{get(dict, "features"), get(dict, "symbols"), get(dict, "boundary")};
   model->to(batch.features.scalar_type());
   torch::NoGradGuard no_grad;
@@ -179,10 +220,10 @@ std::pair<TinyTransducer, Batch> from_file(const std::string& path) {
 }
 
 // Seeded weights and a synthetic batch (no Python needed).
-std::pair<TinyTransducer, Batch> from_seed(uint64_t seed) {
+std::pair<TinyTransducer, Batch> from_seed(uint64_t seed, LossKind kind) {
   torch::manual_seed(seed);
   const int64_t B = 4, T = 12, S = 4, F = 5, V = 7, D = 16;
-  TinyTransducer model(F, V, D);
+  TinyTransducer model(F, V, D, kind);
   Batch batch;
   batch.features = torch::randn({B, T, F});
   batch.symbols = torch::randint(1, V, {B, S}, torch::kLong);
@@ -224,11 +265,20 @@ void run_scripted(const std::string& model_path, const std::string& inputs_path)
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Positional arguments, with "--scripted MODEL INPUTS" taken out.
+  // Positional arguments, with "--loss KIND" and "--scripted MODEL INPUTS" taken out.
   std::vector<std::string> args;
   std::string scripted_model, scripted_inputs;
+  LossKind kind = LossKind::kPruned;
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--scripted") {
+    if (std::string(argv[i]) == "--loss") {
+      const std::string value = i + 1 < argc ? argv[i + 1] : "";
+      if (value != "pruned" && value != "tdt") {
+        std::cerr << "--loss needs pruned or tdt\n";
+        return 2;
+      }
+      kind = value == "tdt" ? LossKind::kTdt : LossKind::kPruned;
+      ++i;
+    } else if (std::string(argv[i]) == "--scripted") {
       if (i + 2 >= argc) {
         std::cerr << "--scripted needs MODEL and INPUTS\n";
         return 2;
@@ -242,7 +292,7 @@ int main(int argc, char** argv) {
   }
   if (args.empty() || args.size() > 4) {
     std::cerr << "usage: " << argv[0]
-              << " LIBRARY [DATA|-] [OUT|-] [STEPS] [--scripted MODEL INPUTS]\n";
+              << " LIBRARY [DATA|-] [OUT|-] [STEPS] [--loss pruned|tdt] [--scripted MODEL INPUTS]\n";
     return 2;
   }
   // RTLD_GLOBAL: the library shares the process's libtorch/libc10; loading
@@ -257,24 +307,32 @@ int main(int argc, char** argv) {
 
   try {
     const RnntOps ops;
-    auto [model, batch] = data == "-" ? from_seed(0) : from_file(data);
+    auto [model, batch] = data == "-" ? from_seed(0, kind) : from_file(data, kind);
     torch::optim::SGD optimizer(model->parameters(), torch::optim::SGDOptions(kLearningRate));
 
     std::vector<at::Tensor> losses;
     c10::Dict<std::string, at::Tensor> results;
     for (int step = 1; step <= steps; ++step) {
       optimizer.zero_grad();
-      auto [loss, simple, pruned] = model->forward(ops, batch.features, batch.symbols, batch.boundary);
-      loss.backward();
+      const std::vector<at::Tensor> step_losses =
+          model->forward(ops, batch.features, batch.symbols, batch.boundary);
+      step_losses[0].backward();
       if (step == 1) {
         for (const auto& item : model->named_parameters()) {
-          results.insert("grad/" + item.key(), item.value().grad().clone());
+          // TDT leaves the simple-loss projections without a gradient.
+          if (item.value().grad().defined()) {
+            results.insert("grad/" + item.key(), item.value().grad().clone());
+          }
         }
       }
       optimizer.step();
-      losses.push_back(torch::stack({loss, simple, pruned}).detach());
-      std::printf("step %d  loss %.17g  simple %.17g  pruned %.17g\n", step, loss.item<double>(),
-                  simple.item<double>(), pruned.item<double>());
+      losses.push_back(torch::stack(step_losses).detach());
+      std::printf("step %d  loss %.17g", step, step_losses[0].item<double>());
+      if (kind == LossKind::kPruned) {
+        std::printf("  simple %.17g  pruned %.17g", step_losses[1].item<double>(),
+                    step_losses[2].item<double>());
+      }
+      std::printf("\n");
     }
     if (out != "-") {
       results.insert("losses", torch::stack(losses));
@@ -295,6 +353,14 @@ int main(int argc, char** argv) {
       std::printf("bad symbols error: none\n");
     } catch (const c10::Error& e) {
       std::printf("bad symbols error: %s\n", e.what_without_backtrace());
+    }
+    try {
+      ops.tdt.call(torch::zeros({1, 3, 3, 4}), torch::zeros({1, 3, 3, 1}),
+                   torch::ones({1, 2}, torch::kLong), kBlank, std::vector<int64_t>{0},
+                   std::nullopt, 0.0, 0.0, 0.0, "sum", false);
+      std::printf("bad durations error: none\n");
+    } catch (const c10::Error& e) {
+      std::printf("bad durations error: %s\n", e.what_without_backtrace());
     }
     if (!scripted_model.empty()) {
       c10::AutoGradMode enable_grad(true);

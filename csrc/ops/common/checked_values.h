@@ -11,11 +11,11 @@
 // the same data pointer, element count and version counter: every in-place
 // change through the tensor or a view of it bumps that counter. Writes that
 // bypass the counter (through `.data`, a NumPy view, DLPack) are not seen.
-// Only CUDA tensors are memoised, where a read costs a wait for the device:
-// on the CPU a read is a cheap scan, so every check reads, and a CPU buffer
-// refilled through NumPy each step is still checked. Tensors without a
-// version counter (inference mode) and tensor subclasses (fake, functional
-// tensors under torch.compile) are never memoised.
+// CPU and CUDA tensors alike (not meta ones, which hold no values): on
+// CUDA a read waits for the device, on the CPU it is a scan; one behaviour
+// on both lets CPU CI test the memo.
+// Tensors without a version counter (inference mode) and tensor subclasses
+// (fake, functional tensors under torch.compile) are never memoised.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -77,7 +77,7 @@ class CheckedValues {
   // Whether facts about `t` can be remembered at all.
   static bool memoisable(const at::Tensor& t) {
     return t.defined() && !t.is_inference() && !at::isTensorSubclassLike(t) &&
-           t.is_cuda() && t.has_storage();
+           (t.is_cpu() || t.is_cuda()) && t.has_storage();
   }
 
  private:

@@ -1,8 +1,10 @@
-// px/py construction for every loss (k2/fast_rnnt definitions), as
-// CompositeImplicitAutograd ops: ATen compositions whose gradients come from
-// ATen's derivatives. Shapes follow k2: lm [B][S+1][C], am [B][T][C],
-// logits [B][T][S+1][C] (full) or [B][T][s_range][C] (pruned),
-// symbols [B][S]; px [B][S][T+1] (regular) or [B][S][T], py [B][S+1][T].
+// px/py of the full and pruned losses (k2/fast_rnnt definitions), from
+// logits [B][T][S+1][C] (full) or [B][T][s_range][C] (pruned), as
+// CompositeImplicitAutograd ops: compositions of ATen and the joiner and
+// pruned lattice ops, whose gradients come from those ops. symbols [B][S];
+// px [B][S][T+1] (regular) or [B][S][T], py [B][S+1][T]. finish_logprobs
+// serves every construction (simple_logprobs.cpp has the simple and
+// smoothed ones).
 #include <torch/library.h>
 
 #include <limits>
@@ -23,46 +25,6 @@ using c10::SymInt;
 namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
-
-// Shape, dtype and device checks shared by the simple and smoothed
-// constructions (the symbols' values: SymbolsReadAhead).
-void check_lm_am(const at::Tensor& lm, const at::Tensor& am,
-                       const at::Tensor& symbols, int64_t termination_symbol,
-                       RnntType type, const c10::optional<at::Tensor>& boundary,
-                       const char* op) {
-  TORCH_CHECK(lm.dim() == 3, op, ": lm must be 3-D [B][S+1][C], got ", lm.dim(), "-D");
-  TORCH_CHECK(am.dim() == 3, op, ": am must be 3-D [B][T][C], got ", am.dim(), "-D");
-  check_network_output(lm, op, "lm");
-  TORCH_CHECK(am.scalar_type() == lm.scalar_type(), op,
-              ": am must have the dtype of lm (", lm.scalar_type(), "), got ",
-              am.scalar_type());
-  check_same_device(lm, "lm", am, "am", op);
-  TORCH_SYM_CHECK(lm.sym_size(0).sym_eq(am.sym_size(0)).sym_and(lm.sym_size(2).sym_eq(am.sym_size(2))),
-                  op, ": lm [B][S+1][C] and am [B][T][C] must agree on B and C, got lm [",
-                  lm.sym_size(0), ", ", lm.sym_size(1), ", ", lm.sym_size(2), "] and am [",
-                  am.sym_size(0), ", ", am.sym_size(1), ", ", am.sym_size(2), "]");
-  TORCH_SYM_CHECK(lm.sym_size(1).sym_ge(1), op, ": lm must have S+1 >= 1 rows");
-  TORCH_CHECK(symbols.dim() == 2, op, ": symbols must be 2-D [B][S], got ", symbols.dim(), "-D");
-  TORCH_SYM_CHECK(lm.sym_size(1).sym_eq(symbols.sym_size(1) + 1), op,
-                  ": lm [B][S+1][C] and symbols [B][S] disagree on S: lm [", lm.sym_size(0),
-                  ", ", lm.sym_size(1), ", ", lm.sym_size(2), "] has S+1 = ", lm.sym_size(1),
-                  " rows, symbols [", symbols.sym_size(0), ", ", symbols.sym_size(1),
-                  "] has S = ", symbols.sym_size(1), " symbols");
-  const SymInt B = am.sym_size(0), T = am.sym_size(1), C = am.sym_size(2);
-  const SymInt S = lm.sym_size(1) - 1;
-  check_symbols(symbols, B, S, am, op);
-  check_termination_symbol(termination_symbol, C, op);
-  check_boundary_shape(boundary, B, op);
-  check_symbols_fit_frames(type, S, T, boundary, op);
-}
-
-// Whether the simple and smoothed constructions take their fused eager path:
-// real tensors, no tracer, the boundary (if any) on the inputs' device.
-bool eager_lattice_call(const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
-                        const c10::optional<at::Tensor>& boundary) {
-  return is_eager(lm) && is_eager(am) && is_eager(symbols) &&
-         is_eager_boundary(boundary, am.device());
-}
 
 }  // namespace
 
@@ -90,101 +52,6 @@ namespace {
 
 // The px/py of each public op below, for symbols that index safely (checked,
 // or clamped while their read is pending: read_ahead.h).
-
-std::tuple<at::Tensor, at::Tensor> simple_logprobs(
-    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols,
-    int64_t termination_symbol, c10::string_view rnnt_type, RnntType type,
-    const c10::optional<at::Tensor>& boundary) {
-  const at::Tensor lm = to_accumulation_dtype(lm_in), am = to_accumulation_dtype(am_in);
-  if (eager_lattice_call(lm, am, symbols, boundary)) {
-    // One GEMM and a few fused kernels (simple_lattice_autograd.cpp); the
-    // composition below stays for traced graphs (torch.compile, export).
-    return simple_logprobs_fused(lm, am, symbols, termination_symbol, rnnt_type, boundary);
-  }
-  const SymInt B = am.sym_size(0), T = am.sym_size(1), S = lm.sym_size(1) - 1;
-
-  // log sum_c exp(lm[b,s,c] + am[b,t,c]) as a matmul of shifted exps; the
-  // shifts are constants (detached): the value is shift-invariant.
-  const at::Tensor am_max = std::get<0>(am.max(2, true)).detach();  // [B][T][1]
-  const at::Tensor lm_max = std::get<0>(lm.max(2, true)).detach();  // [B][S+1][1]
-  const double tiny = tiny_of(am);
-  // On the shifted logits (the maxima cancel exactly: no precision lost to
-  // huge logits), normalizers less lm_max + am_max.
-  const at::Tensor lm_shifted = lm - lm_max, am_shifted = am - am_max;
-  const at::Tensor normalizers =
-      (at::matmul(lm_shifted.exp(), am_shifted.exp().transpose(1, 2)) + tiny).log();  // [B][S+1][T]
-
-  // Gather am along C with a [B][T][S] index (never expand am to
-  // [B][S][T][C]: its gradient would be that big).
-  const at::Tensor px_am =
-      at::gather(am_shifted, 2, symbols.unsqueeze(1).expand_symint({B, T, S})).transpose(1, 2);
-  const at::Tensor px_lm =
-      at::gather(lm_shifted.narrow_symint(1, 0, S), 2, symbols.unsqueeze(-1));  // [B][S][1]
-  const at::Tensor px = px_am + px_lm - normalizers.narrow_symint(1, 0, S);
-  const at::Tensor py = am_shifted.select(2, termination_symbol).unsqueeze(1) +
-                        lm_shifted.select(2, termination_symbol).unsqueeze(2) - normalizers;
-  return finish_logprobs(px, py, type, boundary);
-}
-
-std::tuple<at::Tensor, at::Tensor> smoothed_logprobs(
-    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols,
-    int64_t termination_symbol, double lm_only_scale, double am_only_scale,
-    const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type, RnntType type) {
-  const at::Tensor lm = to_accumulation_dtype(lm_in), am = to_accumulation_dtype(am_in);
-  if (eager_lattice_call(lm, am, symbols, boundary)) {
-    return smoothed_logprobs_fused(lm, am, symbols, termination_symbol, lm_only_scale,
-                                   am_only_scale, boundary, rnnt_type);
-  }
-  const SymInt B = am.sym_size(0), T = am.sym_size(1), C = am.sym_size(2);
-  const SymInt S = lm.sym_size(1) - 1;
-
-  // The combined (joint) part, exactly as in get_rnnt_logprobs, before the
-  // regular/constrained finishing step.
-  const at::Tensor am_max = std::get<0>(am.max(2, true)).detach();
-  const at::Tensor lm_max = std::get<0>(lm.max(2, true)).detach();
-  // Every term on the shifted logits, every normaliser less the maxima
-  // (they cancel exactly: no precision lost to huge logits).
-  const at::Tensor am_shifted = am - am_max, lm_shifted = lm - lm_max;
-  const at::Tensor am_probs = am_shifted.exp();  // [B][T][C]
-  const at::Tensor lm_probs = lm_shifted.exp();  // [B][S+1][C]
-  const double tiny = tiny_of(am);
-  const at::Tensor normalizers =
-      (at::matmul(lm_probs, am_probs.transpose(1, 2)) + tiny).log();  // [B][S+1][T]
-
-  // LM-only: lm normalised by itself. AM-only: am combined with the unigram
-  // LM (lm probabilities averaged over batch and positions).
-  const at::Tensor lm_sums = lm_probs.sum(2, true);                      // [B][S+1][1]
-  const at::Tensor unigram =  // [1][1][C]
-      (lm_probs / lm_sums).mean(at::IntArrayRef{0, 1}, /*keepdim=*/true) + tiny;
-  const at::Tensor amonly_normalizers =
-      at::matmul(am_probs, unigram.view_symint({C, 1})).log().transpose(1, 2);  // [B][1][T]
-  const at::Tensor log_unigram = unigram.log();
-  const at::Tensor lmonly_normalizers = lm_sums.log();  // [B][S+1][1]
-
-  const at::Tensor px_am = at::gather(am_shifted, 2, symbols.unsqueeze(1).expand_symint({B, T, S}))
-                               .transpose(1, 2);  // [B][S][T]
-  const at::Tensor px_lm =
-      at::gather(lm_shifted.narrow_symint(1, 0, S), 2, symbols.unsqueeze(-1));  // [B][S][1]
-  const at::Tensor px_unigram =
-      at::gather(log_unigram.expand_symint({B, S, C}), 2, symbols.unsqueeze(-1));  // [B][S][1]
-
-  const at::Tensor px = px_am + px_lm - normalizers.narrow_symint(1, 0, S);
-  const at::Tensor px_amonly = px_am + px_unigram - amonly_normalizers;
-  const at::Tensor px_lmonly = px_lm - lmonly_normalizers.narrow_symint(1, 0, S);
-
-  const at::Tensor py_am = am_shifted.select(2, termination_symbol).unsqueeze(1);  // [B][1][T]
-  const at::Tensor py_lm = lm_shifted.select(2, termination_symbol).unsqueeze(2);  // [B][S+1][1]
-  const at::Tensor py = py_am + py_lm - normalizers;
-  const at::Tensor py_amonly =
-      py_am + log_unigram.select(2, termination_symbol).view({1, 1, 1}) - amonly_normalizers;
-  const at::Tensor py_lmonly = py_lm - lmonly_normalizers;
-
-  // Interpolate in log space.
-  const SmoothingScales w = smoothing_scales(lm_only_scale, am_only_scale);
-  const at::Tensor px_interp = px * w.combined + px_lmonly * w.lm + px_amonly * w.am;
-  const at::Tensor py_interp = py * w.combined + py_lmonly * w.lm + py_amonly * w.am;
-  return finish_logprobs(px_interp, py_interp, type, boundary);
-}
 
 std::tuple<at::Tensor, at::Tensor> joint_logprobs(const at::Tensor& logits,
                                                   const at::Tensor& symbols,
@@ -243,37 +110,6 @@ std::tuple<at::Tensor, at::Tensor> pruned_logprobs(
 }
 
 }  // namespace
-
-std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
-    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols_in,
-    int64_t termination_symbol, c10::string_view rnnt_type,
-    const c10::optional<at::Tensor>& boundary) {
-  const char* op = op_name("rnnt::get_rnnt_logprobs");
-  const OpNameScope scope(op);
-  const RnntType type = parse_rnnt_type(rnnt_type, op);
-  check_lm_am(lm_in, am_in, symbols_in, termination_symbol, type, boundary, op);
-  const SymInt S = lm_in.sym_size(1) - 1, T = am_in.sym_size(1);
-  return with_symbols_read(symbols_in, boundary, am_in.sym_size(2), S, T, op,
-                           [&](const at::Tensor& symbols) {
-    return simple_logprobs(lm_in, am_in, symbols, termination_symbol, rnnt_type, type, boundary);
-  });
-}
-
-std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
-    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols_in,
-    int64_t termination_symbol, double lm_only_scale, double am_only_scale,
-    const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type) {
-  const char* op = op_name("rnnt::get_rnnt_logprobs_smoothed");
-  const OpNameScope scope(op);
-  const RnntType type = parse_rnnt_type(rnnt_type, op);
-  check_lm_am(lm_in, am_in, symbols_in, termination_symbol, type, boundary, op);
-  const SymInt S = lm_in.sym_size(1) - 1, T = am_in.sym_size(1);
-  return with_symbols_read(symbols_in, boundary, am_in.sym_size(2), S, T, op,
-                           [&](const at::Tensor& symbols) {
-    return smoothed_logprobs(lm_in, am_in, symbols, termination_symbol, lm_only_scale,
-                             am_only_scale, boundary, rnnt_type, type);
-  });
-}
 
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
     const at::Tensor& logits, const at::Tensor& symbols_in,

@@ -1,4 +1,5 @@
-// px/py constructions (logprobs.cpp), called by the loss ops (losses.cpp).
+// px/py constructions (simple_logprobs.cpp: from lm and am; logprobs.cpp:
+// from logits), called by the loss ops (losses.cpp).
 #pragma once
 
 #include <ATen/ATen.h>
@@ -38,21 +39,6 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
     const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
     int64_t termination_symbol, c10::string_view rnnt_type,
     const c10::optional<at::Tensor>& boundary);
-
-// get_rnnt_logprobs's eager path (simple_lattice_autograd.cpp): lm and am in the
-// accumulation dtype, symbols checked or clamped into [0, C), boundary (if
-// any) int64 [B][4] on their device.
-std::tuple<at::Tensor, at::Tensor> simple_logprobs_fused(
-    const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
-    int64_t termination_symbol, c10::string_view rnnt_type,
-    const c10::optional<at::Tensor>& boundary);
-
-// get_rnnt_logprobs_smoothed's eager path (simple_lattice_autograd.cpp), with the
-// same preconditions.
-std::tuple<at::Tensor, at::Tensor> smoothed_logprobs_fused(
-    const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,
-    int64_t termination_symbol, double lm_only_scale, double am_only_scale,
-    const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type);
 
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
     const at::Tensor& lm, const at::Tensor& am, const at::Tensor& symbols,

@@ -1,4 +1,4 @@
-// The RNN-T losses: px/py from logprobs.cpp, an optional delay penalty or
+// The RNN-T losses: px/py from logprobs.h, an optional delay penalty or
 // FastEmit, the lattice recursion (rnnt::mutual_information, with its own autograd) and
 // the reduction. CompositeImplicitAutograd: autograd comes from the parts.
 #include <torch/library.h>

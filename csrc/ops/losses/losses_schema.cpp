@@ -1,6 +1,7 @@
-// The losses family's schemas (losses_ops.h). Kernels: logprobs.cpp (px/py
-// constructions) and losses.cpp, CompositeImplicitAutograd (autograd comes
-// from their parts); Python wrappers: rnnt_ops/rnnt_loss.py.
+// The losses family's schemas (losses_ops.h). Kernels: simple_logprobs.cpp
+// and logprobs.cpp (px/py constructions) and losses.cpp,
+// CompositeImplicitAutograd (autograd comes from their parts); Python
+// wrappers: rnnt_ops/rnnt_loss.py.
 #include "losses_ops.h"
 
 TORCH_LIBRARY_FRAGMENT(rnnt, m) {

@@ -211,10 +211,4 @@ TORCH_LIBRARY_IMPL(rnnt, CompositeImplicitAutograd, m) {
   m.impl("do_rnnt_pruning", &do_rnnt_pruning);
 }
 
-// Integer ranges: nothing to differentiate (CPU and CUDA kernels:
-// prune_ranges_cpu.cpp, csrc/cuda/prune_ranges_cuda.cu).
-TORCH_LIBRARY_IMPL(rnnt, Autograd, m) {
-  m.impl("_prune_ranges", torch::CppFunction::makeFallthrough());
-}
-
 }  // namespace rnnt

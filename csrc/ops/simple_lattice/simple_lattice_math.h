@@ -24,7 +24,7 @@
 // The smoothed loss (k2's rnnt_loss_smoothed) mixes this with an LM-only and
 // an AM-only normalisation. Per cell that is a weighted sum of the same
 // terms plus offsets per row and per frame, which the caller computes from
-// the unigram and the LM-only / AM-only normalisers (simple_logprobs.cpp;
+// the unigram and the LM-only / AM-only normalisers (losses/simple_logprobs.cpp;
 // as computed, the terms and offsets all leave out the row maxima, which
 // cancel: see mix below):
 //

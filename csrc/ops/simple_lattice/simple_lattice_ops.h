@@ -9,6 +9,23 @@
 
 namespace rnnt::ops {
 
+// The simple joiner's px/py from lm [B][S+1][C] and am [B][T][C], with the
+// smoothed loss's weights and offsets (simple_lattice_math.h): the row
+// maxima, the shifted exponentials, M by one batched GEMM, then
+// _simple_lattice; differentiable (simple_lattice_autograd.cpp) in lm, am
+// and the offsets. lm_max [B][S+1][1], lm_exp = exp(lm - lm_max), am_max
+// and am_exp, if the caller has them (detached), are reused, not recomputed.
+RNNT_OP(_simple_lattice_logprobs,
+        "(Tensor lm, Tensor am, Tensor symbols, int termination_symbol, str rnnt_type,"
+        " Tensor? boundary, Tensor? symbol_offset=None, Tensor? blank_offset=None,"
+        " Tensor? frame_offset=None, float w_am=1., float w_lm=1., float w_norm=1.,"
+        " Tensor? lm_max=None, Tensor? lm_exp=None, Tensor? am_max=None,"
+        " Tensor? am_exp=None) -> (Tensor, Tensor)",
+        std::tuple<Tensor, Tensor>(TensorArg, TensorArg, TensorArg, int64_t, c10::string_view,
+                                   OptTensorArg, OptTensorArg, OptTensorArg, OptTensorArg,
+                                   double, double, double, OptTensorArg, OptTensorArg,
+                                   OptTensorArg, OptTensorArg));
+
 // px/py from lm [B][S+1][C], am [B][T][C], their row maxima lm_max
 // [B][S+1][1], am_max [B][T][1] and M = exp(lm - lm_max) @ exp(am -
 // am_max)^T [B][S+1][T], with the smoothed loss's weights and offsets

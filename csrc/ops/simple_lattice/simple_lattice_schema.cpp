@@ -5,6 +5,6 @@
 
 TORCH_LIBRARY_FRAGMENT(rnnt, m) {
   using namespace rnnt::ops;
-  rnnt::define_ops<_simple_lattice, _simple_lattice_backward,
+  rnnt::define_ops<_simple_lattice_logprobs, _simple_lattice, _simple_lattice_backward,
                    _simple_lattice_gather_grads_>(m);
 }

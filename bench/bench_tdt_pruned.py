@@ -1,0 +1,134 @@
+"""Pruned TDT training step beside the full TDT one, joiner included: time
+and peak memory (docs/api.md, "Pruned TDT").
+
+    python bench/bench_tdt_pruned.py [--device cpu|cuda] [--batch 8] [--T 150] [--U 40]
+        [--vocab 500] [--hidden 256] [--s-range 5] [--durations 0,1,2,3,4] [--steps 5]
+
+Encoder and decoder outputs am [B][T][H], lm [B][U+1][H]. Full TDT: a linear
+joiner on tanh(am + lm) for every node ([B][T][U+1][V+D]), then
+rnnt_loss_tdt. Pruned TDT: linear heads on am and lm for
+rnnt_loss_tdt_simple (return_grad), get_rnnt_prune_ranges, the joiner on
+do_rnnt_pruning's [B][T][s_range] cells, rnnt_loss_tdt_pruned + 0.5 x the
+simple loss. Forward + backward of everything. Item 0 has T frames and U
+symbols, the others T_b in [T/2, T] and U_b in [U/2, U] (seeded).
+
+Each runs in a fresh process (peak memory over its steps, warm-up
+included, beyond its inputs: CUDA max_memory_allocated, or on CPU the peak
+RSS growth). Prints a Markdown table with ratios to the full TDT step.
+"""
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+IMPLS = ("full TDT + joiner", "pruned TDT + joiner")
+
+
+def run_child(cfg):
+    import torch
+
+    sys.path.insert(0, str(REPO))
+    import rnnt_ops as R
+
+    dev = torch.device(cfg["device"])
+    g = torch.Generator().manual_seed(0)
+    B, T, U, V, H = cfg["batch"], cfg["T"], cfg["U"], cfg["vocab"], cfg["hidden"]
+    durations = cfg["durations"]
+    D = len(durations)
+    torch.manual_seed(0)
+    am = torch.randn(B, T, H, generator=g).to(dev).requires_grad_()
+    lm = torch.randn(B, U + 1, H, generator=g).to(dev).requires_grad_()
+    symbols = torch.randint(1, V, (B, U), generator=g).to(dev)
+    lens = torch.stack([torch.zeros(B, dtype=torch.long), torch.zeros(B, dtype=torch.long),
+                        torch.randint(U // 2, U + 1, (B,), generator=g),
+                        torch.randint(T // 2, T + 1, (B,), generator=g)], 1).to(dev)
+    lens[0, 2:] = torch.tensor([U, T])
+    joiner = torch.nn.Linear(H, V + D).to(dev)
+    am_head, lm_head = torch.nn.Linear(H, V + D).to(dev), torch.nn.Linear(H, V + D).to(dev)
+    params = [am, lm, *joiner.parameters(), *am_head.parameters(), *lm_head.parameters()]
+
+    def step():
+        if cfg["impl"] == IMPLS[0]:
+            out = joiner(torch.tanh(am[:, :, None] + lm[:, None]))
+            loss = R.rnnt_loss_tdt(out[..., :V], out[..., V:], symbols, 0, durations, lens,
+                                   reduction="sum")
+        else:
+            a, l = am_head(am), lm_head(lm)
+            simple, (px_grad, py_grad) = R.rnnt_loss_tdt_simple(
+                l[..., :V], a[..., :V], l[..., V:], a[..., V:], symbols, 0, durations, lens,
+                reduction="sum", return_grad=True)
+            ranges = R.get_rnnt_prune_ranges(px_grad, py_grad, lens, cfg["s_range"])
+            am_p, lm_p = R.do_rnnt_pruning(am, lm, ranges)
+            out = joiner(torch.tanh(am_p + lm_p))
+            loss = 0.5 * simple + R.rnnt_loss_tdt_pruned(
+                out[..., :V], out[..., V:], symbols, ranges, 0, durations, lens, reduction="sum")
+        loss.backward()
+        for p in params:
+            p.grad = None
+        return float(loss)
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    step()  # warm-up (counted in the peak memory, not in the time)
+    times = []
+    for _ in range(cfg["steps"]):
+        t0 = time.perf_counter()
+        step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) * 1e3)
+    if dev.type == "cuda":
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+    else:
+        peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+    return {"ms": statistics.median(times), "peak_mib": peak}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--T", type=int, default=150)
+    p.add_argument("--U", type=int, default=40)
+    p.add_argument("--vocab", type=int, default=500)
+    p.add_argument("--hidden", type=int, default=256, help="joiner input size H")
+    p.add_argument("--s-range", type=int, default=5, help="prune window")
+    p.add_argument("--durations", default="0,1,2,3,4")
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(run_child(json.loads(sys.stdin.read()))))
+        return
+    cfg = {k: getattr(args, k)
+           for k in ("device", "batch", "T", "U", "vocab", "hidden", "s_range", "steps")}
+    cfg["durations"] = [int(d) for d in args.durations.split(",")]
+    results = {}
+    for impl in IMPLS:
+        out = subprocess.run([sys.executable, __file__, "--child"],
+                             input=json.dumps({**cfg, "impl": impl}), capture_output=True,
+                             text=True, check=True)
+        results[impl] = json.loads(out.stdout.strip().splitlines()[-1])
+    base = results[IMPLS[0]]
+    print(f"B={args.batch} T={args.T} U={args.U} V={args.vocab} H={args.hidden} "
+          f"s_range={args.s_range} durations={cfg['durations']} device={args.device}, "
+          f"training step with joiner, median of {args.steps}\n")
+    print("| step | time (ms) | x full | peak memory (MiB) | x full |")
+    print("|---|---|---|---|---|")
+    for impl, r in results.items():
+        mem_ratio = r["peak_mib"] / base["peak_mib"] if base["peak_mib"] > 0 else float("nan")
+        print(f"| {impl} | {r['ms']:.1f} | {r['ms'] / base['ms']:.2f} | {r['peak_mib']:.0f} "
+              f"| {mem_ratio:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
