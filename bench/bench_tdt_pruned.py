@@ -9,7 +9,9 @@ joiner on tanh(am + lm) for every node ([B][T][U+1][V+D]), then
 rnnt_loss_tdt. Pruned TDT: linear heads on am and lm for
 rnnt_loss_tdt_simple (return_grad), get_rnnt_prune_ranges, the joiner on
 do_rnnt_pruning's [B][T][s_range] cells, rnnt_loss_tdt_pruned + 0.5 x the
-simple loss. Forward + backward of everything. Item 0 has T frames and U
+simple loss. Pruned RNN-T (for scale): the same recipe with rnnt_loss_simple
+and rnnt_loss_pruned on the label logits alone. Forward + backward of
+everything. Item 0 has T frames and U
 symbols, the others T_b in [T/2, T] and U_b in [U/2, U] (seeded).
 
 Each runs in a fresh process (peak memory over its steps, warm-up
@@ -27,7 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-IMPLS = ("full TDT + joiner", "pruned TDT + joiner")
+IMPLS = ("full TDT + joiner", "pruned TDT + joiner", "pruned RNN-T + joiner")
 
 
 def run_child(cfg):
@@ -58,6 +60,15 @@ def run_child(cfg):
             out = joiner(torch.tanh(am[:, :, None] + lm[:, None]))
             loss = R.rnnt_loss_tdt(out[..., :V], out[..., V:], symbols, 0, durations, lens,
                                    reduction="sum")
+        elif cfg["impl"] == IMPLS[2]:
+            a, l = am_head(am), lm_head(lm)
+            simple, (px_grad, py_grad) = R.rnnt_loss_simple(
+                l[..., :V], a[..., :V], symbols, 0, lens, reduction="sum", return_grad=True)
+            ranges = R.get_rnnt_prune_ranges(px_grad, py_grad, lens, cfg["s_range"])
+            am_p, lm_p = R.do_rnnt_pruning(am, lm, ranges)
+            out = joiner(torch.tanh(am_p + lm_p))
+            loss = 0.5 * simple + R.rnnt_loss_pruned(out[..., :V], symbols, ranges, 0, lens,
+                                                     reduction="sum")
         else:
             a, l = am_head(am), lm_head(lm)
             simple, (px_grad, py_grad) = R.rnnt_loss_tdt_simple(

@@ -15,6 +15,16 @@ def _duration_lattice_fake(logits, duration_logits, symbols, arcs, boundary=None
     return logits.new_empty((logits.shape[0],), dtype=_acc_dtype(logits))
 
 
+@torch.library.register_fake("rnnt::_duration_lattice_with_grad")
+def _duration_lattice_with_grad_fake(logits, duration_logits, symbols, arcs, boundary=None,
+                                     sigma=0.0, label_logprobs=False):
+    torch._check(logits.dim() == 4, lambda: f"logits must be 4-D, got {logits.dim()}-D")
+    grad_z = (logits.new_empty((0,)) if duration_logits is None
+              else duration_logits.new_empty(duration_logits.shape))
+    return (logits.new_empty((logits.shape[0],), dtype=_acc_dtype(logits)),
+            logits.new_empty(logits.shape), grad_z)
+
+
 @torch.library.register_fake("rnnt::_duration_lattice_forward")
 def _duration_lattice_forward_fake(logits, duration_logits, symbols, arcs, boundary=None,
                                    sigma=0.0, fastemit_lambda=0.0, label_logprobs=False):

@@ -149,6 +149,31 @@ def test_simple_occupations_are_the_label_log_prob_gradients():
     assert_close(px_grad.sum((1, 2)), boundary[:, 2].to(F64))
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_simple_return_grad_keeps_the_loss_gradients(reduction):
+    """return_grad=True (one lattice sweep each way, the gradients saved and
+    scaled per item) gives the loss and gradients of return_grad=False."""
+    inputs = joiner_batch(3, 6, 4, 5, 3, seed=6)
+    leaves = list(inputs[:4])
+    args = (*inputs[:5], BLANK, [0, 1, 3], inputs[5])
+    with_grad, _ = R.rnnt_loss_tdt_simple(*args, sigma=0.1, omega=0.2, reduction=reduction,
+                                          return_grad=True)
+    plain = R.rnnt_loss_tdt_simple(*args, sigma=0.1, omega=0.2, reduction=reduction)
+    assert_close(with_grad, plain, 1e-12)
+    assert_same_grads(with_grad, plain, leaves, 1e-12)
+
+
+def test_second_order_gradient_raises():
+    lm, am, lm_d, am_d, symbols, boundary = joiner_batch(2, 5, 3, 5, 3, seed=2)
+    for return_grad in (False, True):
+        out = R.rnnt_loss_tdt_simple(lm, am, lm_d, am_d, symbols, BLANK, [0, 1, 2], boundary,
+                                     return_grad=return_grad)
+        loss = out[0] if return_grad else out
+        (grad,) = torch.autograd.grad(loss, [lm], create_graph=True)
+        with pytest.raises(RuntimeError, match="differentiable once"):
+            torch.autograd.grad(grad.sum(), [lm])
+
+
 # ---- the pruned loss --------------------------------------------------------
 
 @pytest.mark.parametrize("durations", DURATION_SETS)

@@ -57,6 +57,64 @@ class DurationLatticeFunction : public torch::autograd::Function<DurationLattice
   }
 };
 
+// The scores with the gradients of their sum, from one forward and one
+// backward kernel call; backward scales the saved gradients by each item's
+// incoming gradient (the returned gradients are not differentiable).
+class DurationLatticeWithGradFunction
+    : public torch::autograd::Function<DurationLatticeWithGradFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& logits,
+                               const c10::optional<at::Tensor>& duration_logits,
+                               const at::Tensor& symbols, const std::vector<int64_t>& arcs,
+                               const c10::optional<at::Tensor>& boundary, double sigma,
+                               bool label_logprobs) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [scores, grad_logits, grad_z] = ops::_duration_lattice_with_grad::call(
+        logits, duration_logits, symbols, arcs, boundary, sigma, label_logprobs);
+    const bool has_z = duration_logits.has_value() && duration_logits->defined();
+    ctx->save_for_backward({grad_logits, has_z ? grad_z : at::Tensor()});
+    remember_input_edges(ctx, logits, has_z ? *duration_logits : at::Tensor(),
+                         "rnnt::rnnt_loss_tdt_simple");
+    ctx->mark_non_differentiable({grad_logits, grad_z});
+    return {scores, grad_logits, grad_z};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto s = ctx->get_saved_variables();
+    const at::Tensor& g = grads[0];
+    const auto scaled = [&](const at::Tensor& saved) {
+      if (!saved.defined() || !g.defined()) return at::Tensor();
+      return saved * g.to(saved.scalar_type()).view({-1, 1, 1, 1});
+    };
+    return differentiable_once(ctx,
+                               {scaled(s[0]), scaled(s[1]), at::Tensor(), at::Tensor(),
+                                at::Tensor(), at::Tensor(), at::Tensor()},
+                               g);
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> duration_lattice_with_grad_autograd(
+    const at::Tensor& logits, const c10::optional<at::Tensor>& duration_logits,
+    const at::Tensor& symbols, c10::IntArrayRef arcs, const c10::optional<at::Tensor>& boundary,
+    double sigma, bool label_logprobs) {
+  const auto out = DurationLatticeWithGradFunction::apply(logits, duration_logits, symbols,
+                                                          arcs.vec(), boundary, sigma,
+                                                          label_logprobs);
+  return {out[0], out[1], out[2]};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> duration_lattice_with_grad_plain(
+    const at::Tensor& logits, const c10::optional<at::Tensor>& duration_logits,
+    const at::Tensor& symbols, c10::IntArrayRef arcs, const c10::optional<at::Tensor>& boundary,
+    double sigma, bool label_logprobs) {
+  auto [scores, alpha, norms] = ops::_duration_lattice_forward::call(
+      logits, duration_logits, symbols, arcs, boundary, sigma, 0.0, label_logprobs);
+  auto [grad_logits, grad_z] = ops::_duration_lattice_backward::call(
+      at::ones_like(scores), logits, duration_logits, symbols, arcs, boundary, sigma, 0.0, scores,
+      alpha, norms, label_logprobs);
+  return {scores, grad_logits, grad_z};
+}
+
 at::Tensor duration_lattice_autograd(const at::Tensor& logits,
                                      const c10::optional<at::Tensor>& duration_logits,
                                      const at::Tensor& symbols, c10::IntArrayRef arcs,
@@ -79,10 +137,12 @@ at::Tensor duration_lattice_plain(const at::Tensor& logits,
 
 TORCH_LIBRARY_IMPL(rnnt, Autograd, m) {
   m.impl(ops::_duration_lattice::name, &duration_lattice_autograd);
+  m.impl(ops::_duration_lattice_with_grad::name, &duration_lattice_with_grad_autograd);
 }
 
 TORCH_LIBRARY_IMPL(rnnt, CompositeExplicitAutograd, m) {
   m.impl(ops::_duration_lattice::name, &duration_lattice_plain);
+  m.impl(ops::_duration_lattice_with_grad::name, &duration_lattice_with_grad_plain);
 }
 
 }  // namespace rnnt

@@ -58,35 +58,33 @@ struct LabelLattice {
                                         true);
   }
 
-  // The occupations (px_grad [B][S][T+1], py_grad [B][S+1][T]) of the
-  // symbol and blank arcs leaving each node, all durations summed: the
-  // gradient of log P w.r.t. the label rows, from the lattice's own kernels
-  // on detached inputs.
-  std::tuple<at::Tensor, at::Tensor> occupations(const c10::optional<at::Tensor>& boundary,
-                                                 double sigma) const {
-    const at::Tensor xd = x.detach(), zd = z.detach();
-    const auto [score, alpha, norms] =
-        ops::_duration_lattice_forward::call(xd, zd, symbols, arcs, boundary, sigma, 0.0, true);
-    const at::Tensor grad_x = std::get<0>(ops::_duration_lattice_backward::call(
-        at::ones_like(score), xd, zd, symbols, arcs, boundary, sigma, 0.0, score, alpha, norms,
-        true));  // [B][T][S+1][2]
-    const SymInt B = x.sym_size(0), T = x.sym_size(1), S = x.sym_size(2) - 1;
-    const at::Tensor px_grad =
+  // The scores and the occupations (px_grad [B][S][T+1], py_grad
+  // [B][S+1][T]) of the symbol and blank arcs leaving each node, all
+  // durations summed: the gradient of sum(log P) w.r.t. the label rows.
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> scores_with_occupations(
+      const c10::optional<at::Tensor>& boundary, double sigma) const {
+    const auto [scores, grad_x, grad_z] =
+        ops::_duration_lattice_with_grad::call(x, z, symbols, arcs, boundary, sigma, true);
+    const SymInt B = x.sym_size(0), S = x.sym_size(2) - 1;
+    const at::Tensor px_grad =  // grad_x [B][T][S+1][2]
         at::cat({grad_x.select(3, kSymbolRow).narrow_symint(2, 0, S).transpose(1, 2),
                  grad_x.new_zeros_symint({B, S, 1})},
                 2);
-    return {px_grad, grad_x.select(3, kBlankRow).transpose(1, 2)};
+    return {scores, px_grad, grad_x.select(3, kBlankRow).transpose(1, 2)};
   }
 };
 
-// Per-item losses (1 - omega) * TDT + omega * RNN-T (the regular RNN-T loss
-// of the same px, py: no sigma, no FastEmit), FastEmit's reported value.
-at::Tensor tdt_losses(const LabelLattice& lattice, const at::Tensor& px, const at::Tensor& py,
-                      const c10::optional<at::Tensor>& boundary, double sigma, double omega,
-                      double fastemit_lambda, const char* op) {
+void check_omega(double omega, const char* op) {
   TORCH_CHECK_VALUE(omega >= 0.0 && omega <= 1.0, op, ": omega must be in [0, 1], got ", omega);
-  at::Tensor losses =
-      fastemit_reported(-lattice.scores(boundary, sigma, fastemit_lambda), fastemit_lambda);
+}
+
+// Per-item losses (1 - omega) * TDT + omega * RNN-T (the regular RNN-T loss
+// of the same px, py: no sigma, no FastEmit) from the TDT lattice's scores,
+// FastEmit's reported value.
+at::Tensor tdt_losses(const at::Tensor& scores, const at::Tensor& px, const at::Tensor& py,
+                      const c10::optional<at::Tensor>& boundary, double omega,
+                      double fastemit_lambda) {
+  at::Tensor losses = fastemit_reported(-scores, fastemit_lambda);
   if (omega != 0.0) {
     losses = (1.0 - omega) * losses - omega * ops::mutual_information::call(px, py, boundary);
   }
@@ -133,10 +131,15 @@ LossWithGrad simple_tdt_loss(const at::Tensor& lm, const at::Tensor& am,
   const auto acc = px.scalar_type();
   const at::Tensor duration_logits =
       am_duration.to(acc).unsqueeze(2) + lm_duration.to(acc).unsqueeze(1);
+  check_omega(omega, op);
   const LabelLattice lattice(px, py, duration_logits, call.symbols, durations, op);
-  const at::Tensor losses = tdt_losses(lattice, px, py, call.boundary, sigma, omega, 0.0, op);
-  at::Tensor px_grad, py_grad;
-  if (return_grad) std::tie(px_grad, py_grad) = lattice.occupations(call.boundary, sigma);
+  at::Tensor scores, px_grad, py_grad;
+  if (return_grad) {
+    std::tie(scores, px_grad, py_grad) = lattice.scores_with_occupations(call.boundary, sigma);
+  } else {
+    scores = lattice.scores(call.boundary, sigma, 0.0);
+  }
+  const at::Tensor losses = tdt_losses(scores, px, py, call.boundary, omega, 0.0);
   return {reduce(losses, call.tail.reduction, zero_infinity), px_grad, py_grad};
 }
 
@@ -189,9 +192,10 @@ at::Tensor rnnt_loss_tdt_pruned(const at::Tensor& logits, const at::Tensor& dura
   const at::Tensor full_z =
       duration_logits.new_zeros_symint({B, T, S + 1, D})
           .scatter(2, ranges.unsqueeze(3).expand_symint({B, T, R, D}), duration_logits);
+  check_omega(omega, op);
   const LabelLattice lattice(px, py, full_z, call.symbols, durations, op);
-  const at::Tensor losses =
-      tdt_losses(lattice, px, py, call.boundary, sigma, omega, fastemit_lambda, op);
+  const at::Tensor losses = tdt_losses(lattice.scores(call.boundary, sigma, fastemit_lambda), px,
+                                       py, call.boundary, omega, fastemit_lambda);
   return reduce(losses, call.tail.reduction, zero_infinity);
 }
 

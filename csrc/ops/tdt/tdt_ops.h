@@ -60,6 +60,16 @@ RNNT_OP(_duration_lattice,
         " bool label_logprobs=False) -> Tensor",
         Tensor(TensorArg, OptTensorArg, TensorArg, c10::IntArrayRef, OptTensorArg, double,
                double, bool));
+// The lattice's scores [B] and their gradients w.r.t. logits and
+// duration_logits (an empty tensor without them), the gradients of
+// sum(scores) computed with the scores; autograd scales them per item. For
+// rnnt_loss_tdt_simple's return_grad (one forward and one backward sweep).
+RNNT_OP(_duration_lattice_with_grad,
+        "(Tensor logits, Tensor? duration_logits, Tensor symbols, int[] arcs,"
+        " Tensor? boundary=None, float sigma=0.0, bool label_logprobs=False)"
+        " -> (Tensor, Tensor, Tensor)",
+        std::tuple<Tensor, Tensor, Tensor>(TensorArg, OptTensorArg, TensorArg, c10::IntArrayRef,
+                                           OptTensorArg, double, bool));
 // Backend kernels: forward returns (scores [B], alpha [B][T][S+1],
 // norms [B][T][S+1][2] = logsumexp of each node's logits (0 with
 // label_logprobs) and duration logits); backward returns the gradients of
