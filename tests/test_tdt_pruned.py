@@ -337,6 +337,10 @@ def test_bad_inputs_name_the_function_and_argument():
         R.rnnt_loss_tdt_simple(lm, am, lm_d[:, :2], am_d, symbols, BLANK, [0, 1, 2])
     with pytest.raises(ValueError, match=r"rnnt_loss_tdt_simple.*durations must be distinct"):
         R.rnnt_loss_tdt_simple(lm, am, lm_d, am_d, symbols, BLANK, [0, 1, 1])
+    with pytest.raises(ValueError, match=r"rnnt_loss_tdt_simple: boundary\[0\] = \(1, 0, 3, 5\) "
+                                         r"must be \(0, 0, U, T'\)"):
+        R.rnnt_loss_tdt_simple(lm, am, lm_d, am_d, symbols, BLANK, [0, 1, 2],
+                               torch.tensor([[1, 0, 3, 5], [0, 0, 2, 4]]))
     ranges = full_windows(2, 5, 3)
     logits, z = pruned_inputs(lm, am, lm_d, am_d, ranges)
     with pytest.raises(RuntimeError, match=r"rnnt_loss_tdt_pruned.*duration_logits must be "):

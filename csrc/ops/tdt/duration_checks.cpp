@@ -4,6 +4,7 @@
 #include <limits>
 #include <set>
 
+#include "common/op_names.h"
 #include "common/value_checks.h"
 #include "duration_lattice.h"
 #include "recursion/recursion_checks.h"
@@ -182,6 +183,7 @@ DurationForward prepare_duration_forward(const at::Tensor& logits,
                                          const at::Tensor& symbols, c10::IntArrayRef arcs,
                                          const c10::optional<at::Tensor>& boundary,
                                          const char* op) {
+  op = op_name(op);  // the loss the user called, if any (op_names.h)
   DurationForward f;
   f.in = check_duration_lattice_inputs(logits, duration_logits, symbols, arcs, boundary, op);
   f.logits = logits.contiguous();
@@ -201,6 +203,7 @@ DurationBackward prepare_duration_backward(
     const c10::optional<at::Tensor>& duration_logits, const at::Tensor& symbols,
     c10::IntArrayRef arcs, const c10::optional<at::Tensor>& boundary, const at::Tensor& scores,
     const at::Tensor& alpha, const at::Tensor& norms, const char* op) {
+  op = op_name(op);
   DurationBackward g;
   g.in = check_duration_lattice_inputs(logits, duration_logits, symbols, arcs, boundary, op);
   check_duration_lattice_saved(scores, alpha, norms, g.in, logits, op);
