@@ -1,6 +1,7 @@
 """A small transducer: conv subsampling + BiLSTM encoder, stateless decoder,
 joiner; trained with the pruned RNN-T loss (or the full one, for timing), or
-as a token-and-duration transducer (TDT) with a duration head on the joiner.
+as a token-and-duration transducer (TDT) with a duration head on the joiner,
+with the full TDT loss or the pruned one.
 
 Token 0 is blank, tokens 1..10 are the digits 0..9.
 """
@@ -100,7 +101,8 @@ class Joiner(nn.Module):
 
 class Transducer(nn.Module):
     """``durations``: the TDT durations (e.g. ``[0, 1, 2, 3, 4]``); when given,
-    the joiner gets a duration head with one logit per duration."""
+    the joiner gets a duration head with one logit per duration, and the
+    simple loss small duration projections (for the pruned TDT loss)."""
 
     def __init__(self, num_features: int = 80, dim: int = 256, vocab_size: int = VOCAB_SIZE,
                  num_layers: int = 2, context_size: int = 2, durations: Optional[List[int]] = None):
@@ -111,6 +113,10 @@ class Transducer(nn.Module):
         self.joiner = Joiner(dim, vocab_size, len(self.durations))
         self.simple_am_proj = nn.Linear(dim, vocab_size)
         self.simple_lm_proj = nn.Linear(dim, vocab_size)
+        # Created last, so the other parameters start as without durations.
+        num_durations = len(self.durations)
+        self.simple_am_duration_proj = nn.Linear(dim, num_durations) if num_durations else None
+        self.simple_lm_duration_proj = nn.Linear(dim, num_durations) if num_durations else None
 
     def decoder_history(self, symbols: Tensor) -> Tensor:
         pad = symbols.new_full((symbols.shape[0], self.decoder.context_size), BLANK)
@@ -122,7 +128,8 @@ class Transducer(nn.Module):
         """Returns (simple_loss, pruned_loss), both summed over the batch.
         With loss="full" the second is the full RNN-T loss and the first is 0;
         with loss="tdt" it is the TDT loss (``sigma``, ``omega`` as in
-        ``rnnt_ops.rnnt_loss_tdt``) and the first is 0."""
+        ``rnnt_ops.rnnt_loss_tdt``) and the first is 0; with
+        loss="pruned_tdt" they are the simple and pruned TDT losses."""
         enc, enc_lens = self.encoder(feats, feat_lens)  # [B][T][dim]
         dec = self.decoder(self.decoder_history(symbols))  # [B][S+1][dim]
         zeros = torch.zeros_like(enc_lens)
@@ -137,14 +144,41 @@ class Transducer(nn.Module):
             tdt = rnnt_ops.rnnt_loss_tdt(logits, duration_logits, symbols, BLANK, self.durations, boundary,
                                          sigma=tdt_sigma, omega=tdt_omega, reduction="sum")
             return tdt.new_zeros(()), tdt
+        if loss == "pruned_tdt":
+            return self.pruned_tdt_losses(enc, dec, symbols, boundary, s_range, tdt_sigma, tdt_omega)
+        if loss != "pruned":
+            raise ValueError(f"Transducer.forward: loss must be pruned, full, tdt or pruned_tdt, got {loss!r}")
 
         simple, (px_grad, py_grad) = rnnt_ops.rnnt_loss_simple(
             lm=self.simple_lm_proj(dec), am=self.simple_am_proj(enc), symbols=symbols,
             termination_symbol=BLANK, boundary=boundary, reduction="sum", return_grad=True,
         )
+        am_pruned, lm_pruned, ranges = self.prune(enc, dec, px_grad, py_grad, boundary, s_range)
+        logits = self.joiner(am_pruned, lm_pruned, project=False)  # [B][T][s_range][V]
+        pruned = rnnt_ops.rnnt_loss_pruned(logits, symbols, ranges, BLANK, boundary, reduction="sum")
+        return simple, pruned
+
+    def prune(self, enc: Tensor, dec: Tensor, px_grad: Tensor, py_grad: Tensor, boundary: Tensor,
+              s_range: int) -> Tuple[Tensor, Tensor, Tensor]:
+        """The joiner's projected inputs in the windows the simple loss's
+        occupation grads pick: ([B][T][s_range][dim] twice, ranges)."""
         ranges = rnnt_ops.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range)
         am_pruned, lm_pruned = rnnt_ops.do_rnnt_pruning(
             am=self.joiner.encoder_proj(enc), lm=self.joiner.decoder_proj(dec), ranges=ranges)
-        logits = self.joiner(am_pruned, lm_pruned, project=False)  # [B][T][s_range][V]
-        pruned = rnnt_ops.rnnt_loss_pruned(logits, symbols, ranges, BLANK, boundary, reduction="sum")
+        return am_pruned, lm_pruned, ranges
+
+    def pruned_tdt_losses(self, enc: Tensor, dec: Tensor, symbols: Tensor, boundary: Tensor, s_range: int,
+                          sigma: float, omega: float) -> Tuple[Tensor, Tensor]:
+        """(simple TDT loss of the label and duration projections ``am + lm``,
+        TDT loss of the joiner's label and duration heads in its windows)."""
+        if self.simple_am_duration_proj is None or self.simple_lm_duration_proj is None:
+            raise ValueError("Transducer.forward: loss='pruned_tdt' needs a model built with durations")
+        simple, (px_grad, py_grad) = rnnt_ops.rnnt_loss_tdt_simple(
+            self.simple_lm_proj(dec), self.simple_am_proj(enc), self.simple_lm_duration_proj(dec),
+            self.simple_am_duration_proj(enc), symbols, BLANK, self.durations, boundary,
+            sigma=sigma, omega=omega, reduction="sum", return_grad=True)
+        am_pruned, lm_pruned, ranges = self.prune(enc, dec, px_grad, py_grad, boundary, s_range)
+        logits, duration_logits = self.joiner.with_durations(am_pruned, lm_pruned, project=False)
+        pruned = rnnt_ops.rnnt_loss_tdt_pruned(logits, duration_logits, symbols, ranges, BLANK, self.durations,
+                                               boundary, sigma=sigma, omega=omega, reduction="sum")
         return simple, pruned

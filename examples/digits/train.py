@@ -4,6 +4,7 @@ full one, or the token-and-duration transducer loss).
 Single process:   python examples/digits/train.py
 DDP (2 procs):    torchrun --nproc_per_node=2 examples/digits/train.py
 TDT:              python examples/digits/train.py --loss tdt
+Pruned TDT:       python examples/digits/train.py --loss pruned_tdt
 GPU timing:       python examples/digits/train.py --device cuda --loss full|pruned
 
 See examples/digits/README.md.
@@ -43,9 +44,11 @@ def parse_args(argv=None):
                    help="loss-scale warm-up: simple 1.0 -> 0.5, pruned 0.1 -> 1.0 over these steps")
     p.add_argument("--simple-loss-scale", type=float, default=0.5)
     p.add_argument("--s-range", type=int, default=5)
-    p.add_argument("--loss", choices=["pruned", "full", "tdt"], default="pruned",
-                   help="pruned: 0.5 * simple + pruned RNN-T; full: rnnt_loss; tdt: rnnt_loss_tdt")
-    p.add_argument("--durations", default="0,1,2,3,4", help="TDT durations in encoder frames (--loss tdt)")
+    p.add_argument("--loss", choices=["pruned", "full", "tdt", "pruned_tdt"], default="pruned",
+                   help="pruned: 0.5 * simple + pruned RNN-T; full: rnnt_loss; tdt: rnnt_loss_tdt; "
+                        "pruned_tdt: 0.5 * rnnt_loss_tdt_simple + rnnt_loss_tdt_pruned")
+    p.add_argument("--durations", default="0,1,2,3,4",
+                   help="TDT durations in encoder frames (--loss tdt / pruned_tdt); keep 0 and 1 for pruned_tdt")
     p.add_argument("--tdt-sigma", type=float, default=0.0, help="TDT logit under-normalisation")
     p.add_argument("--tdt-omega", type=float, default=0.0, help="weight of the plain RNN-T loss in the TDT loss")
     p.add_argument("--dim", type=int, default=256)
@@ -184,7 +187,7 @@ def run_training(args, device, rank, world_size, local_rank, t_start):
     log(f"data ready in {time.time() - t_start:.1f} s: {len(train['texts'])} train, {len(test['texts'])} test utterances")
 
     torch.manual_seed(args.seed)  # same initial parameters on every rank
-    durations = [int(d) for d in args.durations.split(",")] if args.loss == "tdt" else None
+    durations = [int(d) for d in args.durations.split(",")] if args.loss in ("tdt", "pruned_tdt") else None
     model = Transducer(dim=args.dim, num_layers=args.num_layers, durations=durations).to(device)
     log(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
         f"world size {world_size}, device {device}, loss {args.loss}"
