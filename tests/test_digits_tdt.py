@@ -1,5 +1,6 @@
-"""examples/digits with --loss tdt: a few TDT training steps on one batch of
-the espeak-ng corpus lower the loss, the greedy TDT search returns digit
+"""examples/digits with --loss tdt and --loss pruned_tdt: a few TDT (or
+pruned TDT) training steps on one batch of the espeak-ng corpus lower the
+loss, the greedy TDT search returns digit
 strings and visits at most the encoder frames (exactly the frames the
 forced durations predict), and the recipe's command line trains with it."""
 
@@ -69,6 +70,40 @@ def test_tdt_steps_lower_the_loss(batch):
     assert math.isfinite(mixed.item()) and mixed.item() != pytest.approx(losses[-1])
 
 
+def test_pruned_tdt_steps_lower_the_loss(batch):
+    """The pruned TDT recipe as train.py combines it (0.5 * simple + pruned):
+    both losses finite, the total falls, and the joiner's duration head and
+    the simple loss's label and duration projections all get gradients."""
+    feats, feat_lens, symbols, symbol_lens, _ = batch
+    model = tdt_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    trained = {"joiner duration head": model.joiner.duration_output, "simple am": model.simple_am_proj,
+               "simple lm": model.simple_lm_proj, "simple am duration": model.simple_am_duration_proj,
+               "simple lm duration": model.simple_lm_duration_proj}
+    totals = []
+    for step in range(8):
+        simple, pruned = model(feats, feat_lens, symbols, symbol_lens, loss="pruned_tdt", s_range=3)
+        assert math.isfinite(simple.item()) and math.isfinite(pruned.item()), (simple, pruned)
+        loss = 0.5 * simple + pruned
+        optimizer.zero_grad()
+        (loss / len(symbols)).backward()
+        if step == 0:
+            for name, layer in trained.items():
+                assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0, name
+        optimizer.step()
+        totals.append(loss.item())
+    assert all(x > 0 for x in totals), totals
+    assert totals[-1] < 0.9 * totals[0], totals
+
+
+def test_pruned_tdt_needs_durations(batch):
+    feats, feat_lens, symbols, symbol_lens, _ = batch
+    torch.manual_seed(0)
+    model = Transducer(dim=32, num_layers=1)
+    with pytest.raises(ValueError, match="pruned_tdt.*durations"):
+        model(feats, feat_lens, symbols, symbol_lens, loss="pruned_tdt")
+
+
 def test_tdt_greedy_search_is_well_formed(batch):
     feats, feat_lens, _, _, _ = batch
     model = tdt_model().eval()
@@ -105,10 +140,11 @@ def test_tdt_greedy_search_skips_by_the_duration(batch, label, duration):
         assert hyps == ["7" * (per_frame * v) for v in expected_visits]
 
 
-def test_recipe_trains_with_tdt(data_dir, tmp_path):
+@pytest.mark.parametrize("loss", ["tdt", "pruned_tdt"])
+def test_recipe_trains_with_tdt(data_dir, tmp_path, loss):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    cmd = [sys.executable, str(RECIPE / "train.py"), "--loss", "tdt", "--data-dir", str(data_dir),
+    cmd = [sys.executable, str(RECIPE / "train.py"), "--loss", loss, "--data-dir", str(data_dir),
            "--out-dir", str(tmp_path), "--dim", "64", "--num-layers", "1", "--batch-size", "4",
            "--num-train", "8", "--num-test", "4", "--epochs", "2", "--lr", "3e-3",
            "--lr-warmup-steps", "2", "--log-every", "1000"]
@@ -116,7 +152,11 @@ def test_recipe_trains_with_tdt(data_dir, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     history = json.loads((tmp_path / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2]
-    assert all(h["simple"] == 0 and math.isfinite(h["pruned"]) for h in history), history
+    assert all(math.isfinite(h["pruned"]) for h in history), history
+    if loss == "tdt":  # no simple loss
+        assert all(h["simple"] == 0 for h in history), history
+    else:
+        assert all(math.isfinite(h["simple"]) and h["simple"] > 0 for h in history), history
     assert history[1]["pruned"] < history[0]["pruned"], history
     for h in history:
         assert 4 <= h["frames_visited"] <= h["frames"], h
