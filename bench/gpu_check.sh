@@ -13,11 +13,13 @@
 # .device_carry/ and name that folder in the device tool's carry).
 #
 # Steps, most informative first, each bounded by what is left of the budget:
-# build, the CUDA half of the test suite (every test whose id names cuda),
+# build, an exception probe across build variants (bench/exception_probe.sh),
+# the CUDA half of the test suite (every test whose id names cuda),
 # compute-sanitizer memcheck (small run), the CUDA recursion and
 # standard-loss benchmarks, a profile of each benchmark step (top kernels,
 # device busy time against the step's wall clock, host syncs), racecheck and
-# synccheck, the scaling tables and plots, a bfloat16 standard table, then
+# synccheck, the scaling tables and plots, a bfloat16 standard table, the
+# float32 error table, the TDT, pruned TDT and fused joiner benchmarks, then
 # the whole test suite.
 # Every step's output goes to OUT_DIR/<step>.log; OUT_DIR/summary.md has one
 # line per step with its exit status (124 = cut off by the time budget).
@@ -161,7 +163,8 @@ step bench_scaling 150 "$PY" bench/bench_loss.py --device cuda --sections vocab,
 step bench_loss_bf16 40 "$PY" bench/bench_loss.py --device cuda --sections standard --dtype bfloat16 \
   --impls full,full_inplace,pruned "${SHAPES_ARGS[@]}" --warmup 2 --batches 3 --plots ""
 step float32_error 30 "$PY" bench/float32_error.py
-step bench_tdt 60 "$PY" bench/bench_tdt.py --device cuda
+step bench_tdt 60 "$PY" bench/bench_tdt.py --device cuda "${SHAPES_ARGS[@]}" --standard
+step bench_tdt_pruned 60 "$PY" bench/bench_tdt_pruned.py --device cuda
 step bench_fused_joiner 60 "$PY" bench/bench_fused_joiner.py --device cuda
 step all_tests 400 "$PY" -m pytest tests "${PYTEST_OPTS[@]}"
 cat "$OUT/summary.md"
