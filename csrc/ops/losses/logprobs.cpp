@@ -112,9 +112,11 @@ std::tuple<at::Tensor, at::Tensor> pruned_logprobs(
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
-    const at::Tensor& logits, const at::Tensor& symbols_in,
-    int64_t termination_symbol, const c10::optional<at::Tensor>& boundary,
+    const at::Tensor& logits, const at::Tensor& symbols_arg,
+    int64_t termination_symbol, const c10::optional<at::Tensor>& boundary_arg,
     c10::string_view rnnt_type, bool inplace_grad) {
+  const at::Tensor symbols_in = int64_index(symbols_arg);
+  const c10::optional<at::Tensor> boundary = int64_index(boundary_arg);
   const char* op = op_name("rnnt::get_rnnt_logprobs_joint");
   const OpNameScope scope(op);
   const RnntType type = parse_rnnt_type(rnnt_type, op);
@@ -141,10 +143,12 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
 }
 
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
-    const at::Tensor& logits, const at::Tensor& symbols_in,
+    const at::Tensor& logits, const at::Tensor& symbols_arg,
     const at::Tensor& ranges, int64_t termination_symbol,
-    const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type,
+    const c10::optional<at::Tensor>& boundary_arg, c10::string_view rnnt_type,
     bool use_hat_loss, bool inplace_grad) {
+  const at::Tensor symbols_in = int64_index(symbols_arg);
+  const c10::optional<at::Tensor> boundary = int64_index(boundary_arg);
   const char* op = op_name("rnnt::get_rnnt_logprobs_pruned");
   const OpNameScope scope(op);
   const RnntType type = parse_rnnt_type(rnnt_type, op);

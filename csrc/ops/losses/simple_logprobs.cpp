@@ -205,9 +205,11 @@ std::tuple<at::Tensor, at::Tensor> smoothed_logprobs(
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
-    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols_in,
+    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols_arg,
     int64_t termination_symbol, c10::string_view rnnt_type,
-    const c10::optional<at::Tensor>& boundary) {
+    const c10::optional<at::Tensor>& boundary_arg) {
+  const at::Tensor symbols_in = int64_index(symbols_arg);
+  const c10::optional<at::Tensor> boundary = int64_index(boundary_arg);
   const char* op = op_name("rnnt::get_rnnt_logprobs");
   const OpNameScope scope(op);
   const RnntType type = parse_rnnt_type(rnnt_type, op);
@@ -220,9 +222,11 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs(
 }
 
 std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_smoothed(
-    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols_in,
+    const at::Tensor& lm_in, const at::Tensor& am_in, const at::Tensor& symbols_arg,
     int64_t termination_symbol, double lm_only_scale, double am_only_scale,
-    const c10::optional<at::Tensor>& boundary, c10::string_view rnnt_type) {
+    const c10::optional<at::Tensor>& boundary_arg, c10::string_view rnnt_type) {
+  const at::Tensor symbols_in = int64_index(symbols_arg);
+  const c10::optional<at::Tensor> boundary = int64_index(boundary_arg);
   const char* op = op_name("rnnt::get_rnnt_logprobs_smoothed");
   const OpNameScope scope(op);
   const RnntType type = parse_rnnt_type(rnnt_type, op);

@@ -118,8 +118,9 @@ at::Tensor prune_ranges_composite(const at::Tensor& px_grad, const at::Tensor& p
 }
 
 at::Tensor get_rnnt_prune_ranges(const at::Tensor& px_grad, const at::Tensor& py_grad,
-                                 const c10::optional<at::Tensor>& boundary_in,
+                                 const c10::optional<at::Tensor>& boundary_arg,
                                  int64_t s_range) {
+  const c10::optional<at::Tensor> boundary_in = int64_index(boundary_arg);
   const char* op = op_name("rnnt::get_rnnt_prune_ranges");
   const OpNameScope scope(op);
   TORCH_CHECK(px_grad.dim() == 3, op, ": px_grad must be 3-D [B][S][T+1] or [B][S][T], got ",
