@@ -22,16 +22,13 @@ growth). Prints a Markdown table with ratios to the regular full loss.
 import argparse
 import json
 import random
-import resource
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.isolated import measure_steps, print_ratio_table, run_children  # noqa: E402
 from bench.shapes import DEFAULT_SHAPES_PATH, batches, get_shapes, scale_lengths  # noqa: E402
 
 IMPLS = ("rnnt_loss", "rnnt_loss_tdt", "rnnt_loss_multiblank")
@@ -76,24 +73,8 @@ def run_child(cfg):
         logits.grad = z.grad = None
         return float(loss)
 
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    times = []
-    for i, group in enumerate(groups):
-        t0 = time.perf_counter()
-        step(group)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= cfg["warmup"]:  # warm-up: counted in the peak memory, not in the time
-            times.append((time.perf_counter() - t0) * 1e3)
-    if dev.type == "cuda":
-        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
-    else:
-        peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
-    return {"ms": statistics.median(times), "peak_mib": peak}
+    calls = [lambda group=group: step(group) for group in groups]
+    return measure_steps(torch, dev, calls, cfg["warmup"])
 
 
 def main():
@@ -134,20 +115,11 @@ def main():
                                       for _ in range(args.batch - 1)]
         cfg["groups"] = [group] * n
         shape_line = f"B={args.batch} T={args.T} U={args.U} (others T_b in [T/2, T], U_b in [U/2, U])"
-    results = {}
-    for impl in IMPLS:
-        out = subprocess.run([sys.executable, __file__, "--child"], input=json.dumps({**cfg, "impl": impl}),
-                             capture_output=True, text=True, check=True)
-        results[impl] = json.loads(out.stdout.strip().splitlines()[-1])
-    base = results["rnnt_loss"]
+    results = run_children(__file__, cfg, IMPLS)
     print(f"{shape_line}; V={args.vocab}, durations={cfg['durations']}, big blanks [2, 4], "
           f"device={args.device}, threads {args.threads or 'default'}, loss forward+backward, "
           f"median of {args.steps} steps after {args.warmup} warm-up\n")
-    print("| loss | time (ms) | x regular | peak memory (MiB) | x regular |")
-    print("|---|---|---|---|---|")
-    for impl, r in results.items():
-        mem_ratio = r["peak_mib"] / base["peak_mib"] if base["peak_mib"] > 0 else float("nan")
-        print(f"| {impl} | {r['ms']:.1f} | {r['ms'] / base['ms']:.2f} | {r['peak_mib']:.0f} | {mem_ratio:.2f} |")
+    print_ratio_table(results, "rnnt_loss", "loss", "regular")
 
 
 if __name__ == "__main__":

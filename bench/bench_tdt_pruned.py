@@ -21,21 +21,20 @@ RSS growth). Prints a Markdown table with ratios to the full TDT step.
 
 import argparse
 import json
-import resource
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.isolated import measure_steps, print_ratio_table, run_children  # noqa: E402
+
 IMPLS = ("full TDT + joiner", "pruned TDT + joiner", "pruned RNN-T + joiner")
 
 
 def run_child(cfg):
     import torch
 
-    sys.path.insert(0, str(REPO))
     import rnnt_ops as R
 
     dev = torch.device(cfg["device"])
@@ -84,24 +83,8 @@ def run_child(cfg):
             p.grad = None
         return float(loss)
 
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    step()  # warm-up (counted in the peak memory, not in the time)
-    times = []
-    for _ in range(cfg["steps"]):
-        t0 = time.perf_counter()
-        step()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - t0) * 1e3)
-    if dev.type == "cuda":
-        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
-    else:
-        peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
-    return {"ms": statistics.median(times), "peak_mib": peak}
+    # One warm-up step (counted in the peak memory, not in the time).
+    return measure_steps(torch, dev, [step] * (1 + cfg["steps"]), warmup=1)
 
 
 def main():
@@ -123,22 +106,11 @@ def main():
     cfg = {k: getattr(args, k)
            for k in ("device", "batch", "T", "U", "vocab", "hidden", "s_range", "steps")}
     cfg["durations"] = [int(d) for d in args.durations.split(",")]
-    results = {}
-    for impl in IMPLS:
-        out = subprocess.run([sys.executable, __file__, "--child"],
-                             input=json.dumps({**cfg, "impl": impl}), capture_output=True,
-                             text=True, check=True)
-        results[impl] = json.loads(out.stdout.strip().splitlines()[-1])
-    base = results[IMPLS[0]]
+    results = run_children(__file__, cfg, IMPLS)
     print(f"B={args.batch} T={args.T} U={args.U} V={args.vocab} H={args.hidden} "
           f"s_range={args.s_range} durations={cfg['durations']} device={args.device}, "
           f"training step with joiner, median of {args.steps}\n")
-    print("| step | time (ms) | x full | peak memory (MiB) | x full |")
-    print("|---|---|---|---|---|")
-    for impl, r in results.items():
-        mem_ratio = r["peak_mib"] / base["peak_mib"] if base["peak_mib"] > 0 else float("nan")
-        print(f"| {impl} | {r['ms']:.1f} | {r['ms'] / base['ms']:.2f} | {r['peak_mib']:.0f} "
-              f"| {mem_ratio:.2f} |")
+    print_ratio_table(results, IMPLS[0], "step", "full")
 
 
 if __name__ == "__main__":
