@@ -36,7 +36,7 @@ CASES = {
     "reduction": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy, 0, reduction="avg"), ValueError, "reduction must be"),
     "reduction full": (lambda am, lm, sy, d: R.rnnt_loss(am[:, :, None] + lm[:, None], sy, 0, reduction=None), (ValueError, RuntimeError), "reduction"),
     "boundary shape": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy, 0, torch.zeros(B, 3, dtype=torch.int64, device=d)), RuntimeError, r"boundary must be \[B\]\[4\]"),
-    "boundary range": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy, 0, torch.tensor([[0, 0, S, T + 1]] * B, device=d)), RuntimeError, r"boundary\[0\]"),
+    "boundary range": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am, sy, 0, torch.tensor([[0, 0, S, T + 1]] * B, device=d)), ValueError, r"boundary\[0\]"),
     "modified S > T": (lambda am, lm, sy, d: R.rnnt_loss_simple(lm, am[:, :2], sy, 0, rnnt_type="modified"), RuntimeError, "needs S <= T"),
     "logits rank": (lambda am, lm, sy, d: R.rnnt_loss(am, sy, 0), RuntimeError, "logits must be 4-D"),
     "logits S": (lambda am, lm, sy, d: R.rnnt_loss(am[:, :, None] + lm[:, None, :S], sy, 0), RuntimeError, r"symbols \[B\]\[S\] disagree on S"),

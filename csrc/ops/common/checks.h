@@ -107,10 +107,22 @@ inline void check_termination_symbol(int64_t termination_symbol,
                     "), got ", termination_symbol);
 }
 
-// boundary: optional int64 [B][4]; its values are checked by the recursion.
+// An index tensor (boundary, lengths) on `like`'s device, or on the CPU
+// beside a real device (the ops move a [B][4] tensor there); never a meta
+// tensor beside real ones or the reverse.
+inline void check_index_device(const at::Tensor& t, const char* name, const at::Tensor& like,
+                               const char* like_name, const char* op) {
+  const bool movable = t.is_cpu() && !like.is_meta();
+  TORCH_CHECK(t.device() == like.device() || movable, op, ": ", name, " must be on the device of ",
+              like_name, " (", like.device(), ") or on the CPU, got ", t.device());
+}
+
+// boundary: optional int64 [B][4] on `like`'s device (or the CPU); its
+// values are checked by the recursion.
 inline void check_boundary_shape(const c10::optional<at::Tensor>& boundary,
-                                 const c10::SymInt& B, const char* op) {
+                                 const c10::SymInt& B, const at::Tensor& like, const char* op) {
   if (!boundary.has_value() || !boundary->defined()) return;
+  check_index_device(*boundary, "boundary", like, "the logits", op);
   TORCH_CHECK(boundary->dim() == 2 && boundary->scalar_type() == at::kLong,
               op, ": boundary must be an int64 [B][4] tensor, got a ",
               boundary->dim(), "-D ", boundary->scalar_type(), " tensor");

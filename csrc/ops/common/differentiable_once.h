@@ -41,11 +41,13 @@ struct InputEdges : torch::CustomClassHolder {
   torch::autograd::edge_list edges;
 };
 
-// In forward: remembers where the inputs' gradients flow, and whom to blame.
-inline void remember_input_edges(torch::autograd::AutogradContext* ctx, const at::Tensor& a,
-                                 const at::Tensor& b, const char* op) {
+// In forward: remembers where the differentiable inputs' gradients flow
+// (tensors, undefined ones skipped), and whom to blame.
+template <typename... Inputs>
+void remember_input_edges(torch::autograd::AutogradContext* ctx, const char* op,
+                          const Inputs&... inputs) {
   auto holder = c10::make_intrusive<InputEdges>();
-  holder->edges = torch::autograd::collect_next_edges(a, b);
+  holder->edges = torch::autograd::collect_next_edges(inputs...);
   ctx->saved_data["input_edges"] = c10::IValue::make_capsule(std::move(holder));
   ctx->saved_data["differentiable_once_op"] = std::string(op);
 }

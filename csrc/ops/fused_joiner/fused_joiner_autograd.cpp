@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "common/differentiable_once.h"
+#include "common/op_names.h"
 #include "fused_joiner_ops.h"
 
 namespace rnnt {
@@ -35,6 +37,7 @@ class FusedJoinerFunction : public torch::autograd::Function<FusedJoinerFunction
                                    chunk_cells);
     ctx->save_for_backward({am, lm, weight, or_undefined(bias), symbol_index,
                             or_undefined(ranges), log_norm, or_undefined(boundary)});
+    remember_input_edges(ctx, op_name("rnnt::_fused_joiner_logprobs"), am, lm, weight, bias);
     ctx->saved_data["termination_symbol"] = termination_symbol;
     ctx->saved_data["activation"] = std::string(activation);
     ctx->saved_data["use_hat_loss"] = use_hat_loss;
@@ -58,12 +61,14 @@ class FusedJoinerFunction : public torch::autograd::Function<FusedJoinerFunction
         ctx->saved_data["activation"].toStringRef(), ctx->saved_data["use_hat_loss"].toBool(),
         ctx->saved_data["chunk_cells"].toInt());
     // One entry per forward argument; none for the non-differentiable ones.
+    // The backward recomputes the joiner with the occupations held
+    // constant: its gradients are not differentiable again.
     variable_list out(11);
     out[0] = grad_am;
     out[1] = grad_lm;
     out[2] = grad_weight;
     if (bias.has_value()) out[3] = grad_bias;
-    return out;
+    return differentiable_once(ctx, std::move(out), grads[0].defined() ? grads[0] : grads[1]);
   }
 };
 

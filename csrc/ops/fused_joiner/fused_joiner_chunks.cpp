@@ -24,8 +24,9 @@ JoinerInputs make_joiner_inputs(const at::Tensor& am, const at::Tensor& lm,
                                 bool use_hat_loss, const char* op) {
   const at::ScalarType acc = at::toOpMathType(weight.scalar_type());
   JoinerInputs in;
-  in.am = am.to(acc);
-  in.lm = lm.to(acc);
+  // Contiguous: the chunks view their rows (a transposed am or lm is copied once).
+  in.am = am.to(acc).contiguous();
+  in.lm = lm.to(acc).contiguous();
   in.weight = weight;
   in.bias = bias.value_or(at::Tensor());
   in.symbol_index = symbol_index;
@@ -81,14 +82,14 @@ std::vector<Tile> box_tiles(const Tile& box, int64_t chunk_cells) {
   if (box.cells() == 0) return tiles;
   if (chunk_cells >= box.slots()) {
     const int64_t rows = chunk_cells / box.slots();
-    for (int64_t t = box.t0; t < box.t1; t += rows) {
-      tiles.push_back({t, std::min(t + rows, box.t1), box.k0, box.k1});
+    for (int64_t t = box.t0; t < box.t1; t += std::min(rows, box.t1 - t)) {
+      tiles.push_back({t, t + std::min(rows, box.t1 - t), box.k0, box.k1});
     }
     return tiles;
   }
   for (int64_t t = box.t0; t < box.t1; ++t) {
     for (int64_t k = box.k0; k < box.k1; k += chunk_cells) {
-      tiles.push_back({t, t + 1, k, std::min(k + chunk_cells, box.k1)});
+      tiles.push_back({t, t + 1, k, k + std::min(chunk_cells, box.k1 - k)});
     }
   }
   return tiles;

@@ -27,14 +27,17 @@ using c10::SymInt;
 SymInt check_loss_inputs(const at::Tensor& am, const at::Tensor& lm, const at::Tensor& weight,
                          const OptTensor& bias, const at::Tensor& symbols,
                          int64_t termination_symbol, const OptTensor& boundary, RnntType type,
-                         c10::string_view activation, const char* op) {
+                         c10::string_view activation, int64_t chunk_cells, const char* op) {
   parse_activation(activation, op);
+  TORCH_CHECK_VALUE(chunk_cells >= 0, op,
+                    ": chunk_cells must be >= 0 (0: sized from the memory budget), got ",
+                    chunk_cells);
   check_joiner_tensors(am, lm, weight, bias, op);
   const SymInt B = am.sym_size(0), T = am.sym_size(1), S = lm.sym_size(1) - 1;
   check_same_device(symbols, "symbols", am, "am", op);
   check_symbols(symbols, B, S, am, op);
   check_termination_symbol(termination_symbol, weight.sym_size(0), op);
-  check_boundary_shape(boundary, B, op);
+  check_boundary_shape(boundary, B, am, op);
   check_symbols_fit_frames(type, S, T, boundary, op);
   return S;
 }
@@ -50,7 +53,7 @@ at::Tensor rnnt_loss_fused(const at::Tensor& am, const at::Tensor& lm, const at:
   const char* op = call.op;
   const OptTensor& boundary = call.boundary;
   const SymInt S = check_loss_inputs(am, lm, weight, bias, call.symbols, termination_symbol,
-                                     boundary, call.tail.type, activation, op);
+                                     boundary, call.tail.type, activation, chunk_cells, op);
   const SymInt B = am.sym_size(0), T = am.sym_size(1), C = weight.sym_size(0);
   auto logprobs = with_symbols_read(
       call.symbols, boundary, C, S, T, op, [&](const at::Tensor& symbols) {
@@ -81,7 +84,7 @@ at::Tensor rnnt_loss_pruned_fused(const at::Tensor& am, const at::Tensor& lm,
   const char* op = call.op;
   const OptTensor& boundary = call.boundary;
   const SymInt S = check_loss_inputs(am, lm, weight, bias, call.symbols, termination_symbol,
-                                     boundary, call.tail.type, activation, op);
+                                     boundary, call.tail.type, activation, chunk_cells, op);
   check_ranges(ranges, am, S, op);
   TORCH_CHECK_VALUE(!use_hat_loss || termination_symbol == 0, op,
                     ": use_hat_loss=True needs the blank (termination_symbol) to be 0, got ",

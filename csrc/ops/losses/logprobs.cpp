@@ -134,7 +134,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_joint(
   const SymInt S = logits.sym_size(2) - 1, C = logits.sym_size(3);
   check_symbols(symbols_in, B, S, logits, op);
   check_termination_symbol(termination_symbol, C, op);
-  check_boundary_shape(boundary, B, op);
+  check_boundary_shape(boundary, B, logits, op);
   check_symbols_fit_frames(type, S, T, boundary, op);
   return with_symbols_read(symbols_in, boundary, C, S, T, op,
                            [&](const at::Tensor& symbols) {
@@ -162,7 +162,7 @@ std::tuple<at::Tensor, at::Tensor> get_rnnt_logprobs_pruned(
   const SymInt S = symbols_in.sym_size(1);
   check_symbols(symbols_in, B, S, logits, op);
   check_termination_symbol(termination_symbol, C, op);
-  check_boundary_shape(boundary, B, op);
+  check_boundary_shape(boundary, B, logits, op);
   check_symbols_fit_frames(type, S, T, boundary, op);
   TORCH_CHECK(ranges.dim() == 3 && ranges.scalar_type() == at::kLong, op,
               ": ranges must be an int64 [B][T][s_range] tensor, got a ",

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <limits>
 #include <tuple>
 
@@ -53,8 +54,8 @@ inline at::Tensor fastemit_reported(const at::Tensor& losses, double fastemit_la
 }
 
 inline void check_fastemit(double fastemit_lambda, double delay_penalty, const char* op) {
-  TORCH_CHECK_VALUE(fastemit_lambda >= 0.0, op, ": fastemit_lambda must be >= 0, got ",
-                    fastemit_lambda);
+  TORCH_CHECK_VALUE(fastemit_lambda >= 0.0 && std::isfinite(fastemit_lambda), op,
+                    ": fastemit_lambda must be finite and >= 0, got ", fastemit_lambda);
   TORCH_CHECK_VALUE(fastemit_lambda == 0.0 || delay_penalty == 0.0, op,
                     ": fastemit_lambda and delay_penalty are two emission regularisers; use "
                     "one, got fastemit_lambda=", fastemit_lambda,

@@ -47,7 +47,7 @@ void check_lm_am(const at::Tensor& lm, const at::Tensor& am, const at::Tensor& s
   const SymInt S = lm.sym_size(1) - 1;
   check_symbols(symbols, B, S, am, op);
   check_termination_symbol(termination_symbol, C, op);
-  check_boundary_shape(boundary, B, op);
+  check_boundary_shape(boundary, B, am, op);
   check_symbols_fit_frames(type, S, T, boundary, op);
 }
 

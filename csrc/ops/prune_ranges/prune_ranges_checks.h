@@ -49,7 +49,7 @@ inline PruneInputs check_prune_inputs(const at::Tensor& px_grad, const at::Tenso
                     S + 1, "], got ", s_range);
   TORCH_CHECK_VALUE(max_step >= 1 && max_step <= S + 2, op, ": max_step must be in [1, S+2 = ",
                     S + 2, "], got ", max_step);
-  check_boundary_shape(boundary, B, op);
+  check_boundary_shape(boundary, B, py_grad, op);
   PruneInputs in{B, PruneDims{S, T, s_range, max_step}, px_grad.contiguous(),
                  py_grad.contiguous(), at::Tensor()};
   if (boundary.has_value() && boundary->defined()) {

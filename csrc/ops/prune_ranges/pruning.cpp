@@ -139,7 +139,7 @@ at::Tensor get_rnnt_prune_ranges(const at::Tensor& px_grad, const at::Tensor& py
   TORCH_SYM_CHECK(px_grad.sym_size(2).sym_eq(T).sym_or(px_grad.sym_size(2).sym_eq(T + 1)), op,
                   ": px_grad must be [B][S][T+1] or [B][S][T] with T = ", T, ", got width ",
                   px_grad.sym_size(2));
-  check_boundary_shape(boundary_in, B, op);
+  check_boundary_shape(boundary_in, B, py_grad, op);
   TORCH_CHECK_VALUE(s_range >= (regular ? 2 : 1), op, ": s_range must be >= ",
                     regular ? "2 for regular RNN-T" : "1 for modified/constrained RNN-T",
                     " (no path survives a narrower window), got ", s_range);

@@ -46,7 +46,7 @@ class MutualInformationFunction
     auto [scores, px_grad, py_grad] =
         ops::mutual_information_with_grad::call(px, py, boundary);
     ctx->save_for_backward({px_grad, py_grad});
-    remember_input_edges(ctx, px, py, op_name("rnnt::mutual_information"));
+    remember_input_edges(ctx, op_name("rnnt::mutual_information"), px, py);
     ctx->mark_non_differentiable({px_grad, py_grad});
     // No zero tensors for the gradients of px_grad and py_grad (never used).
     ctx->set_materialize_grads(false);

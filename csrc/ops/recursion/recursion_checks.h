@@ -29,7 +29,7 @@ inline void check_boundary_rows(const int64_t* v, int64_t B, int64_t S, int64_t 
                                 const char* op) {
   for (int64_t i = 0; i < B; ++i) {
     const Box box{v[4 * i], v[4 * i + 1], v[4 * i + 2], v[4 * i + 3]};
-    TORCH_CHECK(box_inside(box, S, T), op, ": boundary[", i, "] = (", box.s_begin, ", ",
+    TORCH_CHECK_VALUE(box_inside(box, S, T), op, ": boundary[", i, "] = (", box.s_begin, ", ",
                 box.t_begin, ", ", box.s_end, ", ", box.t_end,
                 ") must satisfy 0 <= s_begin <= s_end <= S = ", S,
                 " and 0 <= t_begin <= t_end <= T = ", T);
@@ -103,6 +103,7 @@ inline RecursionInputs check_recursion_inputs(
                 shape_str(b));
     TORCH_CHECK(b.scalar_type() == at::kLong, op,
                 ": boundary must be int64, got ", b.scalar_type());
+    check_index_device(b, "boundary", px, "px", op);
     if (values == BoundaryValues::kCheck && value_checks_enabled()) {
       check_boundary_values(b, S, T, op);
     }

@@ -74,7 +74,7 @@ class LatticeFunction : public torch::autograd::Function<LatticeFunction> {
         {f.lm_exp, f.am_exp, f.M, symbols, given(boundary) ? *boundary : at::Tensor()});
     ctx->saved_data["termination_symbol"] = termination_symbol;
     ctx->saved_data["rnnt_type"] = std::string(rnnt_type);
-    remember_input_edges(ctx, lm, am, op_name("rnnt::get_rnnt_logprobs"));
+    remember_input_edges(ctx, op_name("rnnt::get_rnnt_logprobs"), lm, am);
     ctx->saved_data["weights"] = std::vector<double>{w_am, w_lm, w_norm};
     ctx->saved_data["offsets"] =
         std::vector<bool>{given(symbol_offset), given(blank_offset), given(frame_offset)};

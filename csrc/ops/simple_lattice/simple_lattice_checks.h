@@ -54,7 +54,7 @@ inline at::Tensor check_simple_indices(const at::Tensor& symbols,
                                        const c10::optional<at::Tensor>& boundary, int64_t B,
                                        int64_t S, const at::Tensor& like, const char* op) {
   if (symbols.defined()) check_symbols(symbols, B, S, like, op);
-  check_boundary_shape(boundary, B, op);
+  check_boundary_shape(boundary, B, like, op);
   if (!boundary.has_value() || !boundary->defined()) return at::Tensor();
   check_same_device(*boundary, "boundary", like, "the lattice inputs", op);
   return boundary->contiguous();

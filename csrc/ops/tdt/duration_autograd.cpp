@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include "common/differentiable_once.h"
+#include "common/op_names.h"
 #include "duration_lattice.h"
 #include "tdt_ops.h"
 
@@ -30,8 +31,8 @@ class DurationLatticeFunction : public torch::autograd::Function<DurationLattice
     const bool has_boundary = boundary.has_value() && boundary->defined();
     ctx->save_for_backward({logits, has_z ? *duration_logits : at::Tensor(), symbols,
                             has_boundary ? *boundary : at::Tensor(), scores, alpha, norms});
-    remember_input_edges(ctx, logits, has_z ? *duration_logits : at::Tensor(),
-                         "rnnt::rnnt_loss_tdt / rnnt_loss_multiblank");
+    remember_input_edges(ctx, op_name("rnnt::_duration_lattice"), logits,
+                         has_z ? *duration_logits : at::Tensor());
     ctx->saved_data["arcs"] = arcs;
     ctx->saved_data["sigma"] = sigma;
     ctx->saved_data["fastemit_lambda"] = fastemit_lambda;
@@ -73,8 +74,8 @@ class DurationLatticeWithGradFunction
         logits, duration_logits, symbols, arcs, boundary, sigma, label_logprobs);
     const bool has_z = duration_logits.has_value() && duration_logits->defined();
     ctx->save_for_backward({grad_logits, has_z ? grad_z : at::Tensor()});
-    remember_input_edges(ctx, logits, has_z ? *duration_logits : at::Tensor(),
-                         "rnnt::rnnt_loss_tdt_simple");
+    remember_input_edges(ctx, op_name("rnnt::_duration_lattice_with_grad"), logits,
+                         has_z ? *duration_logits : at::Tensor());
     ctx->mark_non_differentiable({grad_logits, grad_z});
     return {scores, grad_logits, grad_z};
   }

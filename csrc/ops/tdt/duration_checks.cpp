@@ -4,6 +4,7 @@
 #include <limits>
 #include <set>
 
+#include "common/eager.h"
 #include "common/op_names.h"
 #include "common/value_checks.h"
 #include "duration_lattice.h"
@@ -133,24 +134,53 @@ DurationLatticeInputs check_duration_lattice_inputs(
   return {B, T, S, C, D, std::move(parsed), lengths};
 }
 
-// Symbols of the items' lattices lie in [0, C) and are no blank-like label.
-void check_symbol_values(const at::Tensor& symbols_in, const DurationLatticeInputs& in,
-                         const char* op) {
+namespace {
+
+// symbols[b][u] for u < U_b (lengths: host int64 [B][2] rows (T_b, U_b))
+// lie in [0, C) and are none of `blanks`.
+void check_symbol_rows(const at::Tensor& symbols_in, const at::Tensor& lengths_in, int64_t C,
+                       const std::vector<int64_t>& blanks, const char* op) {
   const at::Tensor symbols = symbols_in.cpu().contiguous();
-  const at::Tensor lengths = in.lengths.cpu();
+  const at::Tensor lengths = lengths_in.cpu().contiguous();
+  const int64_t B = symbols.size(0), S = symbols.size(1);
   const int64_t* y = symbols.data_ptr<int64_t>();
   const int64_t* len = lengths.data_ptr<int64_t>();
-  for (int64_t b = 0; b < in.B; ++b) {
+  for (int64_t b = 0; b < B; ++b) {
     for (int64_t u = 0; u < len[2 * b + 1]; ++u) {
-      const int64_t s = y[b * in.S + u];
-      TORCH_CHECK_VALUE(s >= 0 && s < in.C, op, ": symbols[", b, "][", u, "] = ", s,
-                        " must be in [0, C = ", in.C, ")");
-      for (const DurationArc& arc : in.arcs) {
-        TORCH_CHECK_VALUE(arc.label != s, op, ": symbols[", b, "][", u, "] = ", s,
+      const int64_t s = y[b * S + u];
+      TORCH_CHECK_VALUE(s >= 0 && s < C, op, ": symbols[", b, "][", u, "] = ", s,
+                        " must be in [0, C = ", C, ")");
+      for (const int64_t blank : blanks) {
+        TORCH_CHECK_VALUE(blank != s, op, ": symbols[", b, "][", u, "] = ", s,
                           " is a blank (the termination symbol or a big blank)");
       }
     }
   }
+}
+
+}  // namespace
+
+// Symbols of the items' lattices lie in [0, C) and are no blank-like label.
+void check_symbol_values(const at::Tensor& symbols, const DurationLatticeInputs& in,
+                         const char* op) {
+  std::vector<int64_t> blanks;
+  for (const DurationArc& arc : in.arcs) {
+    if (!emits_symbol(arc)) blanks.push_back(arc.label);
+  }
+  check_symbol_rows(symbols, in.lengths, in.C, blanks, op);
+}
+
+void check_symbols_not_blank(const at::Tensor& symbols, const c10::optional<at::Tensor>& boundary,
+                             int64_t blank, int64_t C, const char* op) {
+  const bool bounded = boundary.has_value() && boundary->defined();
+  if (!value_checks_enabled() || !is_eager(symbols) || symbols.is_meta() ||
+      (bounded && (!is_eager(*boundary) || boundary->is_meta()))) {
+    return;
+  }
+  const int64_t B = symbols.size(0), S = symbols.size(1);
+  at::Tensor lengths = at::full({B, 2}, S, at::kLong);
+  if (bounded) lengths.select(1, 1).copy_(boundary->select(1, 2).cpu().clamp(0, S));
+  check_symbol_rows(symbols, lengths, C, {blank}, op);
 }
 
 namespace {

@@ -49,6 +49,11 @@ DurationLatticeInputs check_duration_lattice_inputs(
 void check_symbol_values(const at::Tensor& symbols, const DurationLatticeInputs& in,
                          const char* op);
 
+// With value checks on, in eager mode: the symbols of each item (u < U_b,
+// U_b from boundary[:, 2] or S) lie in [0, C) and differ from `blank`.
+void check_symbols_not_blank(const at::Tensor& symbols, const c10::optional<at::Tensor>& boundary,
+                             int64_t blank, int64_t C, const char* op);
+
 // duration_logits made contiguous, or an undefined tensor (multi-blank).
 inline at::Tensor defined_or_empty(const c10::optional<at::Tensor>& t) {
   return t.has_value() && t->defined() ? t->contiguous() : at::Tensor();

@@ -101,7 +101,12 @@ struct DurationItem {
   int64_t S1, C, D, T, U;
 
   RNNT_HOST_DEVICE int64_t node(int64_t t, int64_t u) const { return t * S1 + u; }
-  RNNT_HOST_DEVICE int64_t next_symbol(int64_t u) const { return u < U ? y[u] : 0; }
+  // The symbol emitted from row u, clamped into [0, C): with value checks
+  // off an unchecked symbol outside that range reads (and its gradient
+  // writes) the nearest class of its own row, never another row's memory.
+  RNNT_HOST_DEVICE int64_t next_symbol(int64_t u) const {
+    return u < U ? clamp_index(y[u], 0, C - 1) : 0;
+  }
   RNNT_HOST_DEVICE acc_t weight(const DurationArc& a, int64_t t, int64_t u) const {
     const int64_t n = node(t, u);
     return arc_weight<acc_t>(a, next_symbol(u), x + n * C, norms[2 * n] + sigma,

@@ -10,6 +10,7 @@
 #include "common/checks.h"
 #include "duration_lattice.h"
 #include "tdt_ops.h"
+#include "tdt_terms.h"
 #include "losses/loss_tail.h"
 #include "losses/losses_ops.h"
 
@@ -66,22 +67,28 @@ at::Tensor rnnt_loss_tdt(const at::Tensor& logits, const at::Tensor& duration_lo
                       fastemit_lambda, reduction, zero_infinity);
   const char* op = call.op;
   check_blank(termination_symbol, logits, op);
-  TORCH_CHECK(duration_logits.dim() == 4 &&
-                  last_dim(duration_logits) == static_cast<int64_t>(durations.size()),
-              op, ": duration_logits must be [B][T][S+1][D] with D = len(durations) = ",
+  TORCH_CHECK(duration_logits.dim() == 4, op,
+              ": duration_logits must be 4-D [B][T][S+1][D], got ", duration_logits.dim(), "-D");
+  TORCH_CHECK(last_dim(duration_logits) == static_cast<int64_t>(durations.size()), op,
+              ": duration_logits must be [B][T][S+1][D] with D = len(durations) = ",
               durations.size(), ", got D = ", last_dim(duration_logits));
-  TORCH_CHECK_VALUE(omega >= 0.0 && omega <= 1.0, op, ": omega must be in [0, 1], got ", omega);
+  check_tdt_devices(logits, "logits", call.symbols, call.boundary, duration_logits,
+                    "duration_logits", op);
+  check_omega(omega, op);
+  check_sigma(sigma, op);
+  check_durations_count(durations, op);
   const std::vector<int64_t> arcs = tdt_arcs(durations, termination_symbol, op);
   // The lattice scales the symbol arcs' gradient (FastEmit); the reported
   // value is scaled here.
-  at::Tensor losses = fastemit_reported(
+  const at::Tensor tdt = fastemit_reported(
       -ops::_duration_lattice::call(logits, duration_logits, call.symbols, arcs, call.boundary,
                                     sigma, fastemit_lambda, false),
       fastemit_lambda);
-  if (omega != 0.0) {
-    losses = (1.0 - omega) * losses +
-             omega * regular_rnnt_losses(logits, call.symbols, termination_symbol, call.boundary);
-  }
+  const at::Tensor losses = mix_omega(tdt, omega, [&] {
+    return regular_rnnt_losses(logits,
+                               padding_as_blank(call.symbols, call.boundary, termination_symbol),
+                               termination_symbol, call.boundary);
+  });
   return reduce(losses, call.tail.reduction, zero_infinity);
 }
 
@@ -93,6 +100,11 @@ at::Tensor rnnt_loss_multiblank(const at::Tensor& logits, const at::Tensor& symb
   const LossCall call("rnnt::rnnt_loss_multiblank", symbols, boundary, "regular", 0.0, 0.0,
                       reduction, zero_infinity);
   const int64_t C = check_blank(termination_symbol, logits, call.op);
+  check_tdt_devices(logits, "logits", call.symbols, call.boundary, at::Tensor(), "", call.op);
+  check_sigma(sigma, call.op);
+  TORCH_CHECK_VALUE(static_cast<int64_t>(big_blank_ids.size()) + 2 <= kMaxDurationArcs, call.op,
+                    ": at most ", kMaxDurationArcs - 2, " big blanks, got ",
+                    big_blank_ids.size());
   const std::vector<int64_t> arcs =
       multiblank_arcs(big_blank_ids, big_blank_durations, termination_symbol, C, call.op);
   const at::Tensor losses = -ops::_duration_lattice::call(logits, c10::nullopt, call.symbols, arcs,

@@ -19,6 +19,7 @@
 #include "losses/logprobs.h"
 #include "losses/loss_tail.h"
 #include "tdt_ops.h"
+#include "tdt_terms.h"
 
 namespace rnnt {
 namespace {
@@ -74,8 +75,20 @@ struct LabelLattice {
   }
 };
 
-void check_omega(double omega, const char* op) {
-  TORCH_CHECK_VALUE(omega >= 0.0 && omega <= 1.0, op, ": omega must be in [0, 1], got ", omega);
+// The user's symbols for the label joiner's (px, py): symbols of the
+// items (u < U_b) checked to differ from the blank (with value checks on;
+// their range is checked there), padding past U_b read as the blank, as
+// in rnnt_loss_tdt, whose lattice never reads it.
+at::Tensor tdt_symbols(const at::Tensor& symbols, const c10::optional<at::Tensor>& boundary,
+                       int64_t blank, int64_t C, const char* op) {
+  TORCH_CHECK(symbols.dim() == 2 && symbols.scalar_type() == at::kLong, op,
+              ": symbols must be an int64 [B][S] tensor, got a ", symbols.dim(), "-D ",
+              symbols.scalar_type(), " tensor");
+  TORCH_CHECK_VALUE(blank >= 0 && blank < C, op, ": termination_symbol must be in [0, C = ", C,
+                    "), got ", blank);
+  check_boundary_shape(boundary, symbols.sym_size(0), symbols, op);
+  check_symbols_not_blank(symbols, boundary, blank, C, op);
+  return padding_as_blank(symbols, boundary, blank);
 }
 
 // Per-item losses (1 - omega) * TDT + omega * RNN-T (the regular RNN-T loss
@@ -84,11 +97,8 @@ void check_omega(double omega, const char* op) {
 at::Tensor tdt_losses(const at::Tensor& scores, const at::Tensor& px, const at::Tensor& py,
                       const c10::optional<at::Tensor>& boundary, double omega,
                       double fastemit_lambda) {
-  at::Tensor losses = fastemit_reported(-scores, fastemit_lambda);
-  if (omega != 0.0) {
-    losses = (1.0 - omega) * losses - omega * ops::mutual_information::call(px, py, boundary);
-  }
-  return losses;
+  return mix_omega(fastemit_reported(-scores, fastemit_lambda), omega,
+                   [&] { return -ops::mutual_information::call(px, py, boundary); });
 }
 
 void check_durations_dim(const at::Tensor& t, const char* name, int64_t dim, const char* shape,
@@ -97,7 +107,7 @@ void check_durations_dim(const at::Tensor& t, const char* name, int64_t dim, con
               "-D");
   TORCH_CHECK(at::isFloatingType(t.scalar_type()), op, ": ", name,
               " must be floating point, got ", t.scalar_type());
-  TORCH_CHECK_VALUE(last_dim(t) == static_cast<int64_t>(durations.size()), op, ": ", name,
+  TORCH_CHECK(last_dim(t) == static_cast<int64_t>(durations.size()), op, ": ", name,
                     " must be ", shape, " with D = len(durations) = ", durations.size(),
                     ", got D = ", last_dim(t));
 }
@@ -111,7 +121,11 @@ LossWithGrad simple_tdt_loss(const at::Tensor& lm, const at::Tensor& am,
   const LossCall call("rnnt::rnnt_loss_tdt_simple", symbols, boundary, "regular", 0.0, 0.0,
                       reduction, zero_infinity);
   const char* op = call.op;
-  const auto [px, py] = get_rnnt_logprobs(lm, am, call.symbols, termination_symbol, "regular",
+  TORCH_CHECK(am.dim() == 3, op, ": am must be 3-D [B][T][C], got ", am.dim(), "-D");
+  check_tdt_devices(am, "am", call.symbols, call.boundary, lm, "lm", op);
+  const at::Tensor user_symbols =
+      tdt_symbols(call.symbols, call.boundary, termination_symbol, last_dim(am), op);
+  const auto [px, py] = get_rnnt_logprobs(lm, am, user_symbols, termination_symbol, "regular",
                                           call.boundary);
   check_durations_dim(lm_duration, "lm_duration", 3, "[B][S+1][D]", durations, op);
   check_durations_dim(am_duration, "am_duration", 3, "[B][T][D]", durations, op);
@@ -132,6 +146,8 @@ LossWithGrad simple_tdt_loss(const at::Tensor& lm, const at::Tensor& am,
   const at::Tensor duration_logits =
       am_duration.to(acc).unsqueeze(2) + lm_duration.to(acc).unsqueeze(1);
   check_omega(omega, op);
+  check_sigma(sigma, op);
+  check_durations_count(durations, op);
   const LabelLattice lattice(px, py, duration_logits, call.symbols, durations, op);
   at::Tensor scores, px_grad, py_grad;
   if (return_grad) {
@@ -172,8 +188,14 @@ at::Tensor rnnt_loss_tdt_pruned(const at::Tensor& logits, const at::Tensor& dura
   const LossCall call("rnnt::rnnt_loss_tdt_pruned", symbols, boundary, "regular", 0.0,
                       fastemit_lambda, reduction, zero_infinity);
   const char* op = call.op;
+  TORCH_CHECK(logits.dim() == 4, op, ": logits must be 4-D [B][T][s_range][C], got ",
+              logits.dim(), "-D");
+  check_tdt_devices(logits, "logits", call.symbols, call.boundary, duration_logits,
+                    "duration_logits", op);
+  const at::Tensor user_symbols =
+      tdt_symbols(call.symbols, call.boundary, termination_symbol, last_dim(logits), op);
   // Checks logits, symbols, ranges (shape and values) and boundary.
-  const auto [px, py] = get_rnnt_logprobs_pruned(logits, call.symbols, ranges, termination_symbol,
+  const auto [px, py] = get_rnnt_logprobs_pruned(logits, user_symbols, ranges, termination_symbol,
                                                  call.boundary, "regular", false, inplace_grad);
   check_durations_dim(duration_logits, "duration_logits", 4, "[B][T][s_range][D]", durations, op);
   TORCH_SYM_CHECK(duration_logits.sym_size(0).sym_eq(logits.sym_size(0))
@@ -193,6 +215,8 @@ at::Tensor rnnt_loss_tdt_pruned(const at::Tensor& logits, const at::Tensor& dura
       duration_logits.new_zeros_symint({B, T, S + 1, D})
           .scatter(2, ranges.unsqueeze(3).expand_symint({B, T, R, D}), duration_logits);
   check_omega(omega, op);
+  check_sigma(sigma, op);
+  check_durations_count(durations, op);
   const LabelLattice lattice(px, py, full_z, call.symbols, durations, op);
   const at::Tensor losses = tdt_losses(lattice.scores(call.boundary, sigma, fastemit_lambda), px,
                                        py, call.boundary, omega, fastemit_lambda);
