@@ -67,7 +67,7 @@ def _mutual_information_with_grad_fake(px, py, boundary=None):
 
 
 @torch.library.register_fake("rnnt::_checked_index")
-def _checked_index_fake(index, size, name):
+def _checked_index_fake(index, size, name, function=""):
     return torch.empty_like(index)
 
 

@@ -11,7 +11,13 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
-from rnnt_ops.lengths import boundary_from_lengths, is_index_dtype, require_tensor
+from rnnt_ops.lengths import (
+    boundary_from_lengths,
+    check_on_device,
+    checked_lengths,
+    is_index_dtype,
+    require_tensor,
+)
 
 def rnnt_loss(
     logits: Tensor,
@@ -57,7 +63,7 @@ def rnnt_loss(
     require_tensor(logits, "logits", function)
     require_tensor(targets, "targets", function)
     if logits.dim() != 4:
-        raise ValueError(f"{function}: logits must be 4-D [B][T][U+1][C], got {logits.dim()}-D")
+        raise RuntimeError(f"{function}: logits must be 4-D [B][T][U+1][C], got {logits.dim()}-D")
     if reduction not in ["none", "mean", "sum"]:
         raise ValueError(f"{function}: reduction must be 'none', 'mean' or 'sum', got '{reduction}'")
     if fastemit_lambda < 0.0:
@@ -69,21 +75,31 @@ def rnnt_loss(
             f"{function}: blank must be in [-C, C) with C = {num_classes} classes, got {blank}"
         )
     if targets.dim() != 2 or not is_index_dtype(targets):
-        raise ValueError(
+        raise RuntimeError(
             f"{function}: targets must be a 2-D int32 or int64 tensor [B][U], "
             f"got a {targets.dim()}-D {targets.dtype} tensor"
         )
-    boundary = boundary_from_lengths(logit_lengths, target_lengths)
+    check_on_device(targets, "targets", logits, "logits", function)
+    require_tensor(logit_lengths, "logit_lengths", function)
+    require_tensor(target_lengths, "target_lengths", function)
+    check_on_device(logit_lengths, "logit_lengths", logits, "logits", function)
+    check_on_device(target_lengths, "target_lengths", logits, "logits", function)
+    boundary = boundary_from_lengths(
+        checked_lengths(logit_lengths, logits.size(1), "logit_lengths", function),
+        checked_lengths(target_lengths, targets.size(1), "target_lengths", function))
     # Padding past an item's length may hold anything (-1, an ignore index):
     # the loss never reads it, but the op checks every symbol, so the blank
     # stands in for it.
     positions = torch.arange(targets.size(1), device=targets.device).unsqueeze(0)
     padded = positions >= boundary[:, 2:3].to(targets.device)
-    symbols = targets.to(torch.int64).masked_fill(padded, blank_index)
+    symbols = torch.ops.rnnt._checked_index(
+        targets.to(torch.int64).masked_fill(padded, blank_index), num_classes,
+        "targets (within target_lengths)", function)
     if clamp <= 0.0 and fused_log_softmax and fastemit_lambda == 0.0:
-        return torch.ops.rnnt.rnnt_loss(
+        loss = torch.ops.rnnt.rnnt_loss(
             logits, symbols, blank_index, boundary, "regular", 0.0, reduction, False, False
         )
+        return loss.to(logits.dtype)  # as torchaudio: the loss in the logits' dtype
     if clamp > 0.0 and logits.requires_grad and torch.is_grad_enabled():
         costs = _clamped_costs(
             logits, symbols, blank_index, boundary, fused_log_softmax, fastemit_lambda, clamp
@@ -91,10 +107,10 @@ def rnnt_loss(
     else:
         costs = _costs(logits, symbols, blank_index, boundary, fused_log_softmax, fastemit_lambda)
     if reduction == "mean":
-        return costs.mean()
-    if reduction == "sum":
-        return costs.sum()
-    return costs
+        costs = costs.mean()
+    elif reduction == "sum":
+        costs = costs.sum()
+    return costs.to(logits.dtype)
 
 
 def _costs(

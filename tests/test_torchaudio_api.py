@@ -214,17 +214,17 @@ def test_boundary_from_lengths():
     "call, error, match",
     [
         (lambda a: rnnt_ops.boundary_from_lengths([5, 3], a[3]), TypeError, "logit_lengths must be a torch.Tensor.*pass a tensor"),
-        (lambda a: rnnt_ops.boundary_from_lengths(a[2], a[3][:1]), ValueError, "both be"),
-        (lambda a: rnnt_ops.boundary_from_lengths(a[2].float(), a[3]), ValueError, "logit_lengths must be a 1-D int32 or int64"),
+        (lambda a: rnnt_ops.boundary_from_lengths(a[2], a[3][:1]), RuntimeError, "both be"),
+        (lambda a: rnnt_ops.boundary_from_lengths(a[2].float(), a[3]), RuntimeError, "logit_lengths must be a 1-D int32 or int64"),
         (lambda a: rnnt_loss(a[0], a[1].tolist(), a[2], a[3]), TypeError, "targets must be a torch.Tensor.*pass a tensor"),
-        (lambda a: rnnt_loss(a[0], a[1], a[2].tolist(), a[3]), TypeError, "boundary_from_lengths: logit_lengths must be a torch.Tensor"),
-        (lambda a: rnnt_loss(a[0], a[1].float(), a[2], a[3]), ValueError, "targets must be a 2-D int32 or int64"),
-        (lambda a: rnnt_loss(a[0][0], a[1], a[2], a[3]), ValueError, "logits must be 4-D"),
+        (lambda a: rnnt_loss(a[0], a[1], a[2].tolist(), a[3]), TypeError, "functional.rnnt_loss: logit_lengths must be a torch.Tensor"),
+        (lambda a: rnnt_loss(a[0], a[1].float(), a[2], a[3]), RuntimeError, "targets must be a 2-D int32 or int64"),
+        (lambda a: rnnt_loss(a[0][0], a[1], a[2], a[3]), RuntimeError, "logits must be 4-D"),
         (lambda a: rnnt_loss(a[0], a[1], a[2], a[3], blank=6), ValueError, r"blank must be in \[-C, C\) with C = 6"),
         (lambda a: rnnt_loss(a[0], a[1], a[2], a[3], blank=-7), ValueError, "blank must be in"),
         (lambda a: rnnt_loss(a[0], a[1], a[2], a[3], reduction="avg"), ValueError, "reduction must be"),
         (lambda a: rnnt_loss(a[0], a[1], a[2], a[3], fastemit_lambda=-1.0), ValueError, "fastemit_lambda must be >= 0"),
-        (lambda a: rnnt_loss(a[0], a[1], a[2] + 1, a[3]), RuntimeError, r"boundary\[0\]"),
+        (lambda a: rnnt_loss(a[0], a[1], a[2] + 1, a[3]), ValueError, r"functional.rnnt_loss: logit_lengths must lie in \[0, 6\)"),
     ],
 )
 def test_errors(call, error, match):
@@ -301,3 +301,41 @@ def test_matches_torchaudio_itself(device, options):
         results.append((loss.detach(), x.grad))
     torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("options", [{}, {"clamp": 0.5}, {"fused_log_softmax": False}])
+def test_loss_has_the_logits_dtype(dtype, options):
+    """As torchaudio: float16 logits give a float16 loss."""
+    logits, targets, logit_lengths, target_lengths = make_batch()
+    x = logits.to(dtype)
+    if options.get("fused_log_softmax", True) is False:
+        x = x.float().log_softmax(-1).to(dtype)
+    x.requires_grad_()
+    loss = rnnt_loss(x, targets, logit_lengths, target_lengths, **options)
+    assert loss.dtype == dtype
+    loss.backward()
+    assert x.grad.dtype == dtype
+
+
+@pytest.mark.parametrize("poison", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("options", [{}, {"reduction": "sum"}, {"fastemit_lambda": 0.01}])
+def test_padding_never_reaches_the_loss_or_its_gradient(poison, options):
+    """Logits past an item's lengths may hold anything: the loss and the
+    gradient inside the lengths are those of clean padding, and the
+    gradient in the padding is 0 (as torchaudio)."""
+    logits, targets, logit_lengths, target_lengths = make_batch(full=False, seed=3)
+    T, U1 = logits.shape[1], logits.shape[2]
+    frames = torch.arange(T).view(1, T, 1, 1) >= logit_lengths.long().view(-1, 1, 1, 1)
+    labels = torch.arange(U1).view(1, 1, U1, 1) > target_lengths.long().view(-1, 1, 1, 1)
+    padding = (frames | labels).expand_as(logits)
+    assert padding.any()
+    results = []
+    for x in (logits, logits.masked_fill(padding, poison)):
+        x = x.clone().requires_grad_()
+        loss = rnnt_loss(x, targets, logit_lengths, target_lengths, **options)
+        loss.sum().backward()
+        results.append((loss.detach(), x.grad))
+    torch.testing.assert_close(results[1][0], results[0][0])
+    torch.testing.assert_close(results[1][1], results[0][1])
+    assert (results[1][1][padding] == 0).all()

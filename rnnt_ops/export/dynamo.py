@@ -119,7 +119,7 @@ def custom_translation_table() -> dict[Callable, Callable]:
     if hasattr(torch.ops.rnnt, "_checked_index"):
         from onnxscript import opset18 as op
 
-        def checked_index(index, size, name=""):
+        def checked_index(index, size, name="", function=""):
             # Standard ONNX has no assertion: an index outside [0, size)
             # becomes OUT_OF_RANGE_INDEX, which the Gather/GatherElements/
             # ScatterElements that consume it reject at run time (a plain

@@ -81,7 +81,7 @@ def _int64(g, value):
     return g.op("Constant", value_t=torch.tensor(value, dtype=torch.int64))
 
 
-def _checked_index_symbolic(g, index, size, name=None):
+def _checked_index_symbolic(g, index, size, name=None, function=None):
     """rnnt::_checked_index: see dynamo.custom_translation_table."""
     size = g.op("Cast", size, to_i=7)  # int64
     bad = g.op("Or", g.op("Less", index, _int64(g, 0)),

@@ -7,8 +7,10 @@
 namespace rnnt {
 namespace {
 
-at::Tensor checked_index(const at::Tensor& index, c10::SymInt size, c10::string_view name) {
-  TORCH_CHECK(index.scalar_type() == at::kLong, op_name("rnnt"), ": ", std::string(name),
+at::Tensor checked_index(const at::Tensor& index, c10::SymInt size, c10::string_view name,
+                         c10::string_view function) {
+  const std::string caller = function.empty() ? op_name("rnnt") : std::string(function);
+  TORCH_CHECK(index.scalar_type() == at::kLong, caller, ": ", std::string(name),
               " must be int64, got ", index.scalar_type());
   const int64_t upper = size.expect_int();
   if (index.numel() > 0 && value_checks_enabled()) {
@@ -20,7 +22,7 @@ at::Tensor checked_index(const at::Tensor& index, c10::SymInt size, c10::string_
       const auto [lo_t, hi_t] = at::aminmax(index);
       const at::Tensor bounds = at::stack({lo_t, hi_t}).cpu();
       pass_index_range(index, bounds[0].item<int64_t>(), bounds[1].item<int64_t>(), upper,
-                       name, op_name("rnnt"));
+                       name, caller.c_str());
     }
   }
   return index.clone();

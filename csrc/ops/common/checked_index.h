@@ -12,9 +12,11 @@
 namespace rnnt {
 namespace ops {
 
-// "name" names the index in the error.
-RNNT_OP(_checked_index, "(Tensor index, SymInt size, str name) -> Tensor",
-        Tensor(TensorArg, c10::SymInt, c10::string_view));
+// "name" names the index in the error, and "function" the function the
+// user called (default: the public op running, see op_names.h); a Python
+// entry point over the ops names itself so, traced graphs included.
+RNNT_OP(_checked_index, "(Tensor index, SymInt size, str name, str function=\"\") -> Tensor",
+        Tensor(TensorArg, c10::SymInt, c10::string_view, c10::string_view));
 
 }  // namespace ops
 
@@ -36,7 +38,7 @@ inline at::Tensor call_checked_index(const at::Tensor& index, const c10::SymInt&
       return index;
     }
   }
-  return ops::_checked_index::call(index, size, name);
+  return ops::_checked_index::call(index, size, name, "");
 }
 
 }  // namespace rnnt

@@ -9,6 +9,8 @@
 #include <torch/csrc/autograd/VariableTypeUtils.h>
 #include <torch/library.h>
 
+#include "common/differentiable_once.h"
+#include "common/op_names.h"
 #include "joiner_ops.h"
 
 namespace rnnt {
@@ -26,6 +28,7 @@ class JoinerLogprobsFunction : public torch::autograd::Function<JoinerLogprobsFu
     auto [symbol_logp, blank_logp, log_norm] =
         ops::_joiner_logprobs::call(logits, symbol_index, termination_symbol, inplace_grad);
     ctx->save_for_backward({logits, symbol_index, log_norm});
+    remember_input_edges(ctx, op_name("rnnt::_joiner_logprobs"), logits);
     ctx->saved_data["termination_symbol"] = termination_symbol;
     ctx->saved_data["inplace_grad"] = inplace_grad;
     ctx->mark_non_differentiable({log_norm});
@@ -52,11 +55,15 @@ class JoinerLogprobsFunction : public torch::autograd::Function<JoinerLogprobsFu
                                               log_norm, termination_symbol);
       }
       torch::autograd::increment_version(logits);
-      return {logits.detach(), at::Tensor(), at::Tensor(), at::Tensor()};
+      return differentiable_once(ctx, {logits.detach(), at::Tensor(), at::Tensor(), at::Tensor()},
+                                 grad_symbol);
     }
+    // The backward kernel has no autograd of its own: its gradient is not
+    // differentiable again.
     const at::Tensor grad_logits = ops::_joiner_logprobs_backward::call(
         grad_symbol, grad_blank, logits, saved[1], log_norm, termination_symbol);
-    return {grad_logits, at::Tensor(), at::Tensor(), at::Tensor()};
+    return differentiable_once(ctx, {grad_logits, at::Tensor(), at::Tensor(), at::Tensor()},
+                               grad_symbol);
   }
 };
 

@@ -72,11 +72,17 @@ acc_t row_log_norm(const acc_t* x, int64_t C) {
 }
 
 // grad[c] = g_s [c == sym] + g_b [c == blank] - (g_s + g_b) softmax(x)[c]
-// (joiner_math.h); grad may alias x.
+// (joiner_math.h); grad may alias x. A row that no path visits (both
+// upstream gradients 0, e.g. padding past an item's lengths) gets 0,
+// whatever its values (NaN or inf padding included).
 template <typename acc_t>
 void row_grad(const acc_t* x, acc_t norm, acc_t gs, acc_t gb, int64_t sym, int64_t blank,
               int64_t C, acc_t* grad) {
   using Vec = at::vec::Vectorized<acc_t>;
+  if (unvisited_row(gs, gb)) {
+    at::vec::map([](Vec) { return Vec(acc_t(0)); }, grad, x, C);
+    return;
+  }
   if (norm == neg_inf<acc_t>()) {
     at::vec::map([](Vec) { return Vec(acc_t(0)); }, grad, x, C);
   } else {

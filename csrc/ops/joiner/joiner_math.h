@@ -25,10 +25,19 @@ RNNT_HOST_DEVICE acc_t softmax_entry(acc_t logit, acc_t log_norm) {
   return log_norm == neg_inf<acc_t>() ? acc_t(0) : exp(logit - log_norm);
 }
 
+// A row whose upstream gradients are both 0 lies on no path (padding past
+// an item's lengths, a cell outside its box): its gradient is 0 whatever
+// its logits, NaN or inf included.
+template <typename acc_t>
+RNNT_HOST_DEVICE bool unvisited_row(acc_t grad_symbol, acc_t grad_blank) {
+  return grad_symbol == acc_t(0) && grad_blank == acc_t(0);
+}
+
 template <typename acc_t>
 RNNT_HOST_DEVICE acc_t joiner_logit_grad(acc_t logit, acc_t log_norm,
                                          acc_t grad_symbol, acc_t grad_blank,
                                          bool is_symbol, bool is_blank) {
+  if (unvisited_row(grad_symbol, grad_blank)) return acc_t(0);
   acc_t g = -(grad_symbol + grad_blank) * softmax_entry(logit, log_norm);
   if (is_symbol) g += grad_symbol;
   if (is_blank) g += grad_blank;

@@ -4,6 +4,8 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "common/differentiable_once.h"
+#include "common/op_names.h"
 #include "pruned_lattice_ops.h"
 
 namespace rnnt {
@@ -22,6 +24,7 @@ class PrunedLatticeFunction : public torch::autograd::Function<PrunedLatticeFunc
     auto [px, py] = ops::_pruned_lattice::call(px_kept, py_kept, ranges, S, rnnt_type, boundary);
     const bool has_boundary = boundary.has_value() && boundary->defined();
     ctx->save_for_backward({ranges, has_boundary ? *boundary : at::Tensor()});
+    remember_input_edges(ctx, op_name("rnnt::_pruned_lattice"), px_kept, py_kept);
     ctx->saved_data["rnnt_type"] = std::string(rnnt_type);
     return {px, py};
   }
@@ -36,7 +39,9 @@ class PrunedLatticeFunction : public torch::autograd::Function<PrunedLatticeFunc
     const at::Tensor &grad_px = grads[0], &grad_py = grads[1];
     auto [grad_px_kept, grad_py_kept] =
         ops::_pruned_lattice_backward::call(grad_px, grad_py, ranges, rnnt_type, boundary);
-    return {grad_px_kept, grad_py_kept, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return differentiable_once(
+        ctx, {grad_px_kept, grad_py_kept, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()},
+        grad_px);
   }
 };
 

@@ -178,9 +178,11 @@ RNNT_HOST_DEVICE acc_t beta_at(const DurationItem<scalar_t, acc_t>& v, const Dur
 // The gradient of score w.r.t. logit x[c] of a node, given the node's
 // weighted arc occupations: hit (the occupations of arcs labelled c, symbol
 // arcs scaled by 1 + lambda) minus base * softmax(x)[c], base = the node's
-// occupation plus lambda times its symbol arcs' occupation.
+// occupation plus lambda times its symbol arcs' occupation. A node no path
+// visits (base 0, so hit 0) gets 0 whatever its logits, NaN padding included.
 template <typename acc_t>
 RNNT_HOST_DEVICE acc_t logit_grad(acc_t hit, acc_t base, acc_t logit, acc_t log_norm) {
+  if (base == acc_t(0)) return hit;
   return hit - base * exp_or_zero(logit - log_norm);
 }
 
