@@ -130,7 +130,7 @@ def test_build_cli_help_and_print_path_do_not_build(tmp_path):
     help_run = run_python("", tmp_path, "-m", "rnnt_ops.build", "--help")
     out, err = help_run.communicate(timeout=3600)
     assert help_run.returncode == 0, err
-    for option in ("--cuda", "--no-cuda", "--print-path", "RNNT_OPS_BUILD_DIR"):
+    for option in ("--cuda", "--no-cuda", "--print-path", "RNNT_OPS_BUILD_DIR", "Dockerfile", "TORCH_CUDA_ARCH_LIST"):
         assert option in out, out
     path_run = run_python("", tmp_path, "-m", "rnnt_ops.build", "--no-cuda", "--print-path")
     out, err = path_run.communicate(timeout=3600)
