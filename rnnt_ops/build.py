@@ -32,8 +32,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
             "build. Set TORCH_CUDA_ARCH_LIST for the build and the imports alike: by\n"
             "default a build with no GPU visible (docker build) compiles for every\n"
             "architecture torch has, an import on a GPU machine for its GPUs, and the\n"
-            "import would build again. To clear the cache, delete directories under its\n"
-            "root (or all of it): imports rebuild what they need.\n"
+            "import would build again. To clear old builds, delete the torch* directories\n"
+            "under the cache root: imports rebuild what they need.\n"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
