@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-import rnnt_ops
 from build_copies import copy_build
 from rnnt_ops import _build
 
@@ -308,7 +307,7 @@ def test_the_build_shows_progress_while_it_compiles(tmp_path, monkeypatch, capsy
     _build._build(tmp_path)
     printed.append(capsys.readouterr().err)
     lines = "".join(printed).splitlines()
-    assert lines[0].startswith(f"rnnt_ops: building the C++") and str(tmp_path) in lines[0]
+    assert lines[0].startswith("rnnt_ops: building the C++") and str(tmp_path) in lines[0]
     assert re.fullmatch(r"rnnt_ops: built in \d+\.\d s", lines[-1]), lines
     counts = [int(LINE.fullmatch(line)[1]) for line in lines[1:-1]]
     assert counts == sorted(counts) and counts[-1] == len(compiled), lines
