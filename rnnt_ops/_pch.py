@@ -105,7 +105,11 @@ def precompiled_header_flags(
             partial.unlink(missing_ok=True)
             return []
         partial.replace(compiled)
-    return ["-include", str(header)]
+    # Named relative to the build directory, where ninja runs the compiler:
+    # the compile commands then do not depend on the directory's path, so
+    # the object files of a copied build directory stay up to date for
+    # ninja (see _build._seed).
+    return ["-include", HEADER_NAME]
 
 
 def remove(directory: Path) -> None:

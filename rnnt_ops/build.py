@@ -1,6 +1,7 @@
 """``python -m rnnt_ops.build``: build the op library now (e.g. in a Docker
 image, or before a read-only deployment) and print the path of the shared
-library, for C++ users. ``--help`` lists the options."""
+library, for C++ users. ``--help`` lists the options and how to prebuild for
+an image or a cluster."""
 
 import argparse
 import os
@@ -17,8 +18,24 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
             "Build the rnnt_ops C++/CUDA op library (what the first `import rnnt_ops` "
             "does) and print the path of the shared library. The build directory is "
             "$RNNT_OPS_BUILD_DIR, else ~/.cache/rnnt_ops; a later import with the same "
-            "torch, settings and sources loads it without building."
+            "torch, settings and sources loads it without building, from any checkout "
+            "or environment (the build is keyed by those, not by paths)."
         ),
+        epilog=(
+            "To prebuild for a Docker image or a cluster, build where every user can\n"
+            "read, with the settings they will import with; e.g. in a Dockerfile:\n"
+            "\n"
+            "  ENV RNNT_OPS_BUILD_DIR=/opt/rnnt_ops TORCH_CUDA_ARCH_LIST=\"8.0;9.0\"\n"
+            "  RUN python -m rnnt_ops.build --cuda\n"
+            "\n"
+            "Every import with the same sources, torch and settings then loads that\n"
+            "build. Set TORCH_CUDA_ARCH_LIST for the build and the imports alike: by\n"
+            "default a build with no GPU visible (docker build) compiles for every\n"
+            "architecture torch has, an import on a GPU machine for its GPUs, and the\n"
+            "import would build again. To clear old builds, delete the torch* directories\n"
+            "under the cache root: imports rebuild what they need.\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cuda = parser.add_mutually_exclusive_group()
     cuda.add_argument(
