@@ -1,7 +1,10 @@
-"""The RNN-T losses and pruning, with k2 / fast_rnnt 1.2 names, argument
-order and defaults: switching is a change of import. Each function is a thin
-wrapper over a C++ op in ``torch.ops.rnnt`` (usable from TorchScript and
-LibTorch too).
+"""The RNN-T losses and pruning, with k2 / fast_rnnt 1.2 names and
+defaults. Their positional order agrees up to ``reduction``; the options
+after it differ between k2 and fast_rnnt, so here they are keyword-only
+(:mod:`rnnt_ops.k2` and :mod:`rnnt_ops.fast_rnnt` take each peer's exact
+positional order). Each function is a thin wrapper over a C++ op in
+``torch.ops.rnnt`` (usable from TorchScript and LibTorch too; TorchScript
+compiles a positional-or-keyword twin, see rnnt_ops/_script_twin.py).
 
 Shapes: ``lm [B][S+1][C]`` (decoder / "language model" part), ``am [B][T][C]``
 (encoder / "acoustic model" part), ``logits [B][T][S+1][C]`` (full joiner
@@ -44,6 +47,8 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from rnnt_ops._script_twin import scripts_as
+
 LossOut = Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]]]
 
 
@@ -69,7 +74,7 @@ def get_rnnt_logprobs(
     return torch.ops.rnnt.get_rnnt_logprobs(lm, am, symbols, termination_symbol, rnnt_type, boundary)
 
 
-def rnnt_loss_simple(
+def _rnnt_loss_simple(
     lm: Tensor,
     am: Tensor,
     symbols: Tensor,
@@ -81,19 +86,40 @@ def rnnt_loss_simple(
     return_grad: bool = False,
     zero_infinity: bool = False,
 ) -> LossOut:
+    """:func:`rnnt_loss_simple` with every argument positional-or-keyword
+    (what TorchScript compiles for it)."""
+    args = (lm, am, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction, zero_infinity)
+    if return_grad:
+        return _with_grad(torch.ops.rnnt.rnnt_loss_simple_with_grad(*args))
+    return torch.ops.rnnt.rnnt_loss_simple(*args)
+
+
+@scripts_as(_rnnt_loss_simple)
+def rnnt_loss_simple(
+    lm: Tensor,
+    am: Tensor,
+    symbols: Tensor,
+    termination_symbol: int,
+    boundary: Optional[Tensor] = None,
+    rnnt_type: str = "regular",
+    delay_penalty: float = 0.0,
+    reduction: str = "mean",
+    *,
+    return_grad: bool = False,
+    zero_infinity: bool = False,
+) -> LossOut:
     """RNN-T loss with the simple joiner ``log_softmax(am[b,t] + lm[b,s])``,
     computed without forming ``[B][T][S+1][C]``.
 
     Args: ``lm [B][S+1][C]``, ``am [B][T][C]``, ``symbols`` int64 ``[B][S]``,
     ``termination_symbol``, then ``boundary``, ``rnnt_type``,
-    ``delay_penalty``, ``reduction``, ``return_grad``, ``zero_infinity`` as
-    described at the top of this module (and in docs/api.md).
+    ``delay_penalty``, ``reduction``, and by keyword ``return_grad``,
+    ``zero_infinity``, as described at the top of this module (and in
+    docs/api.md).
     Returns: the loss (``[B]`` for ``reduction="none"``, else a scalar), or
     ``(loss, (px_grad, py_grad))`` with ``return_grad=True``."""
-    args = (lm, am, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction, zero_infinity)
-    if return_grad:
-        return _with_grad(torch.ops.rnnt.rnnt_loss_simple_with_grad(*args))
-    return torch.ops.rnnt.rnnt_loss_simple(*args)
+    return _rnnt_loss_simple(lm, am, symbols, termination_symbol, boundary, rnnt_type,
+                             delay_penalty, reduction, return_grad, zero_infinity)
 
 
 def get_rnnt_logprobs_smoothed(
@@ -119,7 +145,7 @@ def get_rnnt_logprobs_smoothed(
     )
 
 
-def rnnt_loss_smoothed(
+def _rnnt_loss_smoothed(
     lm: Tensor,
     am: Tensor,
     symbols: Tensor,
@@ -133,10 +159,8 @@ def rnnt_loss_smoothed(
     return_grad: bool = False,
     zero_infinity: bool = False,
 ) -> LossOut:
-    """Simple loss on the smoothed log-probs of :func:`get_rnnt_logprobs_smoothed`.
-
-    Args: as :func:`rnnt_loss_simple`, plus ``lm_only_scale`` and
-    ``am_only_scale``. Returns: as :func:`rnnt_loss_simple`."""
+    """:func:`rnnt_loss_smoothed` with every argument positional-or-keyword
+    (what TorchScript compiles for it)."""
     args = (
         lm, am, symbols, termination_symbol, lm_only_scale, am_only_scale,
         boundary, rnnt_type, delay_penalty, reduction, zero_infinity,
@@ -144,6 +168,31 @@ def rnnt_loss_smoothed(
     if return_grad:
         return _with_grad(torch.ops.rnnt.rnnt_loss_smoothed_with_grad(*args))
     return torch.ops.rnnt.rnnt_loss_smoothed(*args)
+
+
+@scripts_as(_rnnt_loss_smoothed)
+def rnnt_loss_smoothed(
+    lm: Tensor,
+    am: Tensor,
+    symbols: Tensor,
+    termination_symbol: int,
+    lm_only_scale: float = 0.1,
+    am_only_scale: float = 0.1,
+    boundary: Optional[Tensor] = None,
+    rnnt_type: str = "regular",
+    delay_penalty: float = 0.0,
+    reduction: str = "mean",
+    *,
+    return_grad: bool = False,
+    zero_infinity: bool = False,
+) -> LossOut:
+    """Simple loss on the smoothed log-probs of :func:`get_rnnt_logprobs_smoothed`.
+
+    Args: as :func:`rnnt_loss_simple`, plus ``lm_only_scale`` and
+    ``am_only_scale``. Returns: as :func:`rnnt_loss_simple`."""
+    return _rnnt_loss_smoothed(lm, am, symbols, termination_symbol, lm_only_scale, am_only_scale,
+                               boundary, rnnt_type, delay_penalty, reduction, return_grad,
+                               zero_infinity)
 
 
 def get_rnnt_logprobs_joint(
@@ -165,7 +214,7 @@ def get_rnnt_logprobs_joint(
     )
 
 
-def rnnt_loss(
+def _rnnt_loss(
     logits: Tensor,
     symbols: Tensor,
     termination_symbol: int,
@@ -178,17 +227,8 @@ def rnnt_loss(
     inplace_grad: bool = False,
     fastemit_lambda: float = 0.0,
 ) -> LossOut:
-    """The full RNN-T loss of a joiner output.
-
-    Args: ``logits [B][T][S+1][C]`` (float16/bfloat16/float32/float64),
-    ``symbols`` int64 ``[B][S]``, ``termination_symbol`` (blank) in
-    ``[0, C)``, then the options described at the top of this module (docs/api.md).
-    ``fastemit_lambda``: FastEmit (Yu et al. 2021) as NeMo and warp-rnnt
-    apply it: the symbol-emission arcs' gradient is scaled by
-    ``1 + fastemit_lambda`` and the reported per-item loss is
-    ``(1 + fastemit_lambda) * loss``; not with ``delay_penalty``.
-    Returns: the loss (``[B]`` for ``reduction="none"``, else a scalar), or
-    ``(loss, (px_grad, py_grad))`` with ``return_grad=True``."""
+    """:func:`rnnt_loss` with every argument positional-or-keyword (what
+    TorchScript compiles for it)."""
     args = (
         logits, symbols, termination_symbol, boundary, rnnt_type, delay_penalty, reduction,
         zero_infinity, inplace_grad, fastemit_lambda,
@@ -196,6 +236,37 @@ def rnnt_loss(
     if return_grad:
         return _with_grad(torch.ops.rnnt.rnnt_loss_with_grad(*args))
     return torch.ops.rnnt.rnnt_loss(*args)
+
+
+@scripts_as(_rnnt_loss)
+def rnnt_loss(
+    logits: Tensor,
+    symbols: Tensor,
+    termination_symbol: int,
+    boundary: Optional[Tensor] = None,
+    rnnt_type: str = "regular",
+    delay_penalty: float = 0.0,
+    reduction: str = "mean",
+    *,
+    return_grad: bool = False,
+    zero_infinity: bool = False,
+    inplace_grad: bool = False,
+    fastemit_lambda: float = 0.0,
+) -> LossOut:
+    """The full RNN-T loss of a joiner output.
+
+    Args: ``logits [B][T][S+1][C]`` (float16/bfloat16/float32/float64),
+    ``symbols`` int64 ``[B][S]``, ``termination_symbol`` (blank) in
+    ``[0, C)``, then the options described at the top of this module
+    (docs/api.md); those after ``reduction`` by keyword only.
+    ``fastemit_lambda``: FastEmit (Yu et al. 2021) as NeMo and warp-rnnt
+    apply it: the symbol-emission arcs' gradient is scaled by
+    ``1 + fastemit_lambda`` and the reported per-item loss is
+    ``(1 + fastemit_lambda) * loss``; not with ``delay_penalty``.
+    Returns: the loss (``[B]`` for ``reduction="none"``, else a scalar), or
+    ``(loss, (px_grad, py_grad))`` with ``return_grad=True``."""
+    return _rnnt_loss(logits, symbols, termination_symbol, boundary, rnnt_type, delay_penalty,
+                      reduction, return_grad, zero_infinity, inplace_grad, fastemit_lambda)
 
 
 def get_rnnt_prune_ranges(
@@ -257,7 +328,7 @@ def get_rnnt_logprobs_pruned(
     )
 
 
-def rnnt_loss_pruned(
+def _rnnt_loss_pruned(
     logits: Tensor,
     symbols: Tensor,
     ranges: Tensor,
@@ -272,18 +343,8 @@ def rnnt_loss_pruned(
     inplace_grad: bool = False,
     fastemit_lambda: float = 0.0,
 ) -> LossOut:
-    """RNN-T loss on a pruned joiner output ``logits [B][T][s_range][C]``
-    (windows from :func:`get_rnnt_prune_ranges`). ``use_hat_loss=True``: HAT
-    factorisation (blank probability ``sigmoid(logits[..., 0])``, labels a
-    softmax over ``logits[..., 1:]``); needs ``termination_symbol == 0``.
-
-
-    Args: ``logits [B][T][s_range][C]``, ``symbols`` int64 ``[B][S]``,
-    ``ranges`` int64 ``[B][T][s_range]``, ``termination_symbol``, then the
-    options described at the top of this module (docs/api.md);
-    ``fastemit_lambda`` as in :func:`rnnt_loss`.
-    Returns: the loss (``[B]`` for ``reduction="none"``, else a scalar), or
-    ``(loss, (px_grad, py_grad))`` with ``return_grad=True``."""
+    """:func:`rnnt_loss_pruned` with every argument positional-or-keyword
+    (what TorchScript compiles for it)."""
     args = (
         logits, symbols, ranges, termination_symbol, boundary, rnnt_type,
         delay_penalty, reduction, use_hat_loss, zero_infinity, inplace_grad, fastemit_lambda,
@@ -291,3 +352,39 @@ def rnnt_loss_pruned(
     if return_grad:
         return _with_grad(torch.ops.rnnt.rnnt_loss_pruned_with_grad(*args))
     return torch.ops.rnnt.rnnt_loss_pruned(*args)
+
+
+@scripts_as(_rnnt_loss_pruned)
+def rnnt_loss_pruned(
+    logits: Tensor,
+    symbols: Tensor,
+    ranges: Tensor,
+    termination_symbol: int,
+    boundary: Optional[Tensor] = None,
+    rnnt_type: str = "regular",
+    delay_penalty: float = 0.0,
+    reduction: str = "mean",
+    *,
+    use_hat_loss: bool = False,
+    return_grad: bool = False,
+    zero_infinity: bool = False,
+    inplace_grad: bool = False,
+    fastemit_lambda: float = 0.0,
+) -> LossOut:
+    """RNN-T loss on a pruned joiner output ``logits [B][T][s_range][C]``
+    (windows from :func:`get_rnnt_prune_ranges`). ``use_hat_loss=True``: HAT
+    factorisation (blank probability ``sigmoid(logits[..., 0])``, labels a
+    softmax over ``logits[..., 1:]``); needs ``termination_symbol == 0``.
+
+    Args: ``logits [B][T][s_range][C]``, ``symbols`` int64 ``[B][S]``,
+    ``ranges`` int64 ``[B][T][s_range]``, ``termination_symbol``, then the
+    options described at the top of this module (docs/api.md), those after
+    ``reduction`` by keyword only (k2 puts ``use_hat_loss`` there,
+    fast_rnnt ``return_grad``: :mod:`rnnt_ops.k2` and
+    :mod:`rnnt_ops.fast_rnnt` take each one's positional order);
+    ``fastemit_lambda`` as in :func:`rnnt_loss`.
+    Returns: the loss (``[B]`` for ``reduction="none"``, else a scalar), or
+    ``(loss, (px_grad, py_grad))`` with ``return_grad=True``."""
+    return _rnnt_loss_pruned(logits, symbols, ranges, termination_symbol, boundary, rnnt_type,
+                             delay_penalty, reduction, use_hat_loss, return_grad, zero_infinity,
+                             inplace_grad, fastemit_lambda)

@@ -149,10 +149,23 @@ def rnnt_loss_tdt_pruned(
 _NEMO_REDUCTIONS = ("none", "sum", "mean_batch", "mean", "mean_volume")
 
 
-def _nemo_reduce(losses: Tensor, label_lens: Tensor, reduction: str) -> Tensor:
+def _nemo_reduction(reduction: Optional[str], module: str) -> str:
+    """NeMo's reduction names; None (what NeMo's RNNTLoss sets on its inner
+    loss) is 'none'."""
+    if reduction is None:
+        return "none"
+    if reduction not in _NEMO_REDUCTIONS:
+        raise ValueError(
+            f"{module}: reduction must be one of {_NEMO_REDUCTIONS} or None, got {reduction!r}")
+    return reduction
+
+
+def _nemo_reduce(losses: Tensor, label_lens: Tensor, reduction: Optional[str]) -> Tensor:
     """NeMo's RNNTLoss reductions: 'mean_batch' (batch mean), 'mean' (each
     loss over its label length, then batch mean), 'mean_volume' (sum over
-    the sum of label lengths), 'sum', 'none'."""
+    the sum of label lengths), 'sum', 'none' or None (per item)."""
+    if reduction is None:
+        return losses
     if reduction == "mean_batch":
         return losses.mean()
     if reduction == "mean":
@@ -164,89 +177,194 @@ def _nemo_reduce(losses: Tensor, label_lens: Tensor, reduction: str) -> Tensor:
     return losses
 
 
-class _ClampGrad(torch.autograd.Function):
-    """Identity whose backward clamps the gradient to [-clamp, clamp]."""
+def _nemo_inputs(module: str, acts: Tensor, labels: Tensor, act_lens: Tensor,
+                 label_lens: Tensor) -> Tuple[Tensor, Tensor]:
+    """(symbols ``[B][U]`` int64, boundary ``[B][4]``) from NeMo's padded
+    labels and lengths, for ``acts [B][T][U+1][..]``. Label positions past
+    an item's length are never read; they become the blank's stand-in 0
+    only after the check that every item's labels are there."""
+    if acts.dim() != 4:
+        raise RuntimeError(f"{module}: acts must be 4-D [B][T][U+1][C], got {acts.dim()}-D")
+    B = acts.size(0)
+    U = acts.size(2) - 1
+    if labels.dim() != 2 or labels.size(0) != B or labels.is_floating_point():
+        raise RuntimeError(
+            f"{module}: labels must be an integer [B][U] tensor with B = {B}, got a "
+            f"{labels.dtype} tensor of shape {list(labels.shape)}")
+    for name, lens in (("act_lens", act_lens), ("label_lens", label_lens)):
+        if lens.dim() != 1 or lens.size(0) != B or lens.is_floating_point():
+            raise RuntimeError(
+                f"{module}: {name} must be an integer [B] tensor with B = {B} (one length "
+                f"per item of acts), got a {lens.dtype} tensor of shape {list(lens.shape)}")
+    width = labels.size(1)
+    if width < U and B > 0:
+        # Narrower labels than the lattice: padding is harmless unless some
+        # item's labels would be cut (a host read, only in this case).
+        longest = int(label_lens.max())
+        if longest > width:
+            raise ValueError(
+                f"{module}: labels has {width} columns but label_lens asks for up to "
+                f"{longest} labels: labels must hold every item's label_lens labels")
+        labels = torch.nn.functional.pad(labels, (0, U - width))
+    symbols = labels[:, :U].to(torch.int64)
+    lens = label_lens.to(torch.int64)
+    positions = torch.arange(U, device=symbols.device).view(1, U)
+    past_end = positions >= lens.to(symbols.device).view(B, 1)
+    symbols = symbols.masked_fill(past_end, 0)
+    zeros = torch.zeros_like(lens)
+    boundary = torch.stack([zeros, zeros, lens, act_lens.to(torch.int64).to(lens.device)], 1)
+    return symbols, boundary
 
-    @staticmethod
-    def forward(ctx, x: Tensor, clamp: float) -> Tensor:
-        ctx.clamp = clamp
-        return x.view_as(x)
 
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        return grad.clamp(-ctx.clamp, ctx.clamp), None
+def _with_item_grads(costs: Tensor, leaves: List[Tensor], inputs: List[Tensor],
+                     clamps: List[float]) -> Tensor:
+    """``costs`` (per item, ``[B]``, computed from ``leaves``: detached
+    copies of ``inputs`` that require grad) with the gradient towards
+    ``inputs[i]`` replaced by ``grad_out[b] * clip(d costs[b] / d inputs[i][b],
+    -clamps[i], clamps[i])`` (no clip where ``clamps[i] <= 0``): NeMo's
+    (and torchaudio's) clamp, which clips each item's own gradient before
+    the reduction scales it. Items are independent, so the gradient of
+    ``costs.sum()`` holds every item's own. The clipped gradient is attached
+    through ``costs + (linear - linear.detach())`` with ``linear[b] =
+    sum(inputs[i][b] * clipped[b])``, which adds exactly 0 to the value; a
+    Python autograd.Function would do the same but cannot be saved by
+    ``torch.jit.save``. The gradient is one of the gradient: not twice
+    differentiable."""
+    grads = torch.autograd.grad([costs.sum()], leaves, allow_unused=True)
+    out = costs.detach()
+    for i in range(len(inputs)):
+        grad = grads[i]
+        if grad is not None:
+            if clamps[i] > 0:
+                grad = grad.clamp(-clamps[i], clamps[i])
+            # Entries with zero gradient are left out so that a -inf input
+            # cannot make the sum NaN.
+            products = torch.where(grad != 0, inputs[i].to(out.dtype) * grad.to(out.dtype),
+                                   torch.zeros_like(grad, dtype=out.dtype))
+            linear = products.flatten(1).sum(1)
+            out = out + (linear - linear.detach())
+    return out
 
 
-def _nemo_inputs(acts: Tensor, labels: Tensor, act_lens: Tensor, label_lens: Tensor,
-                 clamp: float):
-    if clamp > 0:
-        acts = _ClampGrad.apply(acts, clamp)
-    S = acts.shape[2] - 1
-    symbols = labels[:, :S].long()
-    if symbols.shape[1] < S:  # labels narrower than the lattice: pad (never read)
-        symbols = torch.nn.functional.pad(symbols, (0, S - symbols.shape[1]))
-    zeros = torch.zeros_like(act_lens, dtype=torch.long)
-    boundary = torch.stack([zeros, zeros, label_lens.long(), act_lens.long()], 1)
-    return acts, symbols, boundary
+def _needs_grad_hook(acts: Tensor, clamp: float) -> bool:
+    return clamp > 0 and acts.requires_grad and torch.is_grad_enabled()
 
 
 class TDTLoss(torch.nn.Module):
     """NeMo-compatible TDT loss module (``TDTLossNumba`` / ``RNNTLoss(
     loss_name='tdt')`` inputs). ``forward(acts, labels, act_lens,
     label_lens)``: ``acts [B][T][U+1][V+1+D]`` joiner output with the label
-    logits first (blank at ``blank_idx``; NeMo's ``RNNTLoss(num_classes=V)``
-    uses ``blank_idx = V``) and the D duration logits last; ``labels [B][U]``;
-    ``act_lens``, ``label_lens`` ``[B]``. ``reduction``: NeMo's names
-    ('mean_batch', 'mean', 'mean_volume', 'sum', 'none'). ``clamp > 0``
-    clamps the gradient of ``acts``. ``omega`` is applied as its expectation
-    (see :func:`rnnt_loss_tdt`)."""
+    logits first (blank at ``blank``; NeMo's ``RNNTLoss(num_classes=V)``
+    uses ``blank = V``) and the D duration logits last; ``labels [B][U']``
+    (``U' >= max(label_lens)``; positions past an item's length are never
+    read); ``act_lens``, ``label_lens`` ``[B]``.
 
-    def __init__(self, blank_idx: int, durations: List[int], reduction: str = "mean_batch",
-                 fastemit_lambda: float = 0.0, clamp: float = -1.0, sigma: float = 0.0,
-                 omega: float = 0.0):
+    Constructor keywords as NeMo's ``TDTLossNumba``: ``blank`` (or
+    ``blank_idx``), ``durations``, ``reduction``, ``fastemit_lambda``,
+    ``clamp``, ``sigma``, ``omega``. ``reduction``: NeMo's ``RNNTLoss``
+    names ('mean_batch', 'mean' = each loss over its label length,
+    'mean_volume', 'sum', 'none' or None); NeMo's numba module's own
+    'mean' is the batch mean, 'mean_batch' here. ``clamp > 0`` clips, per
+    item, the gradient of the label logits to ``[-clamp, clamp]`` before the
+    reduction scales it, as NeMo's kernel does (duration logits unclipped).
+    ``omega`` is applied as its expectation (see :func:`rnnt_loss_tdt`)."""
+
+    reduction: Optional[str]
+
+    def __init__(self, blank: Optional[int] = None, durations: Optional[List[int]] = None,
+                 reduction: Optional[str] = "mean_batch", fastemit_lambda: float = 0.0,
+                 clamp: float = -1.0, sigma: float = 0.0, omega: float = 0.0,
+                 blank_idx: Optional[int] = None):
         super().__init__()
-        if reduction not in _NEMO_REDUCTIONS:
-            raise ValueError(f"TDTLoss: reduction must be one of {_NEMO_REDUCTIONS}, got {reduction!r}")
-        self.blank_idx = blank_idx
-        self.durations = list(durations)
-        self.reduction = reduction
-        self.fastemit_lambda = fastemit_lambda
-        self.clamp = clamp
-        self.sigma = sigma
-        self.omega = omega
+        self.blank_idx = _blank_of("TDTLoss", blank, blank_idx)
+        if durations is None or len(durations) == 0:
+            raise ValueError("TDTLoss: durations must be a non-empty list of durations, e.g. "
+                             f"[0, 1, 2, 3, 4], got {durations!r}")
+        self.durations = [int(d) for d in durations]
+        self.reduction = _nemo_reduction(reduction, "TDTLoss")
+        self.fastemit_lambda = float(fastemit_lambda)
+        self.clamp = float(clamp)
+        self.sigma = float(sigma)
+        self.omega = float(omega)
+
+    @property
+    def blank(self) -> int:
+        return self.blank_idx
 
     def forward(self, acts: Tensor, labels: Tensor, act_lens: Tensor, label_lens: Tensor) -> Tensor:
-        acts, symbols, boundary = _nemo_inputs(acts, labels, act_lens, label_lens, self.clamp)
+        symbols, boundary = _nemo_inputs("TDTLoss", acts, labels, act_lens, label_lens)
         D = len(self.durations)
-        losses = rnnt_loss_tdt(
-            acts[..., :-D], acts[..., -D:], symbols, self.blank_idx, self.durations, boundary,
-            self.sigma, self.omega, self.fastemit_lambda, "none")
+        if acts.size(3) <= D:
+            raise RuntimeError(
+                f"TDTLoss: acts must have the label logits then the {D} duration logits in its "
+                f"last dimension, got {acts.size(3)} entries")
+        label_logits, duration_logits = acts[..., :-D], acts[..., -D:]
+        if _needs_grad_hook(acts, self.clamp):
+            leaves = [label_logits.detach().requires_grad_(),
+                      duration_logits.detach().requires_grad_()]
+            losses = rnnt_loss_tdt(leaves[0], leaves[1], symbols, self.blank_idx, self.durations,
+                                   boundary, self.sigma, self.omega, self.fastemit_lambda, "none")
+            losses = _with_item_grads(losses, leaves, [label_logits, duration_logits],
+                                      [self.clamp, 0.0])
+        else:
+            losses = rnnt_loss_tdt(label_logits, duration_logits, symbols, self.blank_idx,
+                                   self.durations, boundary, self.sigma, self.omega,
+                                   self.fastemit_lambda, "none")
         return _nemo_reduce(losses, label_lens, self.reduction)
 
 
 class MultiBlankRNNTLoss(torch.nn.Module):
     """NeMo-compatible multi-blank loss module (``MultiblankRNNTLossNumba``
-    inputs): ``acts [B][T][U+1][C]`` with the standard blank at ``blank_idx``
-    (NeMo: the last class) and big blank i, of duration
-    ``big_blank_durations[i]``, at ``blank_idx - 1 - i``. Other arguments as
-    :class:`TDTLoss` (FastEmit is not applied to multi-blank)."""
+    inputs): ``acts [B][T][U+1][C]`` with the standard blank at ``blank``
+    (or ``blank_idx``; NeMo: the last class) and big blank i, of duration
+    ``big_blank_durations[i]``, at ``blank - 1 - i``. Other arguments as
+    :class:`TDTLoss`; ``clamp`` clips the per-item gradient of all of
+    ``acts``. FastEmit is not implemented for multi-blank:
+    ``fastemit_lambda`` (a NeMo keyword) must be 0."""
 
-    def __init__(self, blank_idx: int, big_blank_durations: List[int],
-                 reduction: str = "mean_batch", clamp: float = -1.0, sigma: float = 0.0):
+    reduction: Optional[str]
+
+    def __init__(self, blank: Optional[int] = None,
+                 big_blank_durations: Optional[List[int]] = None,
+                 reduction: Optional[str] = "mean_batch", fastemit_lambda: float = 0.0,
+                 clamp: float = -1.0, sigma: float = 0.0, blank_idx: Optional[int] = None):
         super().__init__()
-        if reduction not in _NEMO_REDUCTIONS:
-            raise ValueError(
-                f"MultiBlankRNNTLoss: reduction must be one of {_NEMO_REDUCTIONS}, got {reduction!r}")
-        self.blank_idx = blank_idx
-        self.big_blank_durations = list(big_blank_durations)
-        self.big_blank_ids = [blank_idx - 1 - i for i in range(len(self.big_blank_durations))]
-        self.reduction = reduction
-        self.clamp = clamp
-        self.sigma = sigma
+        self.blank_idx = _blank_of("MultiBlankRNNTLoss", blank, blank_idx)
+        if big_blank_durations is None or len(big_blank_durations) == 0:
+            raise ValueError("MultiBlankRNNTLoss: big_blank_durations must be a non-empty list "
+                             f"of durations >= 2, e.g. [2, 4, 8], got {big_blank_durations!r}")
+        if fastemit_lambda != 0.0:
+            raise ValueError("MultiBlankRNNTLoss: fastemit_lambda must be 0 (FastEmit is not "
+                             f"implemented for the multi-blank loss), got {fastemit_lambda}")
+        self.big_blank_durations = [int(d) for d in big_blank_durations]
+        self.big_blank_ids = [self.blank_idx - 1 - i for i in range(len(self.big_blank_durations))]
+        self.reduction = _nemo_reduction(reduction, "MultiBlankRNNTLoss")
+        self.fastemit_lambda = 0.0
+        self.clamp = float(clamp)
+        self.sigma = float(sigma)
+
+    @property
+    def blank(self) -> int:
+        return self.blank_idx
 
     def forward(self, acts: Tensor, labels: Tensor, act_lens: Tensor, label_lens: Tensor) -> Tensor:
-        acts, symbols, boundary = _nemo_inputs(acts, labels, act_lens, label_lens, self.clamp)
-        losses = rnnt_loss_multiblank(
-            acts, symbols, self.blank_idx, self.big_blank_ids, self.big_blank_durations, boundary,
-            self.sigma, "none")
+        symbols, boundary = _nemo_inputs("MultiBlankRNNTLoss", acts, labels, act_lens, label_lens)
+        if _needs_grad_hook(acts, self.clamp):
+            leaf = acts.detach().requires_grad_()
+            losses = rnnt_loss_multiblank(leaf, symbols, self.blank_idx, self.big_blank_ids,
+                                          self.big_blank_durations, boundary, self.sigma, "none")
+            losses = _with_item_grads(losses, [leaf], [acts], [self.clamp])
+        else:
+            losses = rnnt_loss_multiblank(acts, symbols, self.blank_idx, self.big_blank_ids,
+                                          self.big_blank_durations, boundary, self.sigma, "none")
         return _nemo_reduce(losses, label_lens, self.reduction)
+
+
+def _blank_of(module: str, blank: Optional[int], blank_idx: Optional[int]) -> int:
+    """The blank index from NeMo's ``blank=`` or rnnt_ops' earlier ``blank_idx=``."""
+    if blank is None and blank_idx is None:
+        raise ValueError(f"{module}: the blank index must be given (blank=, as NeMo's "
+                         "num_classes, or blank_idx=)")
+    if blank is not None and blank_idx is not None and blank != blank_idx:
+        raise ValueError(f"{module}: blank={blank} and blank_idx={blank_idx} disagree; give one")
+    return int(blank if blank is not None else blank_idx)

@@ -34,7 +34,7 @@ def unfused_pruned_loss(am, lm, ranges, weight, bias, symbols, blank, boundary, 
     am_pruned, lm_pruned = rnnt_ops.do_rnnt_pruning(am, lm, ranges)
     logits = joiner(am_pruned, lm_pruned, weight, bias, activation)
     return rnnt_ops.rnnt_loss_pruned(logits, symbols, ranges, blank, boundary, rnnt_type,
-                                     delay_penalty, reduction, use_hat_loss)
+                                     delay_penalty, reduction, use_hat_loss=use_hat_loss)
 
 
 def random_problem(seed, rnnt_type, B=3, T=6, S=4, D=5, C=7, with_bias=True, ragged=True,

@@ -147,10 +147,26 @@ at::Tensor get_rnnt_prune_ranges(const at::Tensor& px_grad, const at::Tensor& py
   SymInt R(s_range);
   const SymInt needed = window_need(boundary_in, S, T, regular, op);
   if (needed.sym_gt(R).guard_bool(__FILE__, __LINE__)) {
-    TORCH_WARN_ONCE(op, ": s_range = ", s_range, " is too small for the boundary's ",
-                    regular ? "regular" : "modified/constrained",
-                    " items (some would keep no path); using s_range = ", needed,
-                    " (warned once)");
+    // Regular: some item has more symbols per frame than the windows can
+    // climb. Modified/constrained (only s_range = 1 gets here): a modified
+    // item keeps a path in 1-wide windows (its window start moves by at
+    // most one symbol per frame, as its path does), but a constrained
+    // symbol arc also scores the blank of the next label position in the
+    // same frame, outside a 1-wide window, so a constrained item with
+    // symbols would keep none; the gradients look the same for both.
+    if (regular) {
+      TORCH_WARN_ONCE(op, ": s_range = ", s_range,
+                      " is too small for the boundary's regular items (some would keep no "
+                      "path); using s_range = ", needed, " (warned once)");
+    } else {
+      TORCH_WARN_ONCE(op, ": s_range = 1 is raised to ", needed,
+                      " for a modified/constrained lattice: a constrained symbol arc also "
+                      "scores the blank of the next label position in its frame, which a "
+                      "window of 1 leaves out, so constrained items with symbols would keep no "
+                      "path (modified items would; the ranges cannot tell the two apart; "
+                      "rnnt_ops.k2 and rnnt_ops.fast_rnnt keep 1, as k2 and fast_rnnt do) "
+                      "(warned once)");
+    }
     R = needed;
   }
   if (R.sym_gt(S).guard_bool(__FILE__, __LINE__)) R = S + 1;  // nothing to prune
