@@ -46,10 +46,13 @@ from typing import Any, Dict, Optional
 import torch
 from torch import Tensor
 
+from rnnt_ops.lengths import check_on_device
+
 from rnnt_ops.tdt import (
     MultiBlankRNNTLoss,
     TDTLoss,
     _nemo_inputs,
+    _nemo_names,
     _nemo_reduce,
     _nemo_reduction,
     _needs_grad_hook,
@@ -75,6 +78,7 @@ class RNNTLossNumba(torch.nn.Module):
                  fastemit_lambda: float = 0.0, clamp: float = -1.0):
         super().__init__()
         self.blank = int(blank)
+        self.names = _nemo_names("RNNTLossNumba")
         self.reduction = _nemo_reduction(reduction, "RNNTLossNumba")
         if fastemit_lambda < 0:
             raise ValueError(f"RNNTLossNumba: fastemit_lambda must be >= 0, got {fastemit_lambda}")
@@ -82,7 +86,7 @@ class RNNTLossNumba(torch.nn.Module):
         self.clamp = float(clamp)
 
     def forward(self, acts: Tensor, labels: Tensor, act_lens: Tensor, label_lens: Tensor) -> Tensor:
-        symbols, boundary = _nemo_inputs("RNNTLossNumba", acts, labels, act_lens, label_lens)
+        symbols, boundary = _nemo_inputs(self.names, acts, labels, act_lens, label_lens)
         if _needs_grad_hook(acts, self.clamp):
             leaf = acts.detach().requires_grad_()
             losses = torch.ops.rnnt.rnnt_loss(leaf, symbols, self.blank, boundary, "regular", 0.0,
@@ -140,6 +144,16 @@ def resolve_rnnt_loss(loss_name: str, blank_idx: int,
                               clamp=used.get("clamp", -1.0), sigma=used.get("sigma", 0.0))
 
 
+def _longest(lengths: Tensor, most: int, name: str, what: str, module: str) -> int:
+    """The largest of ``lengths`` (one host read), checked to lie in [0, most]."""
+    bounds = torch.stack([lengths.min(), lengths.max()]).cpu()
+    low, high = int(bounds[0]), int(bounds[1])
+    if low < 0 or high > most:
+        raise ValueError(f"{module}: {name} must lie in [0, {what} = {most}], got values in "
+                         f"[{low}, {high}]")
+    return high
+
+
 class RNNTLoss(torch.nn.Module):
     """NeMo's ``RNNTLoss(num_classes, reduction='mean_batch',
     loss_name='default', loss_kwargs=None)`` (see the top of this module).
@@ -156,6 +170,8 @@ class RNNTLoss(torch.nn.Module):
         self._blank = int(num_classes)
         self.reduction = reduction
         self._loss = resolve_rnnt_loss(loss_name, self._blank, loss_kwargs)
+        self._loss.names = ["rnnt_ops.nemo.RNNTLoss", "log_probs", "targets", "input_lengths",
+                            "target_lengths"]
 
     def reduce(self, losses: Tensor, target_lengths: Tensor) -> Tensor:
         """NeMo's RNNTLoss.reduce: the configured reduction of per-item losses."""
@@ -163,14 +179,24 @@ class RNNTLoss(torch.nn.Module):
 
     def forward(self, log_probs: Tensor, targets: Tensor, input_lengths: Tensor,
                 target_lengths: Tensor) -> Tensor:
+        module = "rnnt_ops.nemo.RNNTLoss"
+        if log_probs.dim() != 4:
+            raise RuntimeError(
+                f"{module}: log_probs must be 4-D [B][T][U+1][V+1], got {log_probs.dim()}-D")
+        for name, t in (("targets", targets), ("input_lengths", input_lengths),
+                        ("target_lengths", target_lengths)):
+            check_on_device(t, name, log_probs, "log_probs", module)
         targets = targets.long()
         input_lengths = input_lengths.long()
         target_lengths = target_lengths.long()
         # As NeMo: padding beyond the longest input / target is cut off
-        # (downsampling may leave log_probs a frame or two longer).
-        if input_lengths.numel() > 0:
-            max_logit_len = int(input_lengths.max())
-            max_targets_len = int(target_lengths.max())
+        # (downsampling may leave log_probs a frame or two longer). The
+        # lengths are read on the host for it, and checked on the way.
+        if input_lengths.numel() > 0 and log_probs.device.type != "meta":
+            max_logit_len = _longest(input_lengths, log_probs.size(1), "input_lengths", "T",
+                                     module)
+            max_targets_len = _longest(target_lengths, targets.size(1), "target_lengths",
+                                       "targets.size(1)", module)
             if log_probs.size(1) != max_logit_len:
                 log_probs = log_probs.narrow(1, 0, max_logit_len)
             if targets.size(1) != max_targets_len:

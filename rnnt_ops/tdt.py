@@ -16,6 +16,8 @@ from typing import List, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from rnnt_ops.lengths import check_on_device, checked_lengths
+
 
 def rnnt_loss_tdt(
     logits: Tensor,
@@ -177,25 +179,44 @@ def _nemo_reduce(losses: Tensor, label_lens: Tensor, reduction: Optional[str]) -
     return losses
 
 
-def _nemo_inputs(module: str, acts: Tensor, labels: Tensor, act_lens: Tensor,
-                 label_lens: Tensor) -> Tuple[Tensor, Tensor]:
+# How a NeMo-style module and its forward arguments are named in errors:
+# (module, acts, labels, act_lens, label_lens). A wrapper that calls the
+# module with arguments of its own (rnnt_ops.nemo.RNNTLoss) sets its names.
+def _nemo_names(module: str) -> List[str]:
+    return [module, "acts", "labels", "act_lens", "label_lens"]
+
+
+def _nemo_inputs(names: List[str], acts: Tensor, labels: Tensor, act_lens: Tensor,
+                 label_lens: Tensor, durations: int = 0) -> Tuple[Tensor, Tensor]:
     """(symbols ``[B][U]`` int64, boundary ``[B][4]``) from NeMo's padded
-    labels and lengths, for ``acts [B][T][U+1][..]``. Label positions past
-    an item's length are never read; they become the blank's stand-in 0
-    only after the check that every item's labels are there."""
+    labels and lengths, for ``acts [B][T][U+1][C + durations]``. Label
+    positions past an item's length are never read; they become the blank's
+    stand-in 0 only after the check that every item's labels are there.
+    With value checks on, the lengths and labels are checked (by graph ops,
+    traced graphs included); errors use ``names`` (_nemo_names)."""
+    module, acts_name, labels_name, act_lens_name, label_lens_name = names
     if acts.dim() != 4:
-        raise RuntimeError(f"{module}: acts must be 4-D [B][T][U+1][C], got {acts.dim()}-D")
+        raise RuntimeError(
+            f"{module}: {acts_name} must be 4-D [B][T][U+1][C], got {acts.dim()}-D")
+    if acts.size(3) <= durations:
+        raise RuntimeError(
+            f"{module}: {acts_name} must have the label logits then the {durations} duration "
+            f"logits in its last dimension, got {acts.size(3)} entries")
+    for name, t in ((labels_name, labels), (act_lens_name, act_lens),
+                    (label_lens_name, label_lens)):
+        check_on_device(t, name, acts, acts_name, module)
     B = acts.size(0)
     U = acts.size(2) - 1
     if labels.dim() != 2 or labels.size(0) != B or labels.is_floating_point():
         raise RuntimeError(
-            f"{module}: labels must be an integer [B][U] tensor with B = {B}, got a "
+            f"{module}: {labels_name} must be an integer [B][U] tensor with B = {B}, got a "
             f"{labels.dtype} tensor of shape {list(labels.shape)}")
-    for name, lens in (("act_lens", act_lens), ("label_lens", label_lens)):
+    for name, lens in ((act_lens_name, act_lens), (label_lens_name, label_lens)):
         if lens.dim() != 1 or lens.size(0) != B or lens.is_floating_point():
             raise RuntimeError(
                 f"{module}: {name} must be an integer [B] tensor with B = {B} (one length "
-                f"per item of acts), got a {lens.dtype} tensor of shape {list(lens.shape)}")
+                f"per item of {acts_name}), got a {lens.dtype} tensor of shape "
+                f"{list(lens.shape)}")
     width = labels.size(1)
     if width < U and B > 0:
         # Narrower labels than the lattice: padding is harmless unless some
@@ -203,16 +224,18 @@ def _nemo_inputs(module: str, acts: Tensor, labels: Tensor, act_lens: Tensor,
         longest = int(label_lens.max())
         if longest > width:
             raise ValueError(
-                f"{module}: labels has {width} columns but label_lens asks for up to "
-                f"{longest} labels: labels must hold every item's label_lens labels")
+                f"{module}: {labels_name} has {width} columns but {label_lens_name} asks for "
+                f"up to {longest} labels: {labels_name} must hold every item's labels")
         labels = torch.nn.functional.pad(labels, (0, U - width))
     symbols = labels[:, :U].to(torch.int64)
-    lens = label_lens.to(torch.int64)
+    lens = checked_lengths(label_lens, U, label_lens_name, module)
+    frames = checked_lengths(act_lens, acts.size(1), act_lens_name, module)
     positions = torch.arange(U, device=symbols.device).view(1, U)
     past_end = positions >= lens.to(symbols.device).view(B, 1)
-    symbols = symbols.masked_fill(past_end, 0)
+    symbols = torch.ops.rnnt._checked_index(symbols.masked_fill(past_end, 0),
+                                            acts.size(3) - durations, labels_name, module)
     zeros = torch.zeros_like(lens)
-    boundary = torch.stack([zeros, zeros, lens, act_lens.to(torch.int64).to(lens.device)], 1)
+    boundary = torch.stack([zeros, zeros, lens, frames.to(lens.device)], 1)
     return symbols, boundary
 
 
@@ -277,6 +300,7 @@ class TDTLoss(torch.nn.Module):
                  blank_idx: Optional[int] = None):
         super().__init__()
         self.blank_idx = _blank_of("TDTLoss", blank, blank_idx)
+        self.names = _nemo_names("TDTLoss")
         if durations is None or len(durations) == 0:
             raise ValueError("TDTLoss: durations must be a non-empty list of durations, e.g. "
                              f"[0, 1, 2, 3, 4], got {durations!r}")
@@ -292,12 +316,8 @@ class TDTLoss(torch.nn.Module):
         return self.blank_idx
 
     def forward(self, acts: Tensor, labels: Tensor, act_lens: Tensor, label_lens: Tensor) -> Tensor:
-        symbols, boundary = _nemo_inputs("TDTLoss", acts, labels, act_lens, label_lens)
         D = len(self.durations)
-        if acts.size(3) <= D:
-            raise RuntimeError(
-                f"TDTLoss: acts must have the label logits then the {D} duration logits in its "
-                f"last dimension, got {acts.size(3)} entries")
+        symbols, boundary = _nemo_inputs(self.names, acts, labels, act_lens, label_lens, D)
         label_logits, duration_logits = acts[..., :-D], acts[..., -D:]
         if _needs_grad_hook(acts, self.clamp):
             leaves = [label_logits.detach().requires_grad_(),
@@ -330,6 +350,7 @@ class MultiBlankRNNTLoss(torch.nn.Module):
                  clamp: float = -1.0, sigma: float = 0.0, blank_idx: Optional[int] = None):
         super().__init__()
         self.blank_idx = _blank_of("MultiBlankRNNTLoss", blank, blank_idx)
+        self.names = _nemo_names("MultiBlankRNNTLoss")
         if big_blank_durations is None or len(big_blank_durations) == 0:
             raise ValueError("MultiBlankRNNTLoss: big_blank_durations must be a non-empty list "
                              f"of durations >= 2, e.g. [2, 4, 8], got {big_blank_durations!r}")
@@ -348,7 +369,7 @@ class MultiBlankRNNTLoss(torch.nn.Module):
         return self.blank_idx
 
     def forward(self, acts: Tensor, labels: Tensor, act_lens: Tensor, label_lens: Tensor) -> Tensor:
-        symbols, boundary = _nemo_inputs("MultiBlankRNNTLoss", acts, labels, act_lens, label_lens)
+        symbols, boundary = _nemo_inputs(self.names, acts, labels, act_lens, label_lens)
         if _needs_grad_hook(acts, self.clamp):
             leaf = acts.detach().requires_grad_()
             losses = rnnt_loss_multiblank(leaf, symbols, self.blank_idx, self.big_blank_ids,

@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 import rnnt_ops as R
+from rnnt_ops import nemo
 from duration_reference import multiblank_arc_kinds, reference_scores, tdt_arc_kinds
 from reference import (
     hat_log_probs,
@@ -114,6 +115,9 @@ class OpInfo:
     # How to make each index argument wrong (a value outside its range).
     bad_index: Dict[str, Callable[[Kwargs], torch.Tensor]] = field(default_factory=dict)
     module: Optional[Callable[[], torch.nn.Module]] = None  # for modules: the instance
+    # Whether it runs on fake tensors (torch.compile); NeMo's wrapper reads
+    # its lengths on the host, as NeMo does, to cut the padding.
+    traceable: bool = True
     scripted_call: Optional[Callable[[Kwargs], object]] = None  # TorchScript form
 
     def errors(self) -> str:
@@ -521,6 +525,37 @@ def table() -> List[OpInfo]:
                    "act_lens": bad_length("act_lens"), "label_lens": bad_length("label_lens")},
         module=lambda: R.MultiBlankRNNTLoss(blank_idx=C - 1, big_blank_durations=[2, 3],
                                             reduction="none"),
+    ))
+    def nemo_rnnt_reference(kw, acts, labels, frames, label_lens):
+        boundary = R.boundary_from_lengths(kw[frames], kw[label_lens])
+        return loss_reference(f64(kw[acts]).log_softmax(-1), kw[labels].long(), C - 1,
+                              "regular", boundary)
+
+    rows.append(OpInfo(
+        name="nemo.RNNTLoss",
+        call=lambda **kw: nemo.RNNTLoss(num_classes=C - 1, reduction=None)(**kw),
+        samples=lambda p: [dict(log_probs=s["acts"], targets=s["labels"],
+                                input_lengths=s["act_lens"], target_lengths=s["label_lens"])
+                           for s in nemo_sample(p, False)],
+        reference=lambda kw: nemo_rnnt_reference(kw, "log_probs", "targets", "input_lengths",
+                                                 "target_lengths"),
+        error_name=r"(rnnt_ops\.nemo\.RNNTLoss|rnnt::rnnt_loss)",
+        grad_args=("log_probs",), index_args=("targets", "input_lengths", "target_lengths"),
+        bad_index={"targets": with_value("targets", 10**6),
+                   "input_lengths": bad_length("input_lengths"),
+                   "target_lengths": bad_length("target_lengths")},
+        module=lambda: nemo.RNNTLoss(num_classes=C - 1, reduction=None), traceable=False,
+    ))
+    rows.append(OpInfo(
+        name="nemo.RNNTLossNumba",
+        call=lambda **kw: nemo.RNNTLossNumba(blank=C - 1, reduction=None)(**kw),
+        samples=lambda p: nemo_sample(p, False),
+        reference=lambda kw: nemo_rnnt_reference(kw, "acts", "labels", "act_lens", "label_lens"),
+        error_name=r"(RNNTLossNumba|rnnt::rnnt_loss)",
+        grad_args=("acts",), index_args=("labels", "act_lens", "label_lens"),
+        bad_index={"labels": with_value("labels", 10**6),
+                   "act_lens": bad_length("act_lens"), "label_lens": bad_length("label_lens")},
+        module=lambda: nemo.RNNTLossNumba(blank=C - 1, reduction=None),
     ))
     rows.append(OpInfo(
         name="boundary_from_lengths",

@@ -49,8 +49,15 @@ def test_every_public_op_has_an_entry():
 
 
 def test_every_module_class_has_an_entry():
-    classes = {n for n, v in vars(R).items()
-               if inspect.isclass(v) and issubclass(v, torch.nn.Module)}
+    from rnnt_ops import nemo
+
+    classes = set()
+    for prefix, namespace in (("", R), ("nemo.", nemo)):
+        classes |= {prefix + n for n, v in vars(namespace).items()
+                    if inspect.isclass(v) and issubclass(v, torch.nn.Module)
+                    and v.__module__.startswith("rnnt_ops") and not n.startswith("_")}
+    # nemo re-exports the TDT and multi-blank modules of the top level.
+    classes = {c for c in classes if c.removeprefix("nemo.") not in BY_NAME}
     assert classes - set(BY_NAME) == set()
 
 
@@ -139,6 +146,8 @@ def test_fake_tensors_give_the_real_shapes(name):
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     info = BY_NAME[name]
+    if not info.traceable:
+        pytest.skip(f"{name} reads values on the host")
     kw = samples(info)[0]
     real = info.call(**kw)
     with FakeTensorMode(allow_non_fake_inputs=False) as mode:
