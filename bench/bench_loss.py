@@ -6,7 +6,7 @@ in plain, vectorised PyTorch (bench/plain_rnnt.py), on identical data.
         [--warmup 20 --batches 20] [--scale-batch 30 --scale-warmup 2 --scale-batches 5]
 
 Standard configuration: batches of 30 utterances with real LibriSpeech
-train-clean-100 lengths (--shapes, default ../shared/bench/librispeech_shapes.json
+train-clean-100 lengths (--shapes, default bench/data/librispeech_shapes.json
 relative to the repo root: {"TU": [[T, U], ...]}, consecutive groups of 30;
 a seeded stand-in distribution without it, see bench/shapes.py; every T and
 U divided by --length-scale, rounded up, for a smaller run), vocabulary

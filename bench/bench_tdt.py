@@ -9,7 +9,7 @@ Fixed shapes (default): one batch of B utterances, the first T frames and
 U symbols, the others T_b in [T/2, T] and U_b in [U/2, U] (seeded), every
 step on it. ``--standard``: the standard benchmark's utterance lengths
 (bench/shapes.py: the LibriSpeech lengths file ``--shapes``, default
-../shared/bench/librispeech_shapes.json, else the seeded stand-in), every T
+bench/data/librispeech_shapes.json, else the seeded stand-in), every T
 and U divided by ``--length-scale`` (rounded up), consecutive groups of B
 utterances, one group per step (warm-up groups first).
 

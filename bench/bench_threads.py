@@ -10,7 +10,7 @@ in-place backward (``inplace_grad=True``) does not.
     python bench/bench_threads.py [--threads 2 --repeats 5] [--shapes PATH]
 
 The ragged batches are the first 5 groups of 8 consecutive (T, U) rows of
---shapes (default ../shared/bench/librispeech_shapes.json; a seeded stand-in
+--shapes (default bench/data/librispeech_shapes.json; a seeded stand-in
 without it, see bench/shapes.py), timed together.
 """
 

@@ -6,11 +6,8 @@
 #
 #   bash bench/gpu_check.sh [OUT_DIR]      # default $OUT, else bench/out/ (git-ignored)
 #
-# SHAPES=path/to/librispeech_shapes.json makes the loss benchmark and the
-# profile use the real LibriSpeech lengths (the default path,
-# ../shared/bench/librispeech_shapes.json, is beside the checkout, so it does
-# not travel to a lent GPU machine; copy it into the git-ignored
-# .device_carry/ and name that folder in the device tool's carry).
+# The loss benchmark and the profile use the real LibriSpeech lengths of
+# bench/data/librispeech_shapes.json (SHAPES=path/to/other.json for others).
 #
 # Steps, most informative first, each bounded by what is left of the budget:
 # build, an exception probe across build variants (bench/exception_probe.sh),
@@ -35,10 +32,9 @@
 #
 # Device time is scarce (15 minutes a session, the machine's start
 # included): bench/prepare_gpu_carry.sh fills .device_carry/ with ONNX
-# Runtime's headers (the machine reaches no network) and the LibriSpeech
-# lengths; then
+# Runtime's headers (the machine reaches no network); then
 #   run: export TORCH_CUDA_ARCH_LIST=9.0 ORT_INCLUDE_DIR=$PWD/.device_carry/ort
-#        PYTHON=python3 SHAPES=.device_carry/librispeech_shapes.json
+#        PYTHON=python3
 #        PACK=$OUT/gpu_check.tgz; bash bench/gpu_check.sh /tmp/gpu_check
 set -u
 OUT=${1:-${OUT:-$PWD/bench/out}}

@@ -15,10 +15,6 @@ PY=${PYTHON:-python3}
 CARRY=$PWD/.device_carry
 mkdir -p "$CARRY"
 
-if [[ -f ../shared/bench/librispeech_shapes.json ]]; then
-  cp ../shared/bench/librispeech_shapes.json "$CARRY/"
-fi
-
 rm -rf "$CARRY/ort"
 mkdir -p "$CARRY/ort"
 ORT_HEADERS=$("$PY" -c "from rnnt_ops.export import ort_include_dir; print(ort_include_dir())" | tail -n 1)

@@ -20,9 +20,9 @@ from typing import List, Optional, Tuple
 
 Shape = Tuple[int, int]  # (T, U)
 
-# The LibriSpeech lengths file of the standard benchmark, relative to the
-# repository root (beside it, not in it), and as a path.
-DEFAULT_SHAPES = "../shared/bench/librispeech_shapes.json"
+# The LibriSpeech lengths file of the standard benchmark (bench/data/, in
+# the repository), relative to the repository root, and as a path.
+DEFAULT_SHAPES = "bench/data/librispeech_shapes.json"
 DEFAULT_SHAPES_PATH = Path(__file__).resolve().parents[1] / DEFAULT_SHAPES
 
 STANDIN = (

@@ -52,8 +52,10 @@ def rnnt_loss(
         explicit ``log_softmax``) and uses them as they are.
       fastemit_lambda: FastEmit (Yu et al. 2021) regularisation: when > 0
         the gradient through every label-emission log-probability is scaled
-        by ``1 + fastemit_lambda`` (blank terms unchanged); the loss value
-        is unchanged. Not in torchaudio; 0 disables it.
+        by ``1 + fastemit_lambda`` (blank terms unchanged), and the reported
+        loss is ``(1 + fastemit_lambda) * loss``, as NeMo and warp-rnnt
+        report it (the rule of every loss here). Not in torchaudio; 0
+        disables it.
 
     Returns:
       The loss: ``[B]`` for ``reduction="none"``, else a scalar. An item with
@@ -130,7 +132,9 @@ def _costs(
         px, py = _given_logprobs(logits, symbols, blank, boundary)
     if fastemit_lambda != 0.0:
         px = torch.ops.rnnt._scale_emission_grad(px, fastemit_lambda)
-    return -torch.ops.rnnt.mutual_information(px, py, boundary)
+    costs = -torch.ops.rnnt.mutual_information(px, py, boundary)
+    # FastEmit's reported value: (1 + lambda) * loss, the gradient unchanged.
+    return costs + costs.detach() * fastemit_lambda
 
 
 def _given_logprobs(logits: Tensor, symbols: Tensor, blank: int, boundary: Tensor):

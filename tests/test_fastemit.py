@@ -66,7 +66,7 @@ def test_fastemit_return_grad_and_errors():
     torch.testing.assert_close(py_grad, py_ref)
     with pytest.raises(ValueError, match="rnnt_loss: fastemit_lambda and delay_penalty"):
         R.rnnt_loss(logits, symbols, 0, delay_penalty=0.1, fastemit_lambda=0.1)
-    with pytest.raises(ValueError, match="fastemit_lambda must be >= 0"):
+    with pytest.raises(ValueError, match="fastemit_lambda must be finite and >= 0"):
         R.rnnt_loss(logits, symbols, 0, fastemit_lambda=-0.1)
 
 
