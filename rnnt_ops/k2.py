@@ -28,17 +28,21 @@ from torch import Tensor
 from rnnt_ops.rnnt_loss import (
     _rnnt_loss as _rnnt_loss_impl,
     _rnnt_loss_pruned as _rnnt_loss_pruned_impl,
-    _rnnt_loss_simple as _rnnt_loss_simple_impl,
-    _rnnt_loss_smoothed as _rnnt_loss_smoothed_impl,
-    do_rnnt_pruning as _do_rnnt_pruning_impl,
-    get_rnnt_logprobs as _get_rnnt_logprobs_impl,
     get_rnnt_logprobs_joint as _get_rnnt_logprobs_joint_impl,
     get_rnnt_logprobs_pruned as _get_rnnt_logprobs_pruned_impl,
-    get_rnnt_logprobs_smoothed as _get_rnnt_logprobs_smoothed_impl,
 )
 from rnnt_ops._build import with_cuda as _with_cuda
-from rnnt_ops.fast_rnnt import _peer_prune_ranges
-from rnnt_ops.mutual_information import (
+# These take the same arguments, in the same order, in k2 and fast_rnnt.
+from rnnt_ops.fast_rnnt import (  # noqa: F401
+    _peer_prune_ranges,
+    do_rnnt_pruning,
+    get_rnnt_logprobs,
+    get_rnnt_logprobs_smoothed,
+    get_rnnt_prune_ranges,
+    rnnt_loss_simple,
+    rnnt_loss_smoothed,
+)
+from rnnt_ops.mutual_information import (  # noqa: F401
     joint_mutual_information_recursion,
     mutual_information_recursion,
 )
@@ -66,34 +70,6 @@ with_cuda: bool = _with_cuda()
 LossOut = Union[Tensor, Tuple[Tensor, Tuple[Tensor, Tensor]]]
 
 
-def get_rnnt_logprobs(
-    lm: Tensor,
-    am: Tensor,
-    symbols: Tensor,
-    termination_symbol: int,
-    rnnt_type: str = "regular",
-    boundary: Optional[Tensor] = None,
-) -> Tuple[Tensor, Tensor]:
-    """k2.get_rnnt_logprobs: (px, py) of ``log_softmax(am + lm)``."""
-    return _get_rnnt_logprobs_impl(lm, am, symbols, termination_symbol, rnnt_type, boundary)
-
-
-def rnnt_loss_simple(
-    lm: Tensor,
-    am: Tensor,
-    symbols: Tensor,
-    termination_symbol: int,
-    boundary: Optional[Tensor] = None,
-    rnnt_type: str = "regular",
-    delay_penalty: float = 0.0,
-    reduction: str = "mean",
-    return_grad: bool = False,
-) -> LossOut:
-    """k2.rnnt_loss_simple: :func:`rnnt_ops.rnnt_loss_simple`."""
-    return _rnnt_loss_simple_impl(lm, am, symbols, termination_symbol, boundary, rnnt_type,
-                                   delay_penalty, reduction, return_grad)
-
-
 def get_rnnt_logprobs_joint(
     logits: Tensor,
     symbols: Tensor,
@@ -117,17 +93,6 @@ def rnnt_loss(
     """k2.rnnt_loss: :func:`rnnt_ops.rnnt_loss` (no ``return_grad`` in k2)."""
     return _rnnt_loss_impl(logits, symbols, termination_symbol, boundary, rnnt_type,
                             delay_penalty, reduction)
-
-
-def get_rnnt_prune_ranges(
-    px_grad: Tensor,
-    py_grad: Tensor,
-    boundary: Tensor,
-    s_range: int,
-) -> Tensor:
-    """k2.get_rnnt_prune_ranges, with k2's window rule (see the top of
-    :mod:`rnnt_ops.fast_rnnt`)."""
-    return _peer_prune_ranges(px_grad, py_grad, boundary, s_range)
 
 
 def get_rnnt_prune_ranges_deprecated(
@@ -188,11 +153,6 @@ def _settle_starts(starts: Tensor, max_step: int) -> Tensor:
     return ramp - suffix_min(ramp - suffix_min(starts)).clamp(min=0)
 
 
-def do_rnnt_pruning(am: Tensor, lm: Tensor, ranges: Tensor) -> Tuple[Tensor, Tensor]:
-    """k2.do_rnnt_pruning: ``(am_pruned, lm_pruned)``, each ``[B][T][s_range][C]``."""
-    return _do_rnnt_pruning_impl(am, lm, ranges)
-
-
 def get_rnnt_logprobs_pruned(
     logits: Tensor,
     symbols: Tensor,
@@ -222,35 +182,3 @@ def rnnt_loss_pruned(
                                    rnnt_type, delay_penalty, reduction, use_hat_loss)
 
 
-def get_rnnt_logprobs_smoothed(
-    lm: Tensor,
-    am: Tensor,
-    symbols: Tensor,
-    termination_symbol: int,
-    lm_only_scale: float = 0.1,
-    am_only_scale: float = 0.1,
-    boundary: Optional[Tensor] = None,
-    rnnt_type: str = "regular",
-) -> Tuple[Tensor, Tensor]:
-    """k2.get_rnnt_logprobs_smoothed."""
-    return _get_rnnt_logprobs_smoothed_impl(lm, am, symbols, termination_symbol, lm_only_scale,
-                                            am_only_scale, boundary, rnnt_type)
-
-
-def rnnt_loss_smoothed(
-    lm: Tensor,
-    am: Tensor,
-    symbols: Tensor,
-    termination_symbol: int,
-    lm_only_scale: float = 0.1,
-    am_only_scale: float = 0.1,
-    boundary: Optional[Tensor] = None,
-    rnnt_type: str = "regular",
-    delay_penalty: float = 0.0,
-    reduction: str = "mean",
-    return_grad: bool = False,
-) -> LossOut:
-    """k2.rnnt_loss_smoothed."""
-    return _rnnt_loss_smoothed_impl(lm, am, symbols, termination_symbol, lm_only_scale,
-                                     am_only_scale, boundary, rnnt_type, delay_penalty, reduction,
-                                     return_grad)

@@ -118,6 +118,8 @@ class OpInfo:
     # Whether it runs on fake tensors (torch.compile); NeMo's wrapper reads
     # its lengths on the host, as NeMo does, to cut the padding.
     traceable: bool = True
+    # Whether a compiled graph of it checks index values when it runs.
+    compiled_checks: bool = True
     scripted_call: Optional[Callable[[Kwargs], object]] = None  # TorchScript form
 
     def errors(self) -> str:
@@ -300,6 +302,9 @@ def table() -> List[OpInfo]:
         summary=lambda out, kw: out.double(),
         index_args=("boundary",), ops=("rnnt::get_rnnt_prune_ranges",), dtypes=FLOATS,
         bad_index={"boundary": bad_boundary},
+        # Traced, it clamps the boundary into the lattice (every range stays
+        # in [0, S]); the losses that take the same boundary check it.
+        compiled_checks=False,
     ))
     rows.append(OpInfo(
         name="do_rnnt_pruning",

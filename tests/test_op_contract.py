@@ -246,3 +246,24 @@ def test_opcheck(name, op):
         args = {k: v for k, v in kw.items() if k in names}
         torch.library.opcheck(packet.default, (), args,
                               test_utils=("test_schema", "test_faketensor"))
+
+
+def compiled_cases():
+    for name in ENTRIES:
+        info = BY_NAME[name]
+        if info.traceable and info.compiled_checks and info.index_args and info.module is None:
+            yield name, info.index_args[0]
+
+
+@pytest.mark.parametrize("name,arg", list(compiled_cases()))
+def test_compiled_errors_name_the_function(name, arg):
+    """Under torch.compile(fullgraph=True) a bad index raises when the graph
+    runs, naming the function the user called and the argument."""
+    info = BY_NAME[name]
+    kw = samples(info)[0]
+    kw[arg] = info.bad_index[arg](kw)
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda kw: info.call(**kw), backend="aot_eager", fullgraph=True)
+    with R.value_checks(True):
+        with pytest.raises((RuntimeError, ValueError), match=rf"{info.errors()}.*\b{arg}\b"):
+            compiled(kw)

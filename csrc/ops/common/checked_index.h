@@ -7,6 +7,7 @@
 #include "checked_values.h"
 #include "eager.h"
 #include "op.h"
+#include "op_names.h"
 #include "value_checks.h"
 
 namespace rnnt {
@@ -26,7 +27,9 @@ RNNT_OP(_checked_index, "(Tensor index, SymInt size, str name, str function=\"\"
 // In eager mode the op is skipped, and `index` itself used, when there is
 // nothing to read: value checks off, or an index already checked against
 // this size and unchanged since (checked_values.h). Traced, the op is
-// always called, so that graphs keep their checks.
+// always called, so that graphs keep their checks; it carries the name of
+// the public op being traced (op_names.h), which its error names when the
+// graph runs.
 inline at::Tensor call_checked_index(const at::Tensor& index, const c10::SymInt& size,
                                      c10::string_view name) {
   if (index.scalar_type() == at::kLong && is_eager(index)) {
@@ -38,7 +41,7 @@ inline at::Tensor call_checked_index(const at::Tensor& index, const c10::SymInt&
       return index;
     }
   }
-  return ops::_checked_index::call(index, size, name, "");
+  return ops::_checked_index::call(index, size, name, op_name(""));
 }
 
 }  // namespace rnnt

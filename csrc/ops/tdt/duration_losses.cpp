@@ -7,7 +7,9 @@
 #include <set>
 #include <vector>
 
+#include "common/checked_index.h"
 #include "common/checks.h"
+#include "common/eager.h"
 #include "duration_lattice.h"
 #include "tdt_ops.h"
 #include "tdt_terms.h"
@@ -50,6 +52,16 @@ int64_t check_blank(int64_t termination_symbol, const at::Tensor& logits, const 
   return C;
 }
 
+// The symbols the lattice reads. Traced (torch.compile, export), a graph
+// op checks them as well, naming the loss when the graph runs: the
+// lattice kernel's own check can only name itself there. Padding past
+// U_b, never read, becomes the blank first.
+at::Tensor lattice_symbols(const at::Tensor& symbols, const c10::optional<at::Tensor>& boundary,
+                           int64_t blank, int64_t C) {
+  if (is_eager(symbols)) return symbols;
+  return call_checked_index(padding_as_blank(symbols, boundary, blank), C, "symbols");
+}
+
 // The regular RNN-T loss per item (TDT's omega term).
 at::Tensor regular_rnnt_losses(const at::Tensor& logits, const at::Tensor& symbols,
                                int64_t termination_symbol,
@@ -80,8 +92,10 @@ at::Tensor rnnt_loss_tdt(const at::Tensor& logits, const at::Tensor& duration_lo
   const std::vector<int64_t> arcs = tdt_arcs(durations, termination_symbol, op);
   // The lattice scales the symbol arcs' gradient (FastEmit); the reported
   // value is scaled here.
+  const at::Tensor symbols_read =
+      lattice_symbols(call.symbols, call.boundary, termination_symbol, last_dim(logits));
   const at::Tensor tdt = fastemit_reported(
-      -ops::_duration_lattice::call(logits, duration_logits, call.symbols, arcs, call.boundary,
+      -ops::_duration_lattice::call(logits, duration_logits, symbols_read, arcs, call.boundary,
                                     sigma, fastemit_lambda, false),
       fastemit_lambda);
   const at::Tensor losses = mix_omega(tdt, omega, [&] {
@@ -107,8 +121,9 @@ at::Tensor rnnt_loss_multiblank(const at::Tensor& logits, const at::Tensor& symb
                     big_blank_ids.size());
   const std::vector<int64_t> arcs =
       multiblank_arcs(big_blank_ids, big_blank_durations, termination_symbol, C, call.op);
-  const at::Tensor losses = -ops::_duration_lattice::call(logits, c10::nullopt, call.symbols, arcs,
-                                                          call.boundary, sigma, 0.0, false);
+  const at::Tensor losses = -ops::_duration_lattice::call(
+      logits, c10::nullopt, lattice_symbols(call.symbols, call.boundary, termination_symbol, C),
+      arcs, call.boundary, sigma, 0.0, false);
   return reduce(losses, call.tail.reduction, zero_infinity);
 }
 
