@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(script, args):
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / script)] + args,
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+                          capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout, [line.split("|")[1:-1] for line in proc.stdout.splitlines()
                          if line.startswith("| ") and not line.startswith("| step")

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def run_recipe(args, tmp_path, nproc=1, timeout=300):
+def run_recipe(args, tmp_path, nproc=1):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     if nproc == 1:
@@ -30,7 +30,7 @@ def run_recipe(args, tmp_path, nproc=1, timeout=300):
                str(RECIPE / "train.py"), "--threads", "1"]
     cmd += ["--data-dir", str(tmp_path / "data"), "--out-dir", str(tmp_path / "exp"), "--dim", "64",
             "--num-layers", "1", "--batch-size", "10", "--log-every", "1000"] + args
-    result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 

@@ -113,7 +113,7 @@ def test_fused_joiner_rejects_bad_index(device):
             "torch.ops.rnnt._joiner_logprobs(logits, torch.tensor([0, 5], device='cuda'), 0)\n"
             "torch.cuda.synchronize()\n"
         )
-        child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert child.returncode != 0
         assert "sym >= 0 && sym < C" in child.stdout + child.stderr
         assert "device-side assert triggered" in child.stderr

@@ -267,3 +267,39 @@ def test_compiled_errors_name_the_function(name, arg):
     with R.value_checks(True):
         with pytest.raises((RuntimeError, ValueError), match=rf"{info.errors()}.*\b{arg}\b"):
             compiled(kw)
+
+
+def scripted_function_cases():
+    for name in ENTRIES:
+        info = BY_NAME[name]
+        target = _public_function(name)
+        if target is not None and info.index_args:
+            yield name, info.index_args[0]
+
+
+def _public_function(name):
+    """The public function an entry calls (None for modules and wrappers)."""
+    obj = R
+    for part in name.split("."):
+        obj = getattr(obj, part, None)
+    return obj if inspect.isfunction(obj) else None
+
+
+@pytest.mark.parametrize("name,arg", list(scripted_function_cases()))
+def test_scripted_function_matches_and_names_itself(name, arg):
+    """torch.jit.script of the public function gives the eager result, and a
+    bad index raises naming the function and the argument."""
+    info = BY_NAME[name]
+    scripted = torch.jit.script(_public_function(name))
+    kw = samples(info)[0]
+    if name == "joint_mutual_information_recursion":
+        kw = dict(kw, px=[kw["px"]], py=[kw["py"]])
+        want = R.joint_mutual_information_recursion(**kw)
+    else:
+        want = info.call(**kw)
+    torch.testing.assert_close(scripted(**kw), want, rtol=0, atol=0)
+    bad = dict(kw)
+    bad[arg] = info.bad_index[arg](samples(info)[0])
+    with R.value_checks(True):
+        with pytest.raises(Exception, match=rf"{info.errors()}.*\b{arg}\b"):
+            scripted(**bad)
