@@ -219,6 +219,23 @@ def test_tdt_loss_exports_int32_indices(ort_library, exporter):
     assert custom == {"DurationLattice", "MutualInformation"}
 
 
+@pytest.mark.parametrize("exporter", EXPORTERS)
+def test_tdt_loss_with_omega_exports_padding_symbols(ort_library, exporter):
+    """Symbols past an item's U_b are padding (here -1): never read nor
+    checked, in the TDT lattice and in omega's RNN-T term alike, in ONNX
+    Runtime as in PyTorch."""
+
+    def inputs(B, S, T, dtype, seed):
+        am, lm, symbols, boundary = _tdt_inputs(B, S, T, dtype, seed)
+        past_end = torch.arange(S).view(1, S) >= boundary[:, 2:3]
+        return am, lm, symbols.masked_fill(past_end, -1), boundary
+
+    assert (inputs(*EXPORT_SIZES, torch.float64, 1)[2] == -1).any()
+    custom = check_loss_export(TDTLoss([0, 1, 2], reduction="none", omega=0.5), inputs,
+                               LOSS_NAMES, LOSS_DYNAMIC, exporter, torch.float64, ort_library)
+    assert custom == {"DurationLattice", "MutualInformation"}
+
+
 MB_CASES = {
     "boundary": {"reduction": "none"},
     "sigma_sum": {"reduction": "sum", "sigma": 0.05, "zero_infinity": True},
