@@ -6,13 +6,17 @@ gradient in float32 against float64 on the same inputs, for rnnt_ops and for
 the baseline, fast_rnnt's backward scheme (fast_rnnt_scheme_grads, written
 here: fast_rnnt is not installed) on the same float32 inputs and forward
 table; and fast_rnnt's own float32 error on those shapes, measured on other
-random inputs with a CPU build of fast_rnnt 1.2 (quoted). Prints a Markdown
-table per device (CPU, and CUDA when present).
+random inputs with a CPU build of fast_rnnt 1.2 (quoted). Each row is run
+on --seeds input seeds (0..N-1; seed 0 is the inputs of the tests): the
+median error of each side, the median of the per-seed ratios and the
+largest one (with its seed). Prints a Markdown table per device (CPU, and
+CUDA when present), with --per-seed a second one of every seed's ratio.
 
-    python bench/float32_error.py
+    python bench/float32_error.py [--seeds 10] [--per-seed] [--device cpu]
 """
 
 import argparse
+import statistics
 
 import torch
 
@@ -112,10 +116,10 @@ def gradient(quantity, inputs, dtype, device, recursion_grads=None):
     return logits.grad
 
 
-def float32_errors(quantity, B, S, T, C, device="cpu"):
+def float32_errors(quantity, B, S, T, C, device="cpu", seed=0):
     """Largest absolute error of the float32 gradient against float64:
     (rnnt_ops, fast_rnnt's backward scheme), on the same inputs."""
-    inputs = case_inputs(B, S, T, C)
+    inputs = case_inputs(B, S, T, C, seed)
     exact = gradient(quantity, inputs, torch.float64, "cpu")
     ours = gradient(quantity, inputs, torch.float32, device)
     theirs = gradient(quantity, inputs, torch.float32, device, fast_rnnt_scheme_grads)
@@ -125,18 +129,35 @@ def float32_errors(quantity, B, S, T, C, device="cpu"):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", action="append", help="cpu and/or cuda (default: all present)")
+    parser.add_argument("--seeds", type=int, default=10, help="input seeds 0..N-1 per row")
+    parser.add_argument("--per-seed", action="store_true", help="also every seed's ratio")
     args = parser.parse_args()
     devices = args.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    print(f"torch {torch.__version__}; float32 against float64, largest absolute error")
-    print("| device | quantity | B, S, T, C | rnnt_ops | fast_rnnt's scheme | ratio | "
-          "fast_rnnt 1.2 (quoted, other inputs) |")
-    print("|---|---|---|---|---|---|---|")
+    seeds = range(args.seeds)
+    print(f"torch {torch.__version__}; float32 against float64, largest absolute error; "
+          f"seeds 0-{args.seeds - 1}")
+    print("| device | quantity | B, S, T, C | rnnt_ops (median) | fast_rnnt's scheme (median) | "
+          "ratio, median | ratio, max (seed) | fast_rnnt 1.2 (quoted, other inputs) |")
+    print("|---|---|---|---|---|---|---|---|")
+    per_seed = []
     for device in devices:
         for quantity, B, S, T, C, quoted in CASES:
-            ours, scheme = float32_errors(quantity, B, S, T, C, device)
-            print(f"| {device} | {quantity} | {B}, {S}, {T}, {C or '-'} | {ours:.1e} | "
-                  f"{scheme:.1e} | {ours / scheme:.2f} | "
+            errors = [float32_errors(quantity, B, S, T, C, device, seed) for seed in seeds]
+            ratios = [ours / scheme for ours, scheme in errors]
+            worst = max(seeds, key=lambda seed: ratios[seed])
+            per_seed.append((device, quantity, (B, S, T, C), ratios))
+            print(f"| {device} | {quantity} | {B}, {S}, {T}, {C or '-'} | "
+                  f"{statistics.median(e[0] for e in errors):.1e} | "
+                  f"{statistics.median(e[1] for e in errors):.1e} | "
+                  f"{statistics.median(ratios):.2f} | {ratios[worst]:.2f} ({worst}) | "
                   f"{f'{quoted:.1e}' if quoted else '-'} |", flush=True)
+    if args.per_seed:
+        print("\nratio rnnt_ops / fast_rnnt's scheme per seed")
+        print("| device | quantity | B, S, T, C | " + " | ".join(str(s) for s in seeds) + " |")
+        print("|---|---|---|" + "---|" * len(seeds))
+        for device, quantity, (B, S, T, C), ratios in per_seed:
+            print(f"| {device} | {quantity} | {B}, {S}, {T}, {C or '-'} | "
+                  + " | ".join(f"{r:.2f}" for r in ratios) + " |")
 
 
 if __name__ == "__main__":
