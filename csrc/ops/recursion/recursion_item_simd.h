@@ -65,12 +65,11 @@ void split_item(const scalar_t* px, const scalar_t* py, const scalar_t* p,
     const int64_t x_at = (s - 1) * d.px_cols() - shift, y_at = s * d.py_cols() - 1;
     for (int64_t t = vector_from; t <= box.t_end; t += V) {
       const int64_t count = std::min(V, box.t_end + 1 - t);
-      const Vec<scalar_t> via_symbol = Vec<scalar_t>::loadu(p + p_symbol + t, count) +
-                                       Vec<scalar_t>::loadu(px + x_at + t, count);
-      const Vec<scalar_t> via_blank = Vec<scalar_t>::loadu(p + p_blank + t, count) +
-                                      Vec<scalar_t>::loadu(py + y_at + t, count);
       Vec<scalar_t> symbol_share, blank_share;
-      arc_shares(via_symbol, via_blank, symbol_share, blank_share);
+      arc_shares(Vec<scalar_t>::loadu(p + p_symbol + t, count),
+                 Vec<scalar_t>::loadu(px + x_at + t, count),
+                 Vec<scalar_t>::loadu(p + p_blank + t, count),
+                 Vec<scalar_t>::loadu(py + y_at + t, count), symbol_share, blank_share);
       symbol_share.store(px_share + x_at + t, count);
       blank_share.store(py_share + y_at + t, count);
     }
