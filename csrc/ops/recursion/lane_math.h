@@ -27,14 +27,16 @@ inline Vec<scalar_t> log_add(const Vec<scalar_t>& a, const Vec<scalar_t>& b) {
 // rnnt::arc_shares in every lane: the shares of a node's symbol and blank
 // terms, adding up to one; 0 where both are -inf; NaN-propagating.
 template <typename scalar_t>
-inline void arc_shares(const Vec<scalar_t>& via_symbol, const Vec<scalar_t>& via_blank,
+inline void arc_shares(const Vec<scalar_t>& p_symbol, const Vec<scalar_t>& symbol,
+                       const Vec<scalar_t>& p_blank, const Vec<scalar_t>& blank,
                        Vec<scalar_t>& symbol_share, Vec<scalar_t>& blank_share) {
-  const Vec<scalar_t> hi = at::vec::maximum(via_symbol, via_blank);
-  const Vec<scalar_t> e = (at::vec::minimum(via_symbol, via_blank) - hi).exp();
+  const Vec<scalar_t> minus_inf(neg_inf<scalar_t>());
+  const Vec<scalar_t> diff = (p_symbol - p_blank) + (symbol - blank);
+  const Vec<scalar_t> symbol_larger = diff > Vec<scalar_t>(scalar_t(0));
+  const Vec<scalar_t> e = Vec<scalar_t>::blendv(diff, diff.neg(), symbol_larger).exp();
   const Vec<scalar_t> larger = Vec<scalar_t>(scalar_t(1)) / (Vec<scalar_t>(scalar_t(1)) + e);
   const Vec<scalar_t> smaller = e * larger;
-  const Vec<scalar_t> symbol_larger = via_symbol > via_blank;
-  const Vec<scalar_t> unreachable = hi == Vec<scalar_t>(neg_inf<scalar_t>());
+  const Vec<scalar_t> unreachable = (p_symbol + symbol == minus_inf) & (p_blank + blank == minus_inf);
   const Vec<scalar_t> zero(scalar_t(0));
   symbol_share = Vec<scalar_t>::blendv(Vec<scalar_t>::blendv(smaller, larger, symbol_larger),
                                        zero, unreachable);

@@ -1,8 +1,10 @@
 // Vectorised recursion over one batch item: the box's rows in skewed strips
 // of W rows (skewed_strip.h), same results as forward_item/backward_item of
-// recursion_item.h up to the rounding of the vectorised exp/log1p. Used by
-// the CPU kernels; the scalar sweeps stay the reference (and serve the ONNX
-// Runtime custom ops).
+// recursion_item.h up to rounding: the vectorised exp/log1p, and the
+// forward's rebased frames, which in float32 round about 100x finer than
+// the scalar sweep's (and the CUDA wavefront's) plain accumulation of p.
+// Used by the CPU kernels; the scalar sweeps stay the reference (and serve
+// the ONNX Runtime custom ops).
 #pragma once
 
 #include <algorithm>
@@ -14,6 +16,8 @@ namespace simd {
 
 // Fills p ([S+1][T+1]; -inf outside the box) and returns p[s_end, t_end].
 // Strips run up from s_begin; strip node (i, k) is (s0 + i, t_begin + k).
+// The strips' scores are relative to per-step frames (skewed_strip.h,
+// RebasedFrames), added back in double when stored.
 template <bool kModified, typename scalar_t>
 scalar_t forward_sweep(const scalar_t* px, const scalar_t* py, scalar_t* p,
                        LatticeDims d, Box box, StripWork<scalar_t>& work) {
@@ -21,8 +25,8 @@ scalar_t forward_sweep(const scalar_t* px, const scalar_t* py, scalar_t* p,
   const int64_t n = box.t_end - box.t_begin + 1, shift = kModified ? 1 : 0;
   const int64_t t0 = box.t_begin;
   work.reserve_steps(n + W - 1);
-  scalar_t *symbol_w = work.skewed(0), *blank_w = work.skewed(1),
-           *out = work.skewed(2), *feed = work.feed();
+  scalar_t *symbol_w = work.skewed(0), *blank_w = work.skewed(1), *out = work.skewed(2);
+  double *feed = work.score_feed.data(), *frame = work.frame.data();
   std::fill(p, p + (d.S + 1) * d.p_cols(), neg_inf<scalar_t>());
   first_strip_feed<LogSemiring>(feed, work.steps);
   for (int64_t s0 = box.s_begin; s0 <= box.s_end; s0 += W) {
@@ -36,11 +40,17 @@ scalar_t forward_sweep(const scalar_t* px, const scalar_t* py, scalar_t* p,
             [&](int64_t i, int64_t k) {
               return py[(s0 + i) * d.py_cols() + t0 + k - 1];
             });
-    sweep_strip<kModified, LogSemiring>(symbol_w, blank_w, feed, out, work.steps);
-    skew_out(out, LaneRange{0, rows, 0, n}, [&](int64_t i, int64_t k, scalar_t v) {
-      p[(s0 + i) * d.p_cols() + t0 + k] = v;
+    RebasedFrames<scalar_t> frames(feed, frame, rows, n, work.steps);
+    sweep_strip<kModified, LogSemiring>(symbol_w, blank_w, frames, out, work.steps);
+    // The score of strip node (i, k), stored at step k + i.
+    const auto score = [&](int64_t i, int64_t k) {
+      return static_cast<double>(out[(k + i) * W + i]) + frame[k + i];
+    };
+    skew_out(out, LaneRange{0, rows, 0, n}, [&](int64_t i, int64_t k, scalar_t) {
+      p[(s0 + i) * d.p_cols() + t0 + k] = static_cast<scalar_t>(score(i, k));
     });
-    next_strip_feed<LogSemiring>(feed, out, n, kModified);
+    next_strip_feed<LogSemiring>(feed, work.steps, n, kModified,
+                                 [&](int64_t k) { return score(W - 1, k); });
   }
   return p[box.s_end * d.p_cols() + box.t_end];
 }
@@ -65,12 +75,11 @@ void split_item(const scalar_t* px, const scalar_t* py, const scalar_t* p,
     const int64_t x_at = (s - 1) * d.px_cols() - shift, y_at = s * d.py_cols() - 1;
     for (int64_t t = vector_from; t <= box.t_end; t += V) {
       const int64_t count = std::min(V, box.t_end + 1 - t);
-      const Vec<scalar_t> via_symbol = Vec<scalar_t>::loadu(p + p_symbol + t, count) +
-                                       Vec<scalar_t>::loadu(px + x_at + t, count);
-      const Vec<scalar_t> via_blank = Vec<scalar_t>::loadu(p + p_blank + t, count) +
-                                      Vec<scalar_t>::loadu(py + y_at + t, count);
       Vec<scalar_t> symbol_share, blank_share;
-      arc_shares(via_symbol, via_blank, symbol_share, blank_share);
+      arc_shares(Vec<scalar_t>::loadu(p + p_symbol + t, count),
+                 Vec<scalar_t>::loadu(px + x_at + t, count),
+                 Vec<scalar_t>::loadu(p + p_blank + t, count),
+                 Vec<scalar_t>::loadu(py + y_at + t, count), symbol_share, blank_share);
       symbol_share.store(px_share + x_at + t, count);
       blank_share.store(py_share + y_at + t, count);
     }
@@ -100,11 +109,14 @@ void occupation_sweep(const scalar_t* px_share, const scalar_t* py_share, scalar
             scalar_t(1), [&](int64_t i, int64_t k) { return px_share[index(d.px_cols(), i, k)]; });
     skew_in(blank_w, work.steps, blank_arcs(rows, n), scalar_t(1),
             [&](int64_t i, int64_t k) { return py_share[index(d.py_cols(), i, k)]; });
-    sweep_strip<kModified, ProbSemiring>(symbol_w, blank_w, feed, out, work.steps);
+    PlainFrames<scalar_t> frames{feed};
+    sweep_strip<kModified, ProbSemiring>(symbol_w, blank_w, frames, out, work.steps);
     skew_out(out, LaneRange{0, rows, 0, n}, [&](int64_t i, int64_t k, scalar_t v) {
       g[index(d.p_cols(), i, k)] = v;
     });
-    next_strip_feed<ProbSemiring>(feed, out, n, kModified);
+    next_strip_feed<ProbSemiring>(feed, work.steps, n, kModified, [&](int64_t k) {
+      return out[(k + W - 1) * W + W - 1];
+    });
   }
 }
 

@@ -174,21 +174,30 @@ RNNT_HOST_DEVICE scalar_t forward_node(const scalar_t* px, const scalar_t* py,
 // scores' magnitude. The shares are stored where the gradients go (px_grad,
 // py_grad) and overwritten by them.
 
-// The shares of the two terms of one node's log_add, a (symbol arc) and b
-// (blank arc): exp(a - log_add(a, b)) and exp(b - log_add(a, b)), computed
-// as 1 / (1 + e) and e / (1 + e) with e = exp(-|a - b|) so that they add up
-// to one; both 0 for an unreachable node (a = b = -inf); NaN-propagating.
+// The shares of the two terms of one node's log_add, a = p_symbol + symbol
+// (symbol arc) and b = p_blank + blank (blank arc): exp(a - log_add(a, b))
+// and exp(b - log_add(a, b)), computed as 1 / (1 + e) and e / (1 + e) with
+// e = exp(-|a - b|) so that they add up to one; both 0 for an unreachable
+// node (a = b = -inf); NaN-propagating. a - b is taken as
+// (p_symbol - p_blank) + (symbol - blank): the forward scores are
+// thousands where the arcs are units, and a and b rounded to float32 would
+// each lose up to half an ulp of |p| (3e-5 at |p| = 1000), while the
+// difference of two neighbouring scores is exact (Sterbenz) and that of two
+// arcs rounds at the arcs' magnitude. An absent arc is p = -inf, weight 0.
 template <typename scalar_t>
 struct ArcShares {
   scalar_t symbol, blank;
 };
 template <typename scalar_t>
-RNNT_HOST_DEVICE ArcShares<scalar_t> arc_shares(scalar_t a, scalar_t b) {
-  if (a == neg_inf<scalar_t>() && b == neg_inf<scalar_t>()) {
+RNNT_HOST_DEVICE ArcShares<scalar_t> arc_shares(scalar_t p_symbol, scalar_t symbol,
+                                                scalar_t p_blank, scalar_t blank) {
+  if (p_symbol + symbol == neg_inf<scalar_t>() && p_blank + blank == neg_inf<scalar_t>()) {
     return {scalar_t(0), scalar_t(0)};
   }
-  const bool symbol_larger = a > b;
-  const scalar_t e = exp(symbol_larger ? b - a : a - b);
+  // -inf or +inf where exactly one term is -inf (e = 0); NaN from NaN.
+  const scalar_t diff = (p_symbol - p_blank) + (symbol - blank);
+  const bool symbol_larger = diff > 0;
+  const scalar_t e = exp(symbol_larger ? -diff : diff);
   const scalar_t larger = scalar_t(1) / (scalar_t(1) + e);
   const scalar_t smaller = e * larger;
   return symbol_larger ? ArcShares<scalar_t>{larger, smaller}
@@ -197,7 +206,7 @@ RNNT_HOST_DEVICE ArcShares<scalar_t> arc_shares(scalar_t a, scalar_t b) {
 
 // Writes the shares of the arcs entering (s, t) at the arcs' positions in
 // px_share/py_share (row-major like px/py); p is the forward table. The
-// terms are those of forward_node_from, in the same order of operations.
+// terms are those of forward_node_from.
 template <typename scalar_t>
 RNNT_HOST_DEVICE void split_node(const scalar_t* px, const scalar_t* py,
                                  const scalar_t* p, scalar_t* px_share,
@@ -205,12 +214,10 @@ RNNT_HOST_DEVICE void split_node(const scalar_t* px, const scalar_t* py,
                                  int64_t s, int64_t t) {
   const NodeArcs<scalar_t> a = forward_arcs(px, py, d, box, s, t);
   const int64_t symbol_t = d.modified ? t - 1 : t;
-  const scalar_t via_symbol =
-      a.has_symbol ? p[(s - 1) * d.p_cols() + symbol_t] + a.symbol
-                   : neg_inf<scalar_t>();
-  const scalar_t via_blank =
-      a.has_blank ? p[s * d.p_cols() + t - 1] + a.blank : neg_inf<scalar_t>();
-  const ArcShares<scalar_t> shares = arc_shares(via_symbol, via_blank);
+  const scalar_t p_symbol =
+      a.has_symbol ? p[(s - 1) * d.p_cols() + symbol_t] : neg_inf<scalar_t>();
+  const scalar_t p_blank = a.has_blank ? p[s * d.p_cols() + t - 1] : neg_inf<scalar_t>();
+  const ArcShares<scalar_t> shares = arc_shares(p_symbol, a.symbol, p_blank, a.blank);
   if (a.has_symbol) px_share[(s - 1) * d.px_cols() + symbol_t] = shares.symbol;
   if (a.has_blank) py_share[s * d.py_cols() + t - 1] = shares.blank;
 }
