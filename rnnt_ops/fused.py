@@ -16,7 +16,16 @@ one chunk.
 ``chunk_cells`` (> 0) sets the lattice cells per chunk; by default as many
 as fit a memory budget of ``RNNT_OPS_FUSED_JOINER_MB`` MiB (64 by default).
 float16/bfloat16 inputs run the GEMMs in their dtype and accumulate the rest
-in float32. Joiner dropout, if any, must happen outside (on am/lm). ONNX
+in float32.
+
+``sparse_backward`` (keyword, default True): the backward recomputes only
+the cells whose occupation can matter at the GEMMs' precision: per item, the
+lightest cells whose occupations (``|d loss / d symbol log-prob| + |d loss /
+d blank log-prob|``) sum to at most the GEMMs' unit roundoff times the
+item's total are skipped, and the kept cells of all items are gathered into
+dense chunks. The gradients then differ from the full recomputation by at
+most about one unit roundoff of the occupation mass (docs/performance.md,
+"Sparse backward"); False recomputes every cell. Joiner dropout, if any, must happen outside (on am/lm). ONNX
 export is not supported: export the unfused composition instead.
 """
 
@@ -25,7 +34,35 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from rnnt_ops._script_twin import scripts_as
 
+
+def _rnnt_loss_fused(
+    am: Tensor,
+    lm: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    symbols: Tensor,
+    termination_symbol: int,
+    boundary: Optional[Tensor] = None,
+    activation: str = "tanh",
+    rnnt_type: str = "regular",
+    delay_penalty: float = 0.0,
+    reduction: str = "mean",
+    zero_infinity: bool = False,
+    chunk_cells: int = 0,
+    fastemit_lambda: float = 0.0,
+    sparse_backward: bool = True,
+) -> Tensor:
+    """:func:`rnnt_loss_fused` with every argument positional-or-keyword
+    (what TorchScript compiles for it)."""
+    return torch.ops.rnnt.rnnt_loss_fused(
+        am, lm, weight, bias, symbols, termination_symbol, boundary, activation, rnnt_type,
+        delay_penalty, reduction, zero_infinity, chunk_cells, fastemit_lambda, sparse_backward,
+    )
+
+
+@scripts_as(_rnnt_loss_fused)
 def rnnt_loss_fused(
     am: Tensor,
     lm: Tensor,
@@ -41,17 +78,48 @@ def rnnt_loss_fused(
     zero_infinity: bool = False,
     chunk_cells: int = 0,
     fastemit_lambda: float = 0.0,
+    *,
+    sparse_backward: bool = True,
 ) -> Tensor:
     """``rnnt_loss(activation(am[:, :, None] + lm[:, None]) @ weight.T + bias,
     symbols, termination_symbol, boundary, rnnt_type, delay_penalty,
     reduction, zero_infinity=zero_infinity, fastemit_lambda=fastemit_lambda)``
-    without forming the logits."""
-    return torch.ops.rnnt.rnnt_loss_fused(
-        am, lm, weight, bias, symbols, termination_symbol, boundary, activation, rnnt_type,
-        delay_penalty, reduction, zero_infinity, chunk_cells, fastemit_lambda,
+    without forming the logits; ``sparse_backward`` as in the module's
+    docstring."""
+    return _rnnt_loss_fused(am, lm, weight, bias, symbols, termination_symbol, boundary,
+                            activation, rnnt_type, delay_penalty, reduction, zero_infinity,
+                            chunk_cells, fastemit_lambda, sparse_backward)
+
+
+def _rnnt_loss_pruned_fused(
+    am: Tensor,
+    lm: Tensor,
+    ranges: Tensor,
+    weight: Tensor,
+    bias: Optional[Tensor],
+    symbols: Tensor,
+    termination_symbol: int,
+    boundary: Optional[Tensor] = None,
+    activation: str = "tanh",
+    rnnt_type: str = "regular",
+    delay_penalty: float = 0.0,
+    reduction: str = "mean",
+    use_hat_loss: bool = False,
+    zero_infinity: bool = False,
+    chunk_cells: int = 0,
+    fastemit_lambda: float = 0.0,
+    sparse_backward: bool = True,
+) -> Tensor:
+    """:func:`rnnt_loss_pruned_fused` with every argument
+    positional-or-keyword (what TorchScript compiles for it)."""
+    return torch.ops.rnnt.rnnt_loss_pruned_fused(
+        am, lm, ranges, weight, bias, symbols, termination_symbol, boundary, activation,
+        rnnt_type, delay_penalty, reduction, use_hat_loss, zero_infinity, chunk_cells,
+        fastemit_lambda, sparse_backward,
     )
 
 
+@scripts_as(_rnnt_loss_pruned_fused)
 def rnnt_loss_pruned_fused(
     am: Tensor,
     lm: Tensor,
@@ -69,16 +137,18 @@ def rnnt_loss_pruned_fused(
     zero_infinity: bool = False,
     chunk_cells: int = 0,
     fastemit_lambda: float = 0.0,
+    *,
+    sparse_backward: bool = True,
 ) -> Tensor:
     """``do_rnnt_pruning(am, lm, ranges)``, the joiner on the pruned pair and
     ``rnnt_loss_pruned`` of its logits (``fastemit_lambda`` as there), without
     forming the pruned am/lm or the logits (``ranges [B][T][s_range]`` from
-    ``get_rnnt_prune_ranges``)."""
-    return torch.ops.rnnt.rnnt_loss_pruned_fused(
-        am, lm, ranges, weight, bias, symbols, termination_symbol, boundary, activation,
-        rnnt_type, delay_penalty, reduction, use_hat_loss, zero_infinity, chunk_cells,
-        fastemit_lambda,
-    )
+    ``get_rnnt_prune_ranges``); ``sparse_backward`` as in the module's
+    docstring."""
+    return _rnnt_loss_pruned_fused(am, lm, ranges, weight, bias, symbols, termination_symbol,
+                                   boundary, activation, rnnt_type, delay_penalty, reduction,
+                                   use_hat_loss, zero_infinity, chunk_cells, fastemit_lambda,
+                                   sparse_backward)
 
 
 def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -87,7 +157,8 @@ def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
 
 @torch.library.register_fake("rnnt::_fused_joiner_logprobs")
 def _fused_joiner_logprobs_fake(am, lm, weight, bias, symbol_index, ranges, termination_symbol,
-                                boundary, activation, use_hat_loss, chunk_cells):
+                                boundary, activation, use_hat_loss, chunk_cells,
+                                sparse_backward):
     out = am.new_empty(symbol_index.shape, dtype=_accumulation_dtype(am.dtype))
     return out, torch.empty_like(out), torch.empty_like(out)
 
@@ -95,6 +166,7 @@ def _fused_joiner_logprobs_fake(am, lm, weight, bias, symbol_index, ranges, term
 @torch.library.register_fake("rnnt::_fused_joiner_logprobs_backward")
 def _fused_joiner_logprobs_backward_fake(grad_symbol, grad_blank, am, lm, weight, bias,
                                          symbol_index, ranges, log_norm, termination_symbol,
-                                         boundary, activation, use_hat_loss, chunk_cells):
+                                         boundary, activation, use_hat_loss, chunk_cells,
+                                sparse_backward):
     return (am.new_empty(am.shape), lm.new_empty(lm.shape), weight.new_empty(weight.shape),
             weight.new_empty(weight.shape[:1]))

@@ -75,7 +75,8 @@ def test_compiled_matches_eager(device):
 def scripted_loss(am: Tensor, lm: Tensor, weight: Tensor, bias: Optional[Tensor],
                   symbols: Tensor, boundary: Optional[Tensor]) -> Tensor:
     return rnnt_ops.rnnt_loss_fused(am, lm, weight, bias, symbols, 0, boundary,
-                                    activation="relu", rnnt_type="modified")
+                                    activation="relu", rnnt_type="modified",
+                                    sparse_backward=False)
 
 
 def test_torchscript_matches_eager():
@@ -117,7 +118,7 @@ def test_opcheck_backend_op(pruned):
     else:
         ranges, index = None, ext[:, None].expand(B, T, S + 1).contiguous()
     args = (am.requires_grad_(), lm.requires_grad_(), weight.requires_grad_(),
-            bias.requires_grad_(), index, ranges, 0, boundary, "relu", False, 5)
+            bias.requires_grad_(), index, ranges, 0, boundary, "relu", False, 5, True)
     torch.library.opcheck(torch.ops.rnnt._fused_joiner_logprobs.default, args)
 
 

@@ -29,12 +29,11 @@ class FusedJoinerFunction : public torch::autograd::Function<FusedJoinerFunction
                                const at::Tensor& symbol_index, const OptTensor& ranges,
                                int64_t termination_symbol, const OptTensor& boundary,
                                c10::string_view activation, bool use_hat_loss,
-                               int64_t chunk_cells) {
+                               int64_t chunk_cells, bool sparse_backward) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [symbol_lp, blank_lp, log_norm] =
-        ops::_fused_joiner_logprobs::call(am, lm, weight, bias, symbol_index, ranges,
-                                   termination_symbol, boundary, activation, use_hat_loss,
-                                   chunk_cells);
+    auto [symbol_lp, blank_lp, log_norm] = ops::_fused_joiner_logprobs::call(
+        am, lm, weight, bias, symbol_index, ranges, termination_symbol, boundary, activation,
+        use_hat_loss, chunk_cells, sparse_backward);
     ctx->save_for_backward({am, lm, weight, or_undefined(bias), symbol_index,
                             or_undefined(ranges), log_norm, or_undefined(boundary)});
     remember_input_edges(ctx, op_name("rnnt::_fused_joiner_logprobs"), am, lm, weight, bias);
@@ -42,6 +41,7 @@ class FusedJoinerFunction : public torch::autograd::Function<FusedJoinerFunction
     ctx->saved_data["activation"] = std::string(activation);
     ctx->saved_data["use_hat_loss"] = use_hat_loss;
     ctx->saved_data["chunk_cells"] = chunk_cells;
+    ctx->saved_data["sparse_backward"] = sparse_backward;
     ctx->mark_non_differentiable({log_norm});
     ctx->set_materialize_grads(false);
     return {symbol_lp, blank_lp, log_norm};
@@ -59,11 +59,11 @@ class FusedJoinerFunction : public torch::autograd::Function<FusedJoinerFunction
         bias, saved[4], or_none(saved[5]), log_norm,
         ctx->saved_data["termination_symbol"].toInt(), or_none(saved[7]),
         ctx->saved_data["activation"].toStringRef(), ctx->saved_data["use_hat_loss"].toBool(),
-        ctx->saved_data["chunk_cells"].toInt());
+        ctx->saved_data["chunk_cells"].toInt(), ctx->saved_data["sparse_backward"].toBool());
     // One entry per forward argument; none for the non-differentiable ones.
     // The backward recomputes the joiner with the occupations held
     // constant: its gradients are not differentiable again.
-    variable_list out(11);
+    variable_list out(12);
     out[0] = grad_am;
     out[1] = grad_lm;
     out[2] = grad_weight;
@@ -76,10 +76,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs_autograd(
     const at::Tensor& am, const at::Tensor& lm, const at::Tensor& weight, const OptTensor& bias,
     const at::Tensor& symbol_index, const OptTensor& ranges, int64_t termination_symbol,
     const OptTensor& boundary, c10::string_view activation, bool use_hat_loss,
-    int64_t chunk_cells) {
+    int64_t chunk_cells, bool sparse_backward) {
   const auto out = FusedJoinerFunction::apply(am, lm, weight, bias, symbol_index, ranges,
                                               termination_symbol, boundary, activation,
-                                              use_hat_loss, chunk_cells);
+                                              use_hat_loss, chunk_cells, sparse_backward);
   return {out[0], out[1], out[2]};
 }
 

@@ -95,8 +95,6 @@ std::vector<Tile> box_tiles(const Tile& box, int64_t chunk_cells) {
   return tiles;
 }
 
-namespace {
-
 at::Tensor activate_(at::Tensor pre, Activation activation) {
   switch (activation) {
     case Activation::Tanh: return pre.tanh_();
@@ -105,8 +103,6 @@ at::Tensor activate_(at::Tensor pre, Activation activation) {
   }
   TORCH_INTERNAL_ASSERT(false, "unknown activation");
 }
-
-}  // namespace
 
 Chunk compute_chunk(const JoinerInputs& in, int64_t b, const Tile& tile) {
   Chunk ch;

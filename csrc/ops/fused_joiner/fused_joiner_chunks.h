@@ -78,6 +78,9 @@ struct Chunk {
 
 Chunk compute_chunk(const JoinerInputs& in, int64_t b, const Tile& tile);
 
+// The activation of pre, in place.
+at::Tensor activate_(at::Tensor pre, Activation activation);
+
 // d pre-activation from d hidden (and the hidden values).
 at::Tensor activation_backward(const at::Tensor& grad_hidden, const at::Tensor& hidden,
                                Activation activation);

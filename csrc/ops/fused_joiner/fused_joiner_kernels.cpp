@@ -13,12 +13,15 @@
 //   gb * sigmoid(-z[0]) - gs * sigmoid(z[0]) on z[0];
 // then d bias += sum dz, d weight += dz^T h, d h = dz weight, and d pre
 // (through the activation) adds into the rows am[b, t] and lm[b, s].
+// sparse_backward: only the cells the skip rule keeps (fused_joiner_cells.h),
+// packed across items; otherwise every cell, tile by tile.
 #include <torch/library.h>
 
 #include <algorithm>
 #include <array>
 
 #include "common/op_names.h"
+#include "fused_joiner_cells.h"
 #include "fused_joiner_chunks.h"
 #include "fused_joiner_ops.h"
 #include "joiner/joiner_ops.h"
@@ -66,7 +69,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs(
     const at::Tensor& am, const at::Tensor& lm, const at::Tensor& weight, const OptTensor& bias,
     const at::Tensor& symbol_index, const OptTensor& ranges, int64_t termination_symbol,
     const OptTensor& boundary, c10::string_view activation, bool use_hat_loss,
-    int64_t chunk_cells) {
+    int64_t chunk_cells, bool /*sparse_backward: the backward's*/) {
   const char* op = op_name("rnnt::_fused_joiner_logprobs");
   const JoinerInputs in = make_joiner_inputs(am, lm, weight, bias, symbol_index, ranges,
                                              termination_symbol, activation, use_hat_loss, op);
@@ -87,46 +90,74 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs(
   return {symbol_lp, blank_lp, log_norm};
 }
 
+// Adds a chunk's d bias and d weight; returns its d pre-activation [n][D]
+// in the accumulation dtype.
+at::Tensor chunk_backward(const JoinerInputs& in, const Chunk& ch, const at::Tensor& log_norm,
+                          const at::Tensor& gs, const at::Tensor& gb, at::Tensor& grad_weight,
+                          at::Tensor& grad_bias) {
+  const at::ScalarType acc = in.am.scalar_type();
+  const at::Tensor dz = logits_grad_(in, ch, log_norm, gs, gb);
+  grad_bias.add_(at::sum(dz, {0}, false, acc));
+  if (in.weight.scalar_type() == acc) {
+    grad_weight.addmm_(dz.t(), ch.hidden_gemm);
+  } else {
+    grad_weight.add_(at::mm(dz.t(), ch.hidden_gemm));
+  }
+  return activation_backward(at::mm(dz, in.weight).to(acc), ch.hidden, in.activation);
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs_backward(
     const at::Tensor& grad_symbol, const at::Tensor& grad_blank, const at::Tensor& am,
     const at::Tensor& lm, const at::Tensor& weight, const OptTensor& bias,
     const at::Tensor& symbol_index, const OptTensor& ranges, const at::Tensor& log_norm,
     int64_t termination_symbol, const OptTensor& boundary, c10::string_view activation,
-    bool use_hat_loss, int64_t chunk_cells) {
+    bool use_hat_loss, int64_t chunk_cells, bool sparse_backward) {
   const char* op = op_name("rnnt::_fused_joiner_logprobs_backward");
   const JoinerInputs in = make_joiner_inputs(am, lm, weight, bias, symbol_index, ranges,
                                              termination_symbol, activation, use_hat_loss, op);
   const int64_t C = weight.size(0), D = weight.size(1);
   const int64_t chunk = cells_per_chunk(chunk_cells, C, D, weight.scalar_type());
   const at::ScalarType acc = in.am.scalar_type();
-  const bool gemm_in_acc = weight.scalar_type() == acc;
   // Accumulators in the accumulation dtype.
   at::Tensor grad_am = at::zeros_like(in.am), grad_lm = at::zeros_like(in.lm);
   at::Tensor grad_weight = at::zeros({C, D}, in.am.options());
   at::Tensor grad_bias = at::zeros({C}, in.am.options());
   const auto boxes = item_boxes(in, boundary, op);
-  for (int64_t b = 0; b < am.size(0); ++b) {
-    for (const Tile& tile : box_tiles(boxes[b], chunk)) {
-      const Chunk ch = compute_chunk(in, b, tile);
-      const auto cells = [&](const at::Tensor& t) {
-        return tile.of(t.select(0, b)).reshape(-1).to(acc);
-      };
-      const at::Tensor dz = logits_grad_(in, ch, cells(log_norm), cells(grad_symbol),
-                                         cells(grad_blank));
-      grad_bias.add_(at::sum(dz, {0}, false, acc));
-      if (gemm_in_acc) {
-        grad_weight.addmm_(dz.t(), ch.hidden_gemm);
-      } else {
-        grad_weight.add_(at::mm(dz.t(), ch.hidden_gemm));
-      }
+  if (sparse_backward) {
+    // The kept cells of every item, packed: each chunk mixes items.
+    const PackedCells cells = pack_cells(
+        in, kept_cells(box_mask(in, boxes), grad_symbol, grad_blank, weight.scalar_type()));
+    const auto packed = [&](const at::Tensor& t) {
+      return t.reshape(-1).index_select(0, cells.flat).to(acc);
+    };
+    const at::Tensor kept_log_norm = packed(log_norm), kept_gs = packed(grad_symbol),
+                     kept_gb = packed(grad_blank);
+    const at::Tensor grad_am_rows = grad_am.view({-1, D}), grad_lm_rows = grad_lm.view({-1, D});
+    for (const ChunkRange& r : packed_chunks(cells.size(), chunk)) {
+      const auto part = [&](const at::Tensor& t) { return t.narrow(0, r.begin, r.size); };
       const at::Tensor grad_pre =
-          activation_backward(at::mm(dz, weight).to(acc), ch.hidden, in.activation)
-              .view({tile.frames(), tile.slots(), D});
-      grad_am.select(0, b).narrow(0, tile.t0, tile.frames()).add_(grad_pre.sum(1));
-      if (in.ranges.defined()) {
-        grad_lm.select(0, b).index_add_(0, ch.rows, grad_pre.view({tile.cells(), D}));
-      } else {
-        grad_lm.select(0, b).narrow(0, tile.k0, tile.slots()).add_(grad_pre.sum(0));
+          chunk_backward(in, compute_packed_chunk(in, cells, r), part(kept_log_norm),
+                         part(kept_gs), part(kept_gb), grad_weight, grad_bias);
+      grad_am_rows.index_add_(0, part(cells.am_row), grad_pre);
+      grad_lm_rows.index_add_(0, part(cells.lm_row), grad_pre);
+    }
+  } else {
+    for (int64_t b = 0; b < am.size(0); ++b) {
+      for (const Tile& tile : box_tiles(boxes[b], chunk)) {
+        const Chunk ch = compute_chunk(in, b, tile);
+        const auto cells = [&](const at::Tensor& t) {
+          return tile.of(t.select(0, b)).reshape(-1).to(acc);
+        };
+        const at::Tensor grad_pre =
+            chunk_backward(in, ch, cells(log_norm), cells(grad_symbol), cells(grad_blank),
+                           grad_weight, grad_bias)
+                .view({tile.frames(), tile.slots(), D});
+        grad_am.select(0, b).narrow(0, tile.t0, tile.frames()).add_(grad_pre.sum(1));
+        if (in.ranges.defined()) {
+          grad_lm.select(0, b).index_add_(0, ch.rows, grad_pre.view({tile.cells(), D}));
+        } else {
+          grad_lm.select(0, b).narrow(0, tile.k0, tile.slots()).add_(grad_pre.sum(0));
+        }
       }
     }
   }

@@ -47,7 +47,8 @@ at::Tensor rnnt_loss_fused(const at::Tensor& am, const at::Tensor& lm, const at:
                            int64_t termination_symbol, const OptTensor& boundary_in,
                            c10::string_view activation, c10::string_view rnnt_type,
                            double delay_penalty, c10::string_view reduction,
-                           bool zero_infinity, int64_t chunk_cells, double fastemit_lambda) {
+                           bool zero_infinity, int64_t chunk_cells, double fastemit_lambda,
+                           bool sparse_backward) {
   const LossCall call("rnnt::rnnt_loss_fused", symbols_in, boundary_in, rnnt_type,
                       delay_penalty, fastemit_lambda, reduction, zero_infinity);
   const char* op = call.op;
@@ -63,7 +64,7 @@ at::Tensor rnnt_loss_fused(const at::Tensor& am, const at::Tensor& lm, const at:
     const at::Tensor symbol_index = symbols_ext.unsqueeze(1).expand_symint({B, T, S + 1});
     const auto [symbol_lp, blank_lp, log_norm] = ops::_fused_joiner_logprobs::call(
         am, lm, weight, bias, symbol_index, /*ranges=*/c10::nullopt, termination_symbol,
-        boundary, activation, /*use_hat_loss=*/false, chunk_cells);
+        boundary, activation, /*use_hat_loss=*/false, chunk_cells, sparse_backward);
     const at::Tensor px = symbol_lp.narrow_symint(2, 0, S).transpose(1, 2);  // [B][S][T]
     const at::Tensor py = blank_lp.transpose(1, 2);                          // [B][S+1][T]
     return finish_logprobs(px, py, call.tail.type, boundary);
@@ -78,7 +79,7 @@ at::Tensor rnnt_loss_pruned_fused(const at::Tensor& am, const at::Tensor& lm,
                                   c10::string_view activation, c10::string_view rnnt_type,
                                   double delay_penalty, c10::string_view reduction,
                                   bool use_hat_loss, bool zero_infinity, int64_t chunk_cells,
-                                  double fastemit_lambda) {
+                                  double fastemit_lambda, bool sparse_backward) {
   const LossCall call("rnnt::rnnt_loss_pruned_fused", symbols_in, boundary_in, rnnt_type,
                       delay_penalty, fastemit_lambda, reduction, zero_infinity);
   const char* op = call.op;
@@ -101,7 +102,7 @@ at::Tensor rnnt_loss_pruned_fused(const at::Tensor& am, const at::Tensor& lm,
         at::gather(symbols_ext.unsqueeze(1).expand_symint({B, T, S + 1}), 2, kept);
     const auto [px_kept, py_kept, log_norm] = ops::_fused_joiner_logprobs::call(
         am, lm, weight, bias, kept_symbols, kept, termination_symbol, boundary, activation,
-        use_hat_loss, chunk_cells);
+        use_hat_loss, chunk_cells, sparse_backward);
     return ops::_pruned_lattice::call(px_kept, py_kept, kept, S.guard_int(__FILE__, __LINE__),
                                       rnnt_type, boundary);
   });

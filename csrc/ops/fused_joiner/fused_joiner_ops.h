@@ -18,36 +18,42 @@ namespace rnnt::ops {
 // pruned: lm[b, ranges[b, t, k]], K = s_range, every slot kept.
 // use_hat_loss: HAT factorisation (blank = sigmoid(logit 0)). chunk_cells
 // > 0 fixes the cells per chunk; 0 picks it from a memory budget.
+// sparse_backward is the backward's (kept for it by the autograd).
 RNNT_OP(_fused_joiner_logprobs,
         "(Tensor am, Tensor lm, Tensor weight, Tensor? bias,"
         " Tensor symbol_index, Tensor? ranges, int termination_symbol, Tensor? boundary,"
-        " str activation, bool use_hat_loss, int chunk_cells)"
+        " str activation, bool use_hat_loss, int chunk_cells, bool sparse_backward)"
         " -> (Tensor, Tensor, Tensor)",
         std::tuple<Tensor, Tensor, Tensor>(TensorArg, TensorArg, TensorArg, OptTensorArg,
                                            TensorArg, OptTensorArg, int64_t, OptTensorArg,
-                                           c10::string_view, bool, int64_t));
-// Its backward: recomputes each chunk and returns the gradients of
+                                           c10::string_view, bool, int64_t, bool));
+// Its backward: recomputes the chunks and returns the gradients of
 // (am, lm, weight, bias) (bias's also when bias is None, unused then).
+// sparse_backward: only the cells whose occupation can matter at the
+// GEMMs' precision (fused_joiner_cells.h); else every cell.
 RNNT_OP(_fused_joiner_logprobs_backward,
         "(Tensor grad_symbol, Tensor grad_blank, Tensor am,"
         " Tensor lm, Tensor weight, Tensor? bias, Tensor symbol_index, Tensor? ranges,"
         " Tensor log_norm, int termination_symbol, Tensor? boundary, str activation,"
-        " bool use_hat_loss, int chunk_cells) -> (Tensor, Tensor, Tensor, Tensor)",
+        " bool use_hat_loss, int chunk_cells, bool sparse_backward)"
+        " -> (Tensor, Tensor, Tensor, Tensor)",
         std::tuple<Tensor, Tensor, Tensor, Tensor>(
             TensorArg, TensorArg, TensorArg, TensorArg, TensorArg, OptTensorArg, TensorArg,
-            OptTensorArg, TensorArg, int64_t, OptTensorArg, c10::string_view, bool, int64_t));
+            OptTensorArg, TensorArg, int64_t, OptTensorArg, c10::string_view, bool, int64_t,
+            bool));
 // The losses: rnnt_loss (resp. do_rnnt_pruning + rnnt_loss_pruned) of the
-// joiner's logits, without forming them.
+// joiner's logits, without forming them; sparse_backward as above.
 RNNT_SCHEMA(rnnt_loss_fused,
             "(Tensor am, Tensor lm, Tensor weight, Tensor? bias, Tensor symbols,"
             " int termination_symbol, Tensor? boundary=None, str activation=\"tanh\","
             " str rnnt_type=\"regular\", float delay_penalty=0.0, str reduction=\"mean\","
-            " bool zero_infinity=False, int chunk_cells=0, float fastemit_lambda=0.0) -> Tensor");
+            " bool zero_infinity=False, int chunk_cells=0, float fastemit_lambda=0.0,"
+            " bool sparse_backward=True) -> Tensor");
 RNNT_SCHEMA(rnnt_loss_pruned_fused,
             "(Tensor am, Tensor lm, Tensor ranges, Tensor weight, Tensor? bias,"
             " Tensor symbols, int termination_symbol, Tensor? boundary=None,"
             " str activation=\"tanh\", str rnnt_type=\"regular\", float delay_penalty=0.0,"
             " str reduction=\"mean\", bool use_hat_loss=False, bool zero_infinity=False,"
-            " int chunk_cells=0, float fastemit_lambda=0.0) -> Tensor");
+            " int chunk_cells=0, float fastemit_lambda=0.0, bool sparse_backward=True) -> Tensor");
 
 }  // namespace rnnt::ops

@@ -1,0 +1,69 @@
+// Lattice cells packed across items, and the sparse backward's choice of
+// cells.
+//
+// A packed list names cells (b, t, k) of the [B][T][K] tables by their flat
+// index b*T*K + t*K + k, in that (row-major) order, with the rows of am
+// viewed [B*T][D] and of lm viewed [B*(S+1)][D] that make their hidden
+// activation. Chunks of such a list mix items, so one GEMM covers cells of
+// several items' boxes (a ragged batch of small boxes, as pruned losses
+// have, runs a few large GEMMs instead of one per item and tile).
+//
+// The skip rule (docs/performance.md, "Sparse backward"): a cell's logit
+// gradient is o * (softmax - arc indicators) with o = |grad_symbol| +
+// |grad_blank| its occupation, a row of L1 norm <= 2 o (3 o with HAT). Per
+// item, the lightest cells whose occupations sum to at most eps times the
+// item's total occupation are dropped, eps = u/8 with u the unit roundoff
+// of the GEMMs' dtype; every gradient then moves by at most 2 eps (total
+// occupation) times max|hidden| (d weight), 1 (d bias) or max|weight| (d
+// am, d lm), in the norms of the bound: a quarter of the rounding (L1 <=
+// u * total) the GEMM dtype already allows on those same terms.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <vector>
+
+#include "fused_joiner_chunks.h"
+
+namespace rnnt {
+namespace fused_joiner {
+
+struct PackedCells {
+  at::Tensor flat;    // [n] int64: b*T*K + t*K + k
+  at::Tensor am_row;  // [n] int64: b*T + t
+  at::Tensor lm_row;  // [n] int64: b*(S+1) + s, s = k (full) or ranges[b, t, k] (pruned)
+  at::Tensor symbol;  // [n] int64: symbol_index[b, t, k]
+  int64_t size() const { return flat.size(0); }
+};
+
+// [B][T][K] bool: the cells inside the items' boxes.
+at::Tensor box_mask(const JoinerInputs& in, const std::vector<Tile>& boxes);
+
+// The cells of `mask` ([B][T][K] bool), in flat order.
+PackedCells pack_cells(const JoinerInputs& in, const at::Tensor& mask);
+
+// mask without the cells the skip rule drops, given the occupation weights
+// grad_symbol, grad_blank [B][T][K]. An item whose total is not finite
+// keeps every cell (its NaN or inf reaches the gradients as it would
+// unskipped).
+at::Tensor kept_cells(const at::Tensor& mask, const at::Tensor& grad_symbol,
+                      const at::Tensor& grad_blank, at::ScalarType gemm_dtype);
+
+// eps of the skip rule for a GEMM dtype: its unit roundoff u (2^-24
+// float32, 2^-53 float64, 2^-11 float16, 2^-8 bfloat16) / 8.
+double skip_ratio(at::ScalarType dtype);
+
+// Cells [begin, begin + n) of a packed list, in chunks of at most
+// chunk_cells of equal size (so no chunk is a small remainder).
+struct ChunkRange {
+  int64_t begin, size;
+};
+std::vector<ChunkRange> packed_chunks(int64_t cells, int64_t chunk_cells);
+
+// One chunk's joiner (Chunk.rows unset: the chunk's lm rows are
+// cells.lm_row[range]).
+Chunk compute_packed_chunk(const JoinerInputs& in, const PackedCells& cells,
+                           const ChunkRange& range);
+
+}  // namespace fused_joiner
+}  // namespace rnnt
