@@ -14,19 +14,8 @@ at::Tensor box_mask(const JoinerInputs& in, const std::vector<Tile>& boxes) {
   return mask;
 }
 
-PackedCells pack_cells(const JoinerInputs& in, const at::Tensor& mask) {
-  const int64_t T = in.symbol_index.size(1), K = in.symbol_index.size(2);
-  const int64_t S1 = in.lm.size(1);
-  PackedCells cells;
-  cells.flat = mask.reshape(-1).nonzero().squeeze(1);
-  const at::Tensor item = cells.flat.div(T * K, "floor");
-  cells.am_row = cells.flat.div(K, "floor");  // b*T + t
-  const at::Tensor s = in.ranges.defined()
-                           ? in.ranges.reshape(-1).index_select(0, cells.flat)
-                           : cells.flat.remainder(K);
-  cells.lm_row = item * S1 + s;
-  cells.symbol = in.symbol_index.reshape(-1).index_select(0, cells.flat);
-  return cells;
+PackedCells pack_cells(const at::Tensor& mask) {
+  return {mask.reshape(-1).nonzero().squeeze(1)};
 }
 
 double skip_ratio(at::ScalarType dtype) {
@@ -78,14 +67,17 @@ std::vector<ChunkRange> packed_chunks(int64_t cells, int64_t chunk_cells) {
 
 Chunk compute_packed_chunk(const JoinerInputs& in, const PackedCells& cells,
                            const ChunkRange& range) {
-  const int64_t D = in.am.size(2);
-  const at::Tensor am_rows = in.am.view({-1, D}).index_select(
-      0, cells.am_row.narrow(0, range.begin, range.size));
-  const at::Tensor lm_rows = in.lm.view({-1, D}).index_select(
-      0, cells.lm_row.narrow(0, range.begin, range.size));
+  const int64_t T = in.symbol_index.size(1), K = in.symbol_index.size(2);
+  const int64_t S1 = in.lm.size(1), D = in.am.size(2);
+  const at::Tensor flat = cells.flat.narrow(0, range.begin, range.size);
   Chunk ch;
-  ch.symbol = cells.symbol.narrow(0, range.begin, range.size);
-  ch.hidden = activate_(am_rows.add_(lm_rows), in.activation);
+  ch.frames = flat.div(K, "floor");
+  const at::Tensor s = in.ranges.defined() ? in.ranges.reshape(-1).index_select(0, flat)
+                                           : flat.remainder(K);
+  ch.rows = flat.div(T * K, "floor").mul_(S1).add_(s);
+  ch.symbol = in.symbol_index.reshape(-1).index_select(0, flat);
+  const at::Tensor pre = in.am.view({-1, D}).index_select(0, ch.frames);
+  ch.hidden = activate_(pre.add_(in.lm.view({-1, D}).index_select(0, ch.rows)), in.activation);
   ch.hidden_gemm = ch.hidden.to(in.weight.scalar_type());
   ch.logits = in.bias.defined() ? at::addmm(in.bias, ch.hidden_gemm, in.weight.t())
                                 : at::mm(ch.hidden_gemm, in.weight.t());

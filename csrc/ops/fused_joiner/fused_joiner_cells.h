@@ -28,11 +28,10 @@
 namespace rnnt {
 namespace fused_joiner {
 
+// The cells' flat indices [n] (int64, ascending); a chunk derives its
+// rows of am and lm and its symbols from its part.
 struct PackedCells {
-  at::Tensor flat;    // [n] int64: b*T*K + t*K + k
-  at::Tensor am_row;  // [n] int64: b*T + t
-  at::Tensor lm_row;  // [n] int64: b*(S+1) + s, s = k (full) or ranges[b, t, k] (pruned)
-  at::Tensor symbol;  // [n] int64: symbol_index[b, t, k]
+  at::Tensor flat;
   int64_t size() const { return flat.size(0); }
 };
 
@@ -40,7 +39,7 @@ struct PackedCells {
 at::Tensor box_mask(const JoinerInputs& in, const std::vector<Tile>& boxes);
 
 // The cells of `mask` ([B][T][K] bool), in flat order.
-PackedCells pack_cells(const JoinerInputs& in, const at::Tensor& mask);
+PackedCells pack_cells(const at::Tensor& mask);
 
 // mask without the cells the skip rule drops, given the occupation weights
 // grad_symbol, grad_blank [B][T][K]. An item whose total is not finite
@@ -60,8 +59,9 @@ struct ChunkRange {
 };
 std::vector<ChunkRange> packed_chunks(int64_t cells, int64_t chunk_cells);
 
-// One chunk's joiner (Chunk.rows unset: the chunk's lm rows are
-// cells.lm_row[range]).
+// One chunk's joiner: Chunk.frames = b*T + t (rows of am viewed [B*T][D]),
+// Chunk.rows = b*(S+1) + s (of lm viewed [B*(S+1)][D]), s = k (full) or
+// ranges[b, t, k] (pruned).
 Chunk compute_packed_chunk(const JoinerInputs& in, const PackedCells& cells,
                            const ChunkRange& range);
 

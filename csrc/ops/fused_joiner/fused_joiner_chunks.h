@@ -69,7 +69,8 @@ std::vector<Tile> box_tiles(const Tile& box, int64_t chunk_cells);
 
 // One tile's joiner, recomputed.
 struct Chunk {
-  at::Tensor rows;         // [n] decoder rows s (pruned only)
+  at::Tensor rows;         // [n] decoder rows s (pruned only; packed: fused_joiner_cells.h)
+  at::Tensor frames;       // [n] (packed only: fused_joiner_cells.h)
   at::Tensor symbol;       // [n] int64
   at::Tensor hidden;       // [n][D], accumulation dtype
   at::Tensor hidden_gemm;  // hidden in the GEMMs' dtype

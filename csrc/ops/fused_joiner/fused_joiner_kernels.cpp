@@ -1,6 +1,7 @@
-// The fused joiner's log-probs and their backward, chunk by chunk
-// (fused_joiner_chunks.h), from ATen ops and the joiner log-prob ops: one
-// code path for CPU and CUDA.
+// The fused joiner's log-probs and their backward, chunk by chunk, from
+// ATen ops and the joiner log-prob ops: one code path for CPU and CUDA. The
+// forward packs every box's cells across items (fused_joiner_cells.h), so
+// its GEMM count follows the lattice's cells, not B.
 //
 // Forward, per cell: with z the logits and L = logsumexp(z),
 //   symbol = z[sym] - L,  blank = z[blank] - L  (rnnt::_joiner_logprobs);
@@ -77,15 +78,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs(
       cells_per_chunk(chunk_cells, weight.size(0), weight.size(1), weight.scalar_type());
   at::Tensor symbol_lp = at::zeros(symbol_index.sizes(), in.am.options());
   at::Tensor blank_lp = at::zeros_like(symbol_lp), log_norm = at::zeros_like(symbol_lp);
-  const auto boxes = item_boxes(in, boundary, op);
-  for (int64_t b = 0; b < am.size(0); ++b) {
-    for (const Tile& tile : box_tiles(boxes[b], chunk)) {
-      const ChunkLogprobs lp = chunk_logprobs(in, compute_chunk(in, b, tile));
-      const std::array<int64_t, 2> shape{tile.frames(), tile.slots()};
-      tile.of(symbol_lp.select(0, b)).copy_(lp.symbol.view(shape));
-      tile.of(blank_lp.select(0, b)).copy_(lp.blank.view(shape));
-      tile.of(log_norm.select(0, b)).copy_(lp.log_norm.view(shape));
-    }
+  // Every cell of every box, packed: each chunk mixes items.
+  const PackedCells cells = pack_cells(box_mask(in, item_boxes(in, boundary, op)));
+  for (const ChunkRange& r : packed_chunks(cells.size(), chunk)) {
+    const ChunkLogprobs lp = chunk_logprobs(in, compute_packed_chunk(in, cells, r));
+    const at::Tensor flat = cells.flat.narrow(0, r.begin, r.size);
+    symbol_lp.view(-1).index_copy_(0, flat, lp.symbol);
+    blank_lp.view(-1).index_copy_(0, flat, lp.blank);
+    log_norm.view(-1).index_copy_(0, flat, lp.log_norm);
   }
   return {symbol_lp, blank_lp, log_norm};
 }
@@ -125,8 +125,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs
   const auto boxes = item_boxes(in, boundary, op);
   if (sparse_backward) {
     // The kept cells of every item, packed: each chunk mixes items.
-    const PackedCells cells = pack_cells(
-        in, kept_cells(box_mask(in, boxes), grad_symbol, grad_blank, weight.scalar_type()));
+    const PackedCells cells =
+        pack_cells(kept_cells(box_mask(in, boxes), grad_symbol, grad_blank, weight.scalar_type()));
     const auto packed = [&](const at::Tensor& t) {
       return t.reshape(-1).index_select(0, cells.flat).to(acc);
     };
@@ -135,11 +135,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs
     const at::Tensor grad_am_rows = grad_am.view({-1, D}), grad_lm_rows = grad_lm.view({-1, D});
     for (const ChunkRange& r : packed_chunks(cells.size(), chunk)) {
       const auto part = [&](const at::Tensor& t) { return t.narrow(0, r.begin, r.size); };
-      const at::Tensor grad_pre =
-          chunk_backward(in, compute_packed_chunk(in, cells, r), part(kept_log_norm),
-                         part(kept_gs), part(kept_gb), grad_weight, grad_bias);
-      grad_am_rows.index_add_(0, part(cells.am_row), grad_pre);
-      grad_lm_rows.index_add_(0, part(cells.lm_row), grad_pre);
+      const Chunk ch = compute_packed_chunk(in, cells, r);
+      const at::Tensor grad_pre = chunk_backward(in, ch, part(kept_log_norm), part(kept_gs),
+                                                 part(kept_gb), grad_weight, grad_bias);
+      grad_am_rows.index_add_(0, ch.frames, grad_pre);
+      grad_lm_rows.index_add_(0, ch.rows, grad_pre);
     }
   } else {
     for (int64_t b = 0; b < am.size(0); ++b) {
