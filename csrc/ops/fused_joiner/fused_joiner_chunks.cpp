@@ -74,7 +74,14 @@ int64_t cells_per_chunk(int64_t requested, int64_t C, int64_t D, at::ScalarType 
   // Live per cell at the peak: the logits (their gradient overwrites them)
   // and a few hidden-sized rows.
   const int64_t bytes_per_cell = C * gemm + 4 * D * acc;
-  return std::max<int64_t>(1, budget_mb * (int64_t{1} << 20) / bytes_per_cell);
+  const int64_t budget = std::max<int64_t>(1, budget_mb * (int64_t{1} << 20) / bytes_per_cell);
+  // For speed: a chunk's logits are written by the GEMM and read again by
+  // the log-softmax (and its backward), so about 4 MiB of them stay in the
+  // cache; 256 cells at least keep the GEMMs' M large enough to run near
+  // their peak (CPU, 1 thread: 256-2048 cells per chunk ran 15-25% faster
+  // than whole 64 MiB chunks at C = 500 and 4000, D = 256).
+  const int64_t cached = std::max<int64_t>(256, (int64_t{4} << 20) / (C * gemm));
+  return std::min(budget, cached);
 }
 
 std::vector<Tile> box_tiles(const Tile& box, int64_t chunk_cells) {

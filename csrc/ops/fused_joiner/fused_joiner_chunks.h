@@ -59,9 +59,9 @@ JoinerInputs make_joiner_inputs(const at::Tensor& am, const at::Tensor& lm,
 std::vector<Tile> item_boxes(const JoinerInputs& in, const c10::optional<at::Tensor>& boundary,
                              const char* op);
 
-// Cells per chunk: `requested` when > 0, else as many as fit the memory
-// budget (RNNT_OPS_FUSED_JOINER_MB, default 64 MiB) for C classes and
-// hidden size D.
+// Cells per chunk: `requested` when > 0, else about 4 MiB of logits (at
+// least 256 cells), within the memory budget (RNNT_OPS_FUSED_JOINER_MB,
+// default 64 MiB) for C classes and hidden size D.
 int64_t cells_per_chunk(int64_t requested, int64_t C, int64_t D, at::ScalarType gemm_dtype);
 
 // The tiles of a box, in order.
