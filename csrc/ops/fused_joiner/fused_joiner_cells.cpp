@@ -78,9 +78,7 @@ Chunk compute_packed_chunk(const JoinerInputs& in, const PackedCells& cells,
   ch.symbol = in.symbol_index.reshape(-1).index_select(0, flat);
   const at::Tensor pre = in.am.view({-1, D}).index_select(0, ch.frames);
   ch.hidden = activate_(pre.add_(in.lm.view({-1, D}).index_select(0, ch.rows)), in.activation);
-  ch.hidden_gemm = ch.hidden.to(in.weight.scalar_type());
-  ch.logits = in.bias.defined() ? at::addmm(in.bias, ch.hidden_gemm, in.weight.t())
-                                : at::mm(ch.hidden_gemm, in.weight.t());
+  chunk_logits(in, ch);
   return ch;
 }
 

@@ -18,6 +18,8 @@ Activation parse_activation(c10::string_view name, const char* op) {
 
 JoinerInputs make_joiner_inputs(const at::Tensor& am, const at::Tensor& lm,
                                 const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                                const c10::optional<at::Tensor>& duration_weight,
+                                const c10::optional<at::Tensor>& duration_bias,
                                 const at::Tensor& symbol_index,
                                 const c10::optional<at::Tensor>& ranges,
                                 int64_t termination_symbol, c10::string_view activation,
@@ -29,6 +31,8 @@ JoinerInputs make_joiner_inputs(const at::Tensor& am, const at::Tensor& lm,
   in.lm = lm.to(acc).contiguous();
   in.weight = weight;
   in.bias = bias.value_or(at::Tensor());
+  in.duration_weight = duration_weight.value_or(at::Tensor());
+  in.duration_bias = duration_bias.value_or(at::Tensor());
   in.symbol_index = symbol_index;
   in.ranges = ranges.value_or(at::Tensor());
   in.activation = parse_activation(activation, op);
@@ -124,10 +128,20 @@ Chunk compute_chunk(const JoinerInputs& in, int64_t b, const Tile& tile) {
   }
   ch.symbol = tile.of(in.symbol_index.select(0, b)).reshape(-1);
   ch.hidden = activate_(am_rows + lm_rows, in.activation).view({tile.cells(), D});
+  chunk_logits(in, ch);
+  return ch;
+}
+
+void chunk_logits(const JoinerInputs& in, Chunk& ch) {
   ch.hidden_gemm = ch.hidden.to(in.weight.scalar_type());
   ch.logits = in.bias.defined() ? at::addmm(in.bias, ch.hidden_gemm, in.weight.t())
                                 : at::mm(ch.hidden_gemm, in.weight.t());
-  return ch;
+  if (in.duration_weight.defined()) {
+    const at::Tensor dw = in.duration_weight.t();
+    ch.duration_logits = in.duration_bias.defined()
+                             ? at::addmm(in.duration_bias, ch.hidden_gemm, dw)
+                             : at::mm(ch.hidden_gemm, dw);
+  }
 }
 
 at::Tensor activation_backward(const at::Tensor& grad_hidden, const at::Tensor& hidden,

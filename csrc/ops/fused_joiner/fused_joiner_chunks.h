@@ -36,9 +36,10 @@ struct Tile {
 };
 
 // Everything a chunk needs, laid out once per call: am and lm in the
-// accumulation dtype, weight and bias (undefined when absent) as given.
+// accumulation dtype, weight and bias, duration_weight and duration_bias
+// (the TDT duration head) as given, undefined when absent.
 struct JoinerInputs {
-  at::Tensor am, lm, weight, bias;
+  at::Tensor am, lm, weight, bias, duration_weight, duration_bias;
   at::Tensor symbol_index;  // [B][T][K]
   at::Tensor ranges;        // [B][T][K] (pruned) or undefined (full)
   Activation activation;
@@ -48,6 +49,8 @@ struct JoinerInputs {
 
 JoinerInputs make_joiner_inputs(const at::Tensor& am, const at::Tensor& lm,
                                 const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                                const c10::optional<at::Tensor>& duration_weight,
+                                const c10::optional<at::Tensor>& duration_bias,
                                 const at::Tensor& symbol_index,
                                 const c10::optional<at::Tensor>& ranges,
                                 int64_t termination_symbol, c10::string_view activation,
@@ -75,12 +78,16 @@ struct Chunk {
   at::Tensor hidden;       // [n][D], accumulation dtype
   at::Tensor hidden_gemm;  // hidden in the GEMMs' dtype
   at::Tensor logits;       // [n][C], the GEMMs' dtype, contiguous
+  at::Tensor duration_logits;  // [n][N], the GEMMs' dtype (with a duration head)
 };
 
 Chunk compute_chunk(const JoinerInputs& in, int64_t b, const Tile& tile);
 
 // The activation of pre, in place.
 at::Tensor activate_(at::Tensor pre, Activation activation);
+
+// ch's logits (and duration logits) from ch.hidden.
+void chunk_logits(const JoinerInputs& in, Chunk& ch);
 
 // d pre-activation from d hidden (and the hidden values).
 at::Tensor activation_backward(const at::Tensor& grad_hidden, const at::Tensor& hidden,
