@@ -102,3 +102,22 @@ def test_float32_gradients_within_unfused_error(pruned, scale, activation, shape
     if scale > 1:  # Not vacuous: the rule drops a good share of a peaky lattice.
         occupation = occupation_of(pruned, inputs, ranges, symbols, boundary, activation)
         assert kept_share(occupation, SKIP_RATIO_F32) < 0.75
+
+
+@pytest.mark.parametrize("pruned", [False, True])
+def test_a_nonfinite_item_keeps_its_cells(pruned):
+    """A NaN in one item's am makes its loss NaN and its cells' logits NaN
+    (their gradient rows NaN whatever their occupation): the rule keeps
+    them, so the NaN reaches the gradients as without skipping; the other
+    items' gradients agree."""
+    am, lm, weight, bias, symbols, boundary = random_problem(5, "regular", T=8, S=3)
+    am[1, 0, 0] = float("nan")
+    ranges = ranges_for(am.nan_to_num(), lm, symbols, boundary, "regular", 2, 7, 1) if pruned \
+        else None
+    fused, _ = losses(pruned, ranges, symbols, boundary, "tanh")
+    inputs = (am, lm, weight, bias)
+    sparse, dense = grads(fused, inputs), grads(fused, inputs, sparse_backward=False)
+    for name, a, b in zip(GRADS, sparse, dense):
+        assert torch.equal(a.isnan(), b.isnan()), name
+        torch.testing.assert_close(a.nan_to_num(), b.nan_to_num(), rtol=1e-9, atol=1e-9)
+    assert sparse[0][1].isnan().any() and not sparse[0][0].isnan().any()

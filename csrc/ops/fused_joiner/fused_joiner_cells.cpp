@@ -32,7 +32,8 @@ double skip_ratio(at::ScalarType dtype) {
 }
 
 at::Tensor kept_cells(const at::Tensor& mask, const at::Tensor& grad_symbol,
-                      const at::Tensor& grad_blank, at::ScalarType gemm_dtype) {
+                      const at::Tensor& grad_blank, const at::Tensor& log_norm,
+                      at::ScalarType gemm_dtype) {
   const int64_t B = mask.size(0);
   // Occupations in float64: the prefix sums below compare tiny masses
   // against a total up to T + S times larger.
@@ -50,7 +51,8 @@ at::Tensor kept_cells(const at::Tensor& mask, const at::Tensor& grad_symbol,
       at::where(total.isfinite(), total * skip_ratio(gemm_dtype), -1.0);
   const at::Tensor keep_sorted = running > budget;
   at::Tensor keep = at::empty_like(keep_sorted).scatter_(1, order, keep_sorted);
-  return keep.view(mask.sizes()).logical_and_(mask);
+  // A non-finite row's gradient is NaN even at zero occupation (0 * NaN).
+  return keep.view(mask.sizes()).logical_or_(log_norm.isfinite().logical_not()).logical_and_(mask);
 }
 
 std::vector<ChunkRange> packed_chunks(int64_t cells, int64_t chunk_cells) {

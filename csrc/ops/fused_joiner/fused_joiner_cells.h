@@ -43,10 +43,12 @@ PackedCells pack_cells(const at::Tensor& mask);
 
 // mask without the cells the skip rule drops, given the occupation weights
 // grad_symbol, grad_blank [B][T][K]. An item whose total is not finite
-// keeps every cell (its NaN or inf reaches the gradients as it would
-// unskipped).
+// keeps every cell, and a cell whose log-normaliser (log_norm [B][T][K])
+// is not finite is kept: their NaN or inf reaches the gradients as it
+// would unskipped.
 at::Tensor kept_cells(const at::Tensor& mask, const at::Tensor& grad_symbol,
-                      const at::Tensor& grad_blank, at::ScalarType gemm_dtype);
+                      const at::Tensor& grad_blank, const at::Tensor& log_norm,
+                      at::ScalarType gemm_dtype);
 
 // eps of the skip rule for a GEMM dtype: its unit roundoff u (2^-24
 // float32, 2^-53 float64, 2^-11 float16, 2^-8 bfloat16) / 8.

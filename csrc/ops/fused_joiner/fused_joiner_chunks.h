@@ -2,13 +2,16 @@
 //
 // A lattice cell (b, t, k) has the hidden activation
 //   h = act(am[b, t] + lm[b, s]),  s = k (full lattice) or ranges[b, t, k],
-// and the logits z = h @ weight^T + bias [C]. The cells of one item's box
-// (frames [t_begin, t_end) x slots [k_begin, k_end)) are cut into
-// rectangular tiles of at most chunk_cells cells: whole frame rows when a
-// row fits, else pieces of one row. A tile is one broadcast add, one
-// activation and one GEMM, and its gradients reduce over its rows and
-// columns, so the work scales with the sum of the items' box sizes, not
-// with B * T * K.
+// and the logits z = h @ weight^T + bias [C] (and, with a TDT duration
+// head, h @ duration_weight^T + duration_bias). Only the cells of the
+// items' boxes (frames [t_begin, t_end) x slots [k_begin, k_end)) are
+// computed, so the work scales with the sum of the box sizes, not with
+// B * T * K. Chunks are either packed lists of cells across items
+// (fused_joiner_cells.h: the forward and the sparse backward) or, for the
+// backward that recomputes every cell, rectangular tiles of one item's box
+// of at most chunk_cells cells: whole frame rows when a row fits, else
+// pieces of one row; a tile is one broadcast add, one activation and one
+// GEMM, and its gradients reduce over its rows and columns.
 #pragma once
 
 #include <ATen/ATen.h>

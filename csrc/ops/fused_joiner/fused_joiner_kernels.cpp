@@ -159,7 +159,8 @@ fused_joiner_logprobs_backward(
   if (sparse_backward) {
     // The kept cells of every item, packed: each chunk mixes items.
     const PackedCells cells =
-        pack_cells(kept_cells(box_mask(in, boxes), grad_symbol, grad_blank, weight.scalar_type()));
+        pack_cells(kept_cells(box_mask(in, boxes), grad_symbol, grad_blank, log_norm,
+                              weight.scalar_type()));
     const auto packed = [&](const at::Tensor& t) {
       return t.reshape(-1).index_select(0, cells.flat).to(acc);
     };
