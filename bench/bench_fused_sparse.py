@@ -2,7 +2,7 @@
 fused path that recomputes every cell, one training step each, side by side.
 
     python bench/bench_fused_sparse.py [--full-C 500 4000] [--pruned-C 500 8000]
-        [--steps 5] [--logit-scale 1.0] [--threads 1]
+        [--tdt-C C ...] [--steps 5] [--logit-scale 1.0] [--threads 1]
 
 A step is the forward and backward of am, lm, weight and bias (float32,
 tanh joiner, ``reduction="sum"``):
@@ -13,8 +13,12 @@ tanh joiner, ``reduction="sum"``):
   divided by 4 (ragged boundaries), D=256, windows of s_range=5 fixed
   before the steps (from ``rnnt_loss_simple`` on random projections);
   unfused = ``do_rnnt_pruning`` + joiner + ``rnnt_loss_pruned``;
+- tdt (``--tdt-C``, none by default): the full shape with a duration head
+  (durations 0-4, NeMo's TDT joint); unfused = both heads on the
+  materialised hidden, then ``rnnt_loss_tdt``;
 
-fused = ``rnnt_loss_fused`` / ``rnnt_loss_pruned_fused`` with
+fused = ``rnnt_loss_fused`` / ``rnnt_loss_pruned_fused`` /
+``rnnt_loss_tdt_fused`` with
 ``sparse_backward=False`` ("all cells") and True ("sparse"). Times: the
 three run interleaved in one process (round-robin, one warm-up round), the
 median of ``--steps``. Peak: each variant alone in a fresh process (one
@@ -49,7 +53,7 @@ def problem(torch, kind: str, C: int, scale: float):
 
     torch.manual_seed(0)
     D = 256
-    if kind == "full":
+    if kind in ("full", "tdt"):
         B, T, S = 4, 200, 50
         lengths = [(T, S)] * B
     else:
@@ -73,6 +77,23 @@ def problem(torch, kind: str, C: int, scale: float):
                                             reduction="sum",
                                             sparse_backward=variant == "sparse")
         return inputs, call, cells
+    if kind == "tdt":
+        durations = [0, 1, 2, 3, 4]
+        duration_weight = (torch.randn(len(durations), D) / D**0.5).requires_grad_(True)
+        duration_bias = torch.zeros(len(durations), requires_grad=True)
+        cells = sum(t * (u + 1) for t, u in lengths)
+
+        def call(variant):
+            if variant == "unfused":
+                hidden = torch.tanh(am[:, :, None] + lm[:, None])
+                return rnnt_ops.rnnt_loss_tdt(hidden @ weight.T + bias,
+                                              hidden @ duration_weight.T + duration_bias,
+                                              symbols, 0, durations, boundary, reduction="sum")
+            return rnnt_ops.rnnt_loss_tdt_fused(am, lm, weight, bias, duration_weight,
+                                                duration_bias, symbols, 0, durations, boundary,
+                                                reduction="sum",
+                                                sparse_backward=variant == "sparse")
+        return inputs + (duration_weight, duration_bias), call, cells
     s_range = 5
     _, (px_grad, py_grad) = rnnt_ops.rnnt_loss_simple(
         torch.randn(B, S + 1, 8), torch.randn(B, T, 8), torch.randint(1, 8, (B, S)), 0,
@@ -181,6 +202,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--full-C", type=int, nargs="*", default=[500, 4000])
     parser.add_argument("--pruned-C", type=int, nargs="*", default=[500, 8000])
+    parser.add_argument("--tdt-C", type=int, nargs="*", default=[])
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--logit-scale", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=1)
@@ -199,7 +221,8 @@ def main() -> None:
     print("| loss | C | cells skipped | unfused s | all cells s | sparse s | unfused peak "
           "| sparse peak | GEMMs/step unfused / all cells / sparse | loss rel. diff |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    rows = [("full", C) for C in args.full_C] + [("pruned", C) for C in args.pruned_C]
+    rows = ([("full", C) for C in args.full_C] + [("pruned", C) for C in args.pruned_C]
+            + [("tdt", C) for C in args.tdt_C])
     # The peaks first: Linux carries a process's peak RSS over to the
     # children it starts, so they run before this process's own steps.
     peaks = {row: {v: peak(*row, v, args) for v in VARIANTS} for row in rows}
