@@ -1,4 +1,4 @@
-"""RNN-T losses fused with the joiner: the logits never exist.
+"""RNN-T (and TDT) losses fused with the joiner: the logits never exist.
 
 The joiner is ``logits[b, t, s] = activation(am[b, t] + lm[b, s]) @ weight.T
 + bias`` with ``am [B][T][D]`` (encoder projection), ``lm [B][S+1][D]``
@@ -11,7 +11,8 @@ gets its hidden activation, its logits by one GEMM and their log-normaliser,
 and keeps only the blank and symbol log-probs. The backward recomputes the
 chunks and accumulates the four gradients by GEMMs. Memory no longer grows
 with ``B * T * (S+1) * C``: it is the inputs, ``[B][T][S+1]`` lattices and
-one chunk.
+one chunk. ``rnnt_loss_tdt_fused`` adds NeMo's TDT duration head on the same
+hidden activation (its small duration logits are kept per cell).
 
 The cells of all items are packed into chunks (so the GEMM count follows
 the lattice's cells, not the batch size). ``chunk_cells`` (> 0) sets the
@@ -24,11 +25,13 @@ in float32.
 ``sparse_backward`` (keyword, default True): the backward recomputes only
 the cells whose occupation can matter at the GEMMs' precision: per item, the
 lightest cells whose occupations (``|d loss / d symbol log-prob| + |d loss /
-d blank log-prob|``) sum to at most the GEMMs' unit roundoff times the
-item's total are skipped, and the kept cells of all items are gathered into
-dense chunks. The gradients then differ from the full recomputation by at
-most about one unit roundoff of the occupation mass (docs/performance.md,
-"Sparse backward"); False recomputes every cell. Joiner dropout, if any, must happen outside (on am/lm). ONNX
+d blank log-prob|``) sum to at most u/8 of the item's total (u the GEMMs'
+unit roundoff) are skipped, and the kept cells of all items are gathered
+into dense chunks. The gradients then differ from the full recomputation
+by at most u/4 of the occupation mass in the norms of docs/performance.md
+("Sparse backward"); False recomputes every cell.
+
+Joiner dropout, if any, must happen outside (on am/lm). ONNX
 export is not supported: export the unfused composition instead.
 """
 

@@ -52,7 +52,9 @@ at::Tensor kept_cells(const at::Tensor& mask, const at::Tensor& grad_symbol,
   const at::Tensor keep_sorted = running > budget;
   at::Tensor keep = at::empty_like(keep_sorted).scatter_(1, order, keep_sorted);
   // A non-finite row's gradient is NaN even at zero occupation (0 * NaN).
-  return keep.view(mask.sizes()).logical_or_(log_norm.isfinite().logical_not()).logical_and_(mask);
+  return keep.view(mask.sizes())
+      .logical_or_(log_norm.isfinite().logical_not())
+      .logical_and_(mask);
 }
 
 std::vector<ChunkRange> packed_chunks(int64_t cells, int64_t chunk_cells) {

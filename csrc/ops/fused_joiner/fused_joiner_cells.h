@@ -9,8 +9,10 @@
 // have, runs a few large GEMMs instead of one per item and tile).
 //
 // The skip rule (docs/performance.md, "Sparse backward"): a cell's logit
-// gradient is o * (softmax - arc indicators) with o = |grad_symbol| +
-// |grad_blank| its occupation, a row of L1 norm <= 2 o (3 o with HAT). Per
+// gradient is g_s * onehot(symbol) + g_b * onehot(blank) - (g_s + g_b) *
+// softmax, a row of L1 norm <= |g_s| + |g_b| + |g_s + g_b| <= 2 o with
+// o = |g_s| + |g_b| its occupation (3 o with HAT; a TDT duration row adds
+// at most 2 o). Per
 // item, the lightest cells whose occupations sum to at most eps times the
 // item's total occupation are dropped, eps = u/8 with u the unit roundoff
 // of the GEMMs' dtype; every gradient then moves by at most 2 eps (total

@@ -95,7 +95,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs
     blank_lp.view(-1).index_copy_(0, flat, lp.blank);
     log_norm.view(-1).index_copy_(0, flat, lp.log_norm);
     if (N > 0) {
-      duration_logits.view({-1, N}).index_copy_(0, flat, ch.duration_logits.to(in.am.scalar_type()));
+      duration_logits.view({-1, N}).index_copy_(0, flat,
+                                                ch.duration_logits.to(in.am.scalar_type()));
     }
   }
   return {symbol_lp, blank_lp, log_norm, duration_logits};

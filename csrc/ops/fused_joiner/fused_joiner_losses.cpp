@@ -1,7 +1,8 @@
 // The fused joiner losses: the joiner's log-probs chunk by chunk
 // (rnnt::_fused_joiner_logprobs, with its own autograd), then the shared
-// loss tail (loss_tail.h), or for TDT the duration lattice. CompositeImplicitAutograd: autograd comes from
-// the parts, and torch.compile traces through them.
+// loss tail (loss_tail.h), or for TDT the duration lattice.
+// CompositeImplicitAutograd: autograd comes from the parts, and
+// torch.compile traces through them.
 #include <torch/library.h>
 
 #include <limits>
