@@ -21,7 +21,11 @@ from rnnt_ops._build import with_cuda  # noqa: E402
 from rnnt_ops._version import __version__  # noqa: E402
 from rnnt_ops.functional import RNNTLoss  # noqa: E402
 from rnnt_ops.lengths import boundary_from_lengths  # noqa: E402
-from rnnt_ops.fused import rnnt_loss_fused, rnnt_loss_pruned_fused  # noqa: E402
+from rnnt_ops.fused import (  # noqa: E402
+    rnnt_loss_fused,
+    rnnt_loss_pruned_fused,
+    rnnt_loss_tdt_fused,
+)
 from rnnt_ops.mutual_information import (  # noqa: E402
     joint_mutual_information_recursion,
     mutual_information_recursion,
@@ -77,6 +81,7 @@ __all__ = [
     "rnnt_loss_simple",
     "rnnt_loss_smoothed",
     "rnnt_loss_tdt",
+    "rnnt_loss_tdt_fused",
     "rnnt_loss_tdt_pruned",
     "rnnt_loss_tdt_simple",
     "set_value_checks",

@@ -396,6 +396,33 @@ def table() -> List[OpInfo]:
         ops=("rnnt::rnnt_loss_tdt",),
         bad_index={"symbols": bad_symbols, "boundary": bad_boundary},
     ))
+    def tdt_fused_sample(p):
+        x = p.extras
+        # The duration head: rows of the label head's, reordered.
+        heads = dict(duration_weight=x["weight"].flip(0)[:len(durations)],
+                     duration_bias=x["bias"][:len(durations)].flip(0))
+        kw = dict(am=x["joiner_am"], lm=x["joiner_lm"], weight=x["weight"], bias=x["bias"],
+                  **heads, symbols=p.symbols, termination_symbol=0, durations=durations,
+                  reduction="none")
+        return [dict(kw, boundary=p.boundary, sigma=0.05), dict(kw, boundary=None, omega=0.3)]
+
+    def tdt_fused_reference(kw):
+        hidden = torch.tanh(f64(kw["am"])[:, :, None] + f64(kw["lm"])[:, None])
+        logits = hidden @ f64(kw["weight"]).t() + f64(kw["bias"])
+        duration_logits = hidden @ f64(kw["duration_weight"]).t() + f64(kw["duration_bias"])
+        return tdt_reference(dict(kw, logits=logits, duration_logits=duration_logits),
+                             durations)
+
+    rows.append(OpInfo(
+        name="rnnt_loss_tdt_fused",
+        call=lambda **kw: R.rnnt_loss_tdt_fused(**kw),
+        samples=tdt_fused_sample,
+        reference=tdt_fused_reference,
+        grad_args=("am", "lm", "weight", "bias", "duration_weight", "duration_bias"),
+        index_args=("symbols", "boundary"),
+        ops=("rnnt::rnnt_loss_tdt_fused",),
+        bad_index={"symbols": bad_symbols, "boundary": bad_boundary},
+    ))
     big_ids, big_durations = [5, 4], [2, 3]
     rows.append(OpInfo(
         name="rnnt_loss_multiblank",

@@ -72,9 +72,10 @@ def assert_same_loss_and_grads(fused_fn, unfused_fn, inputs, tol):
         torch.testing.assert_close(a.grad, b.grad, **tol, msg=lambda m: f"d {name}: {m}")
 
 
+@pytest.mark.parametrize("sparse_backward", [True, False])
 @pytest.mark.parametrize("rnnt_type,activation,reduction",
                          list(itertools.product(RNNT_TYPES, ACTIVATIONS, ["none", "mean", "sum"])))
-def test_full_matches_unfused(rnnt_type, activation, reduction, device):
+def test_full_matches_unfused(rnnt_type, activation, reduction, sparse_backward, device):
     for seed, (with_bias, ragged, delay_penalty, zero_infinity) in enumerate(
             [(True, True, 0.0, False), (False, True, 0.3, True), (True, False, 0.0, True)]):
         am, lm, weight, bias, symbols, boundary = random_problem(
@@ -82,7 +83,8 @@ def test_full_matches_unfused(rnnt_type, activation, reduction, device):
         options = (2, boundary, activation, rnnt_type, delay_penalty, reduction, zero_infinity)
 
         def fused(am, lm, weight, bias):
-            return rnnt_ops.rnnt_loss_fused(am, lm, weight, bias, symbols, *options)
+            return rnnt_ops.rnnt_loss_fused(am, lm, weight, bias, symbols, *options,
+                                            sparse_backward=sparse_backward)
 
         def unfused(am, lm, weight, bias):
             return unfused_loss(am, lm, weight, bias, symbols, *options)
@@ -90,9 +92,10 @@ def test_full_matches_unfused(rnnt_type, activation, reduction, device):
         assert_same_loss_and_grads(fused, unfused, (am, lm, weight, bias), TOL64)
 
 
+@pytest.mark.parametrize("sparse_backward", [True, False])
 @pytest.mark.parametrize("chunk_cells", [1, 3, 7 * 5, 10**6])
 @pytest.mark.parametrize("rnnt_type", RNNT_TYPES)
-def test_full_chunk_sizes(chunk_cells, rnnt_type, device):
+def test_full_chunk_sizes(chunk_cells, rnnt_type, sparse_backward, device):
     """One cell per chunk, chunks across frame rows, a whole item (T * (S+1)
     = 35 cells) per chunk, and more than any item."""
     am, lm, weight, bias, symbols, boundary = random_problem(
@@ -101,7 +104,8 @@ def test_full_chunk_sizes(chunk_cells, rnnt_type, device):
     def fused(am, lm, weight, bias):
         return rnnt_ops.rnnt_loss_fused(am, lm, weight, bias, symbols, 0, boundary,
                                         rnnt_type=rnnt_type, reduction="none",
-                                        chunk_cells=chunk_cells)
+                                        chunk_cells=chunk_cells,
+                                        sparse_backward=sparse_backward)
 
     def unfused(am, lm, weight, bias):
         return unfused_loss(am, lm, weight, bias, symbols, 0, boundary, "tanh", rnnt_type,
@@ -126,15 +130,16 @@ def test_full_no_symbols(rnnt_type, device):
     assert_same_loss_and_grads(fused, unfused, (am, lm, weight, bias), TOL64)
 
 
+@pytest.mark.parametrize("sparse_backward", [True, False])
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
-def test_full_gradcheck(activation):
+def test_full_gradcheck(activation, sparse_backward):
     am, lm, weight, bias, symbols, boundary = random_problem(3, "regular", B=2, T=3, S=2, D=3,
                                                              C=4)
 
     def fused(am, lm, weight, bias):
         return rnnt_ops.rnnt_loss_fused(am, lm, weight, bias, symbols, 0, boundary,
                                         activation=activation, reduction="none",
-                                        chunk_cells=2)
+                                        chunk_cells=2, sparse_backward=sparse_backward)
 
     assert torch.autograd.gradcheck(fused, leaves(am, lm, weight, bias))
 
@@ -150,9 +155,10 @@ def ranges_for(am, lm, symbols, boundary, rnnt_type, s_range, C, seed):
     return rnnt_ops.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range)
 
 
+@pytest.mark.parametrize("sparse_backward", [True, False])
 @pytest.mark.parametrize("rnnt_type,activation,use_hat_loss",
                          list(itertools.product(RNNT_TYPES, ACTIVATIONS, [False, True])))
-def test_pruned_matches_unfused(rnnt_type, activation, use_hat_loss, device):
+def test_pruned_matches_unfused(rnnt_type, activation, use_hat_loss, sparse_backward, device):
     for seed, (with_bias, ragged, delay_penalty, reduction, s_range, chunk_cells) in enumerate(
             [(True, True, 0.0, "none", 2, 0), (False, True, 0.3, "mean", 3, 1),
              (True, False, 0.0, "sum", 2, 5)]):
@@ -163,7 +169,8 @@ def test_pruned_matches_unfused(rnnt_type, activation, use_hat_loss, device):
 
         def fused(am, lm, weight, bias):
             return rnnt_ops.rnnt_loss_pruned_fused(am, lm, ranges, weight, bias, symbols,
-                                                   *options, chunk_cells=chunk_cells)
+                                                   *options, chunk_cells=chunk_cells,
+                                                   sparse_backward=sparse_backward)
 
         def unfused(am, lm, weight, bias):
             return unfused_pruned_loss(am, lm, ranges, weight, bias, symbols, *options)
@@ -171,14 +178,16 @@ def test_pruned_matches_unfused(rnnt_type, activation, use_hat_loss, device):
         assert_same_loss_and_grads(fused, unfused, (am, lm, weight, bias), TOL64)
 
 
-def test_pruned_gradcheck():
+@pytest.mark.parametrize("sparse_backward", [True, False])
+def test_pruned_gradcheck(sparse_backward):
     am, lm, weight, bias, symbols, boundary = random_problem(4, "regular", B=2, T=3, S=2, D=3,
                                                              C=4)
     ranges = ranges_for(am, lm, symbols, boundary, "regular", 2, 4, 4)
 
     def fused(am, lm, weight, bias):
         return rnnt_ops.rnnt_loss_pruned_fused(am, lm, ranges, weight, bias, symbols, 0,
-                                               boundary, reduction="none", chunk_cells=2)
+                                               boundary, reduction="none", chunk_cells=2,
+                                               sparse_backward=sparse_backward)
 
     assert torch.autograd.gradcheck(fused, leaves(am, lm, weight, bias))
 

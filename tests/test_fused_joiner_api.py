@@ -75,7 +75,8 @@ def test_compiled_matches_eager(device):
 def scripted_loss(am: Tensor, lm: Tensor, weight: Tensor, bias: Optional[Tensor],
                   symbols: Tensor, boundary: Optional[Tensor]) -> Tensor:
     return rnnt_ops.rnnt_loss_fused(am, lm, weight, bias, symbols, 0, boundary,
-                                    activation="relu", rnnt_type="modified")
+                                    activation="relu", rnnt_type="modified",
+                                    sparse_backward=False)
 
 
 def test_torchscript_matches_eager():
@@ -107,7 +108,8 @@ def test_autocast_leaves_the_fused_loss_in_float32():
 @pytest.mark.parametrize("pruned", [False, True])
 def test_opcheck_backend_op(pruned):
     """Schema, fake kernel, autograd registration and AOT dispatch of the
-    chunked kernel (forward and backward)."""
+    chunked kernel (forward and backward), without and with a duration
+    head."""
     am, lm, weight, bias, symbols, boundary = random_problem(9, "regular", T=4, S=3)
     B, T, S = symbols.shape[0], am.shape[1], symbols.shape[1]
     ext = torch.cat([symbols, torch.zeros(B, 1, dtype=torch.int64)], 1)
@@ -116,9 +118,12 @@ def test_opcheck_backend_op(pruned):
         index = torch.gather(ext[:, None].expand(B, T, S + 1), 2, ranges)
     else:
         ranges, index = None, ext[:, None].expand(B, T, S + 1).contiguous()
-    args = (am.requires_grad_(), lm.requires_grad_(), weight.requires_grad_(),
-            bias.requires_grad_(), index, ranges, 0, boundary, "relu", False, 5)
-    torch.library.opcheck(torch.ops.rnnt._fused_joiner_logprobs.default, args)
+    heads = torch.randn(3, weight.shape[1], dtype=weight.dtype)
+    for duration_weight, duration_bias in [(None, None), (heads, heads[:, 0])]:
+        args = (am.requires_grad_(), lm.requires_grad_(), weight.requires_grad_(),
+                bias.requires_grad_(), duration_weight, duration_bias, index, ranges, 0,
+                boundary, "relu", False, 5, True)
+        torch.library.opcheck(torch.ops.rnnt._fused_joiner_logprobs.default, args)
 
 
 @pytest.mark.parametrize("pruned", [False, True])

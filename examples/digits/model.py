@@ -124,17 +124,23 @@ class Transducer(nn.Module):
 
     def forward(self, feats: Tensor, feat_lens: Tensor, symbols: Tensor, symbol_lens: Tensor,
                 loss: str = "pruned", s_range: int = 5, tdt_sigma: float = 0.0,
-                tdt_omega: float = 0.0) -> Tuple[Tensor, Tensor]:
+                tdt_omega: float = 0.0, fused: bool = False) -> Tuple[Tensor, Tensor]:
         """Returns (simple_loss, pruned_loss), both summed over the batch.
         With loss="full" the second is the full RNN-T loss and the first is 0;
         with loss="tdt" it is the TDT loss (``sigma``, ``omega`` as in
         ``rnnt_ops.rnnt_loss_tdt``) and the first is 0; with
-        loss="pruned_tdt" they are the simple and pruned TDT losses."""
+        loss="pruned_tdt" they are the simple and pruned TDT losses.
+        ``fused``: the same losses with the joiner fused into them
+        (``rnnt_ops.rnnt_loss_fused``, ``rnnt_loss_pruned_fused``,
+        ``rnnt_loss_tdt_fused``: the logits are never formed); not for
+        loss="pruned_tdt"."""
         enc, enc_lens = self.encoder(feats, feat_lens)  # [B][T][dim]
         dec = self.decoder(self.decoder_history(symbols))  # [B][S+1][dim]
         zeros = torch.zeros_like(enc_lens)
         boundary = torch.stack([zeros, zeros, symbol_lens, enc_lens], dim=1).to(torch.int64)
 
+        if fused:
+            return self.fused_losses(enc, dec, symbols, boundary, loss, s_range, tdt_sigma, tdt_omega)
         if loss == "full":
             logits = self.joiner(enc.unsqueeze(2), dec.unsqueeze(1))  # [B][T][S+1][V]
             full = rnnt_ops.rnnt_loss(logits, symbols, BLANK, boundary, reduction="sum")
@@ -156,6 +162,35 @@ class Transducer(nn.Module):
         am_pruned, lm_pruned, ranges = self.prune(enc, dec, px_grad, py_grad, boundary, s_range)
         logits = self.joiner(am_pruned, lm_pruned, project=False)  # [B][T][s_range][V]
         pruned = rnnt_ops.rnnt_loss_pruned(logits, symbols, ranges, BLANK, boundary, reduction="sum")
+        return simple, pruned
+
+    def fused_losses(self, enc: Tensor, dec: Tensor, symbols: Tensor, boundary: Tensor, loss: str,
+                     s_range: int, sigma: float, omega: float) -> Tuple[Tensor, Tensor]:
+        """forward's losses with the joiner (its projections' outputs, tanh,
+        output layer and duration head) fused into the loss."""
+        j = self.joiner
+        am, lm = j.encoder_proj(enc), j.decoder_proj(dec)
+        if loss == "full":
+            full = rnnt_ops.rnnt_loss_fused(am, lm, j.output.weight, j.output.bias, symbols, BLANK,
+                                            boundary, reduction="sum")
+            return full.new_zeros(()), full
+        if loss == "tdt":
+            if j.duration_output is None:
+                raise ValueError("Transducer.forward: loss='tdt' needs a model built with durations")
+            tdt = rnnt_ops.rnnt_loss_tdt_fused(
+                am, lm, j.output.weight, j.output.bias, j.duration_output.weight, j.duration_output.bias,
+                symbols, BLANK, self.durations, boundary, sigma=sigma, omega=omega,
+                reduction="sum")
+            return tdt.new_zeros(()), tdt
+        if loss != "pruned":
+            raise ValueError(f"Transducer.forward: fused=True takes loss pruned, full or tdt, got {loss!r}")
+        simple, (px_grad, py_grad) = rnnt_ops.rnnt_loss_simple(
+            lm=self.simple_lm_proj(dec), am=self.simple_am_proj(enc), symbols=symbols,
+            termination_symbol=BLANK, boundary=boundary, reduction="sum", return_grad=True,
+        )
+        ranges = rnnt_ops.get_rnnt_prune_ranges(px_grad, py_grad, boundary, s_range)
+        pruned = rnnt_ops.rnnt_loss_pruned_fused(am, lm, ranges, j.output.weight, j.output.bias, symbols,
+                                                 BLANK, boundary, reduction="sum")
         return simple, pruned
 
     def prune(self, enc: Tensor, dec: Tensor, px_grad: Tensor, py_grad: Tensor, boundary: Tensor,

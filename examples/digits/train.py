@@ -5,6 +5,7 @@ Single process:   python examples/digits/train.py
 DDP (2 procs):    torchrun --nproc_per_node=2 examples/digits/train.py
 TDT:              python examples/digits/train.py --loss tdt
 Pruned TDT:       python examples/digits/train.py --loss pruned_tdt
+Fused joiner:     python examples/digits/train.py --fused [--loss full|tdt]
 GPU timing:       python examples/digits/train.py --device cuda --loss full|pruned
 
 See examples/digits/README.md.
@@ -51,6 +52,9 @@ def parse_args(argv=None):
                    help="TDT durations in encoder frames (--loss tdt / pruned_tdt); keep 0 and 1 for pruned_tdt")
     p.add_argument("--tdt-sigma", type=float, default=0.0, help="TDT logit under-normalisation")
     p.add_argument("--tdt-omega", type=float, default=0.0, help="weight of the plain RNN-T loss in the TDT loss")
+    p.add_argument("--fused", action="store_true",
+                   help="fuse the joiner into the loss (rnnt_loss_fused / rnnt_loss_pruned_fused / "
+                        "rnnt_loss_tdt_fused): the same losses without the logits; not with pruned_tdt")
     p.add_argument("--dim", type=int, default=256)
     p.add_argument("--num-layers", type=int, default=2)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -59,7 +63,10 @@ def parse_args(argv=None):
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--out-dir", type=Path, default=None, help="history.json, curve.png (default: --data-dir/exp)")
     p.add_argument("--dump-params", action="store_true", help="save each rank's final parameters (tests)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.fused and args.loss == "pruned_tdt":
+        p.error("--fused takes --loss pruned, full or tdt (there is no fused pruned TDT loss)")
+    return args
 
 
 def loss_scales(step: int, warm_steps: int, simple_scale: float):
@@ -213,7 +220,7 @@ def run_training(args, device, rank, world_size, local_rank, t_start):
         for indices, global_batch in rank_batches(train, args.batch_size, args.seed, epoch, rank, world_size):
             feats, feat_lens, symbols, symbol_lens, _ = collate(train, indices, device)
             simple, pruned = net(feats, feat_lens, symbols, symbol_lens, loss=args.loss, s_range=args.s_range,
-                                 tdt_sigma=args.tdt_sigma, tdt_omega=args.tdt_omega)
+                                 tdt_sigma=args.tdt_sigma, tdt_omega=args.tdt_omega, fused=args.fused)
             if args.loss in ("full", "tdt"):
                 loss = pruned
             else:

@@ -2,13 +2,16 @@
 //
 // A lattice cell (b, t, k) has the hidden activation
 //   h = act(am[b, t] + lm[b, s]),  s = k (full lattice) or ranges[b, t, k],
-// and the logits z = h @ weight^T + bias [C]. The cells of one item's box
-// (frames [t_begin, t_end) x slots [k_begin, k_end)) are cut into
-// rectangular tiles of at most chunk_cells cells: whole frame rows when a
-// row fits, else pieces of one row. A tile is one broadcast add, one
-// activation and one GEMM, and its gradients reduce over its rows and
-// columns, so the work scales with the sum of the items' box sizes, not
-// with B * T * K.
+// and the logits z = h @ weight^T + bias [C] (and, with a TDT duration
+// head, h @ duration_weight^T + duration_bias). Only the cells of the
+// items' boxes (frames [t_begin, t_end) x slots [k_begin, k_end)) are
+// computed, so the work scales with the sum of the box sizes, not with
+// B * T * K. Chunks are either packed lists of cells across items
+// (fused_joiner_cells.h: the forward and the sparse backward) or, for the
+// backward that recomputes every cell, rectangular tiles of one item's box
+// of at most chunk_cells cells: whole frame rows when a row fits, else
+// pieces of one row; a tile is one broadcast add, one activation and one
+// GEMM, and its gradients reduce over its rows and columns.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -36,9 +39,10 @@ struct Tile {
 };
 
 // Everything a chunk needs, laid out once per call: am and lm in the
-// accumulation dtype, weight and bias (undefined when absent) as given.
+// accumulation dtype, weight and bias, duration_weight and duration_bias
+// (the TDT duration head) as given, undefined when absent.
 struct JoinerInputs {
-  at::Tensor am, lm, weight, bias;
+  at::Tensor am, lm, weight, bias, duration_weight, duration_bias;
   at::Tensor symbol_index;  // [B][T][K]
   at::Tensor ranges;        // [B][T][K] (pruned) or undefined (full)
   Activation activation;
@@ -48,6 +52,8 @@ struct JoinerInputs {
 
 JoinerInputs make_joiner_inputs(const at::Tensor& am, const at::Tensor& lm,
                                 const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
+                                const c10::optional<at::Tensor>& duration_weight,
+                                const c10::optional<at::Tensor>& duration_bias,
                                 const at::Tensor& symbol_index,
                                 const c10::optional<at::Tensor>& ranges,
                                 int64_t termination_symbol, c10::string_view activation,
@@ -59,9 +65,9 @@ JoinerInputs make_joiner_inputs(const at::Tensor& am, const at::Tensor& lm,
 std::vector<Tile> item_boxes(const JoinerInputs& in, const c10::optional<at::Tensor>& boundary,
                              const char* op);
 
-// Cells per chunk: `requested` when > 0, else as many as fit the memory
-// budget (RNNT_OPS_FUSED_JOINER_MB, default 64 MiB) for C classes and
-// hidden size D.
+// Cells per chunk: `requested` when > 0, else about 4 MiB of logits (at
+// least 256 cells), within the memory budget (RNNT_OPS_FUSED_JOINER_MB,
+// default 64 MiB) for C classes and hidden size D.
 int64_t cells_per_chunk(int64_t requested, int64_t C, int64_t D, at::ScalarType gemm_dtype);
 
 // The tiles of a box, in order.
@@ -69,14 +75,22 @@ std::vector<Tile> box_tiles(const Tile& box, int64_t chunk_cells);
 
 // One tile's joiner, recomputed.
 struct Chunk {
-  at::Tensor rows;         // [n] decoder rows s (pruned only)
+  at::Tensor rows;         // [n] decoder rows s (pruned only; packed: fused_joiner_cells.h)
+  at::Tensor frames;       // [n] (packed only: fused_joiner_cells.h)
   at::Tensor symbol;       // [n] int64
   at::Tensor hidden;       // [n][D], accumulation dtype
   at::Tensor hidden_gemm;  // hidden in the GEMMs' dtype
   at::Tensor logits;       // [n][C], the GEMMs' dtype, contiguous
+  at::Tensor duration_logits;  // [n][N], the GEMMs' dtype (with a duration head)
 };
 
 Chunk compute_chunk(const JoinerInputs& in, int64_t b, const Tile& tile);
+
+// The activation of pre, in place.
+at::Tensor activate_(at::Tensor pre, Activation activation);
+
+// ch's logits (and duration logits) from ch.hidden.
+void chunk_logits(const JoinerInputs& in, Chunk& ch);
 
 // d pre-activation from d hidden (and the hidden values).
 at::Tensor activation_backward(const at::Tensor& grad_hidden, const at::Tensor& hidden,

@@ -1,6 +1,7 @@
-// The fused joiner's log-probs and their backward, chunk by chunk
-// (fused_joiner_chunks.h), from ATen ops and the joiner log-prob ops: one
-// code path for CPU and CUDA.
+// The fused joiner's log-probs and their backward, chunk by chunk, from
+// ATen ops and the joiner log-prob ops: one code path for CPU and CUDA. The
+// forward packs every box's cells across items (fused_joiner_cells.h), so
+// its GEMM count follows the lattice's cells, not B.
 //
 // Forward, per cell: with z the logits and L = logsumexp(z),
 //   symbol = z[sym] - L,  blank = z[blank] - L  (rnnt::_joiner_logprobs);
@@ -13,12 +14,17 @@
 //   gb * sigmoid(-z[0]) - gs * sigmoid(z[0]) on z[0];
 // then d bias += sum dz, d weight += dz^T h, d h = dz weight, and d pre
 // (through the activation) adds into the rows am[b, t] and lm[b, s].
+// With a duration head (TDT), the duration logits y = h @ Wd^T + bd come
+// from the same hidden rows: d bd += sum dy, d Wd += dy^T h, d h += dy Wd.
+// sparse_backward: only the cells the skip rule keeps (fused_joiner_cells.h),
+// packed across items; otherwise every cell, tile by tile.
 #include <torch/library.h>
 
 #include <algorithm>
 #include <array>
 
 #include "common/op_names.h"
+#include "fused_joiner_cells.h"
 #include "fused_joiner_chunks.h"
 #include "fused_joiner_ops.h"
 #include "joiner/joiner_ops.h"
@@ -62,76 +68,145 @@ at::Tensor logits_grad_(const JoinerInputs& in, const Chunk& ch, const at::Tenso
   return z.to(in.weight.scalar_type());
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs(
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs(
     const at::Tensor& am, const at::Tensor& lm, const at::Tensor& weight, const OptTensor& bias,
+    const OptTensor& duration_weight, const OptTensor& duration_bias,
     const at::Tensor& symbol_index, const OptTensor& ranges, int64_t termination_symbol,
     const OptTensor& boundary, c10::string_view activation, bool use_hat_loss,
-    int64_t chunk_cells) {
+    int64_t chunk_cells, bool /*sparse_backward: the backward's*/) {
   const char* op = op_name("rnnt::_fused_joiner_logprobs");
-  const JoinerInputs in = make_joiner_inputs(am, lm, weight, bias, symbol_index, ranges,
-                                             termination_symbol, activation, use_hat_loss, op);
+  const JoinerInputs in =
+      make_joiner_inputs(am, lm, weight, bias, duration_weight, duration_bias, symbol_index,
+                         ranges, termination_symbol, activation, use_hat_loss, op);
   const int64_t chunk =
       cells_per_chunk(chunk_cells, weight.size(0), weight.size(1), weight.scalar_type());
+  const int64_t N = in.duration_weight.defined() ? in.duration_weight.size(0) : 0;
   at::Tensor symbol_lp = at::zeros(symbol_index.sizes(), in.am.options());
   at::Tensor blank_lp = at::zeros_like(symbol_lp), log_norm = at::zeros_like(symbol_lp);
-  const auto boxes = item_boxes(in, boundary, op);
-  for (int64_t b = 0; b < am.size(0); ++b) {
-    for (const Tile& tile : box_tiles(boxes[b], chunk)) {
-      const ChunkLogprobs lp = chunk_logprobs(in, compute_chunk(in, b, tile));
-      const std::array<int64_t, 2> shape{tile.frames(), tile.slots()};
-      tile.of(symbol_lp.select(0, b)).copy_(lp.symbol.view(shape));
-      tile.of(blank_lp.select(0, b)).copy_(lp.blank.view(shape));
-      tile.of(log_norm.select(0, b)).copy_(lp.log_norm.view(shape));
+  at::Tensor duration_logits = symbol_lp.new_zeros(
+      {symbol_lp.size(0), symbol_lp.size(1), symbol_lp.size(2), N});
+  // Every cell of every box, packed: each chunk mixes items.
+  const PackedCells cells = pack_cells(box_mask(in, item_boxes(in, boundary, op)));
+  for (const ChunkRange& r : packed_chunks(cells.size(), chunk)) {
+    const Chunk ch = compute_packed_chunk(in, cells, r);
+    const ChunkLogprobs lp = chunk_logprobs(in, ch);
+    const at::Tensor flat = cells.flat.narrow(0, r.begin, r.size);
+    symbol_lp.view(-1).index_copy_(0, flat, lp.symbol);
+    blank_lp.view(-1).index_copy_(0, flat, lp.blank);
+    log_norm.view(-1).index_copy_(0, flat, lp.log_norm);
+    if (N > 0) {
+      duration_logits.view({-1, N}).index_copy_(0, flat,
+                                                ch.duration_logits.to(in.am.scalar_type()));
     }
   }
-  return {symbol_lp, blank_lp, log_norm};
+  return {symbol_lp, blank_lp, log_norm, duration_logits};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs_backward(
-    const at::Tensor& grad_symbol, const at::Tensor& grad_blank, const at::Tensor& am,
-    const at::Tensor& lm, const at::Tensor& weight, const OptTensor& bias,
+// The backward's accumulators, in the accumulation dtype.
+struct Grads {
+  at::Tensor am, lm, weight, bias, duration_weight, duration_bias;
+};
+
+// Adds a chunk's gradients of the heads (weight, bias and the duration
+// head's, given gd = d loss / d duration logits [n][N] or undefined);
+// returns its d pre-activation [n][D] in the accumulation dtype.
+at::Tensor chunk_backward(const JoinerInputs& in, const Chunk& ch, const at::Tensor& log_norm,
+                          const at::Tensor& gs, const at::Tensor& gb, const at::Tensor& gd,
+                          Grads& grads) {
+  const at::ScalarType acc = in.am.scalar_type();
+  const bool gemm_in_acc = in.weight.scalar_type() == acc;
+  const auto add_product = [&](at::Tensor& into, const at::Tensor& a, const at::Tensor& b) {
+    if (gemm_in_acc) {
+      into.addmm_(a, b);
+    } else {
+      into.add_(at::mm(a, b));
+    }
+  };
+  const at::Tensor dz = logits_grad_(in, ch, log_norm, gs, gb);
+  grads.bias.add_(at::sum(dz, {0}, false, acc));
+  add_product(grads.weight, dz.t(), ch.hidden_gemm);
+  at::Tensor grad_hidden = at::mm(dz, in.weight);
+  if (gd.defined()) {
+    const at::Tensor dd = gd.to(in.weight.scalar_type());
+    grads.duration_bias.add_(at::sum(dd, {0}, false, acc));
+    add_product(grads.duration_weight, dd.t(), ch.hidden_gemm);
+    grad_hidden.addmm_(dd, in.duration_weight);
+  }
+  return activation_backward(grad_hidden.to(acc), ch.hidden, in.activation);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+fused_joiner_logprobs_backward(
+    const at::Tensor& grad_symbol, const at::Tensor& grad_blank, const OptTensor& grad_duration,
+    const at::Tensor& am, const at::Tensor& lm, const at::Tensor& weight, const OptTensor& bias,
+    const OptTensor& duration_weight, const OptTensor& duration_bias,
     const at::Tensor& symbol_index, const OptTensor& ranges, const at::Tensor& log_norm,
     int64_t termination_symbol, const OptTensor& boundary, c10::string_view activation,
-    bool use_hat_loss, int64_t chunk_cells) {
+    bool use_hat_loss, int64_t chunk_cells, bool sparse_backward) {
   const char* op = op_name("rnnt::_fused_joiner_logprobs_backward");
-  const JoinerInputs in = make_joiner_inputs(am, lm, weight, bias, symbol_index, ranges,
-                                             termination_symbol, activation, use_hat_loss, op);
+  const JoinerInputs in =
+      make_joiner_inputs(am, lm, weight, bias, duration_weight, duration_bias, symbol_index,
+                         ranges, termination_symbol, activation, use_hat_loss, op);
   const int64_t C = weight.size(0), D = weight.size(1);
+  const int64_t N = in.duration_weight.defined() ? in.duration_weight.size(0) : 0;
   const int64_t chunk = cells_per_chunk(chunk_cells, C, D, weight.scalar_type());
   const at::ScalarType acc = in.am.scalar_type();
-  const bool gemm_in_acc = weight.scalar_type() == acc;
-  // Accumulators in the accumulation dtype.
-  at::Tensor grad_am = at::zeros_like(in.am), grad_lm = at::zeros_like(in.lm);
-  at::Tensor grad_weight = at::zeros({C, D}, in.am.options());
-  at::Tensor grad_bias = at::zeros({C}, in.am.options());
+  const at::Tensor gd_all =
+      N > 0 && grad_duration.has_value() ? grad_duration->to(acc) : at::Tensor();
+  Grads grads{at::zeros_like(in.am),          at::zeros_like(in.lm),
+              at::zeros({C, D}, in.am.options()), at::zeros({C}, in.am.options()),
+              at::zeros({N, D}, in.am.options()), at::zeros({N}, in.am.options())};
   const auto boxes = item_boxes(in, boundary, op);
-  for (int64_t b = 0; b < am.size(0); ++b) {
-    for (const Tile& tile : box_tiles(boxes[b], chunk)) {
-      const Chunk ch = compute_chunk(in, b, tile);
-      const auto cells = [&](const at::Tensor& t) {
-        return tile.of(t.select(0, b)).reshape(-1).to(acc);
+  if (sparse_backward) {
+    // The kept cells of every item, packed: each chunk mixes items.
+    const PackedCells cells =
+        pack_cells(kept_cells(box_mask(in, boxes), grad_symbol, grad_blank, log_norm,
+                              weight.scalar_type()));
+    const auto packed = [&](const at::Tensor& t) {
+      return t.reshape(-1).index_select(0, cells.flat).to(acc);
+    };
+    const at::Tensor kept_log_norm = packed(log_norm), kept_gs = packed(grad_symbol),
+                     kept_gb = packed(grad_blank);
+    const at::Tensor kept_gd =
+        gd_all.defined() ? gd_all.reshape({-1, N}).index_select(0, cells.flat) : at::Tensor();
+    const at::Tensor grad_am_rows = grads.am.view({-1, D}), grad_lm_rows = grads.lm.view({-1, D});
+    for (const ChunkRange& r : packed_chunks(cells.size(), chunk)) {
+      const auto part = [&](const at::Tensor& t) {
+        return t.defined() ? t.narrow(0, r.begin, r.size) : t;
       };
-      const at::Tensor dz = logits_grad_(in, ch, cells(log_norm), cells(grad_symbol),
-                                         cells(grad_blank));
-      grad_bias.add_(at::sum(dz, {0}, false, acc));
-      if (gemm_in_acc) {
-        grad_weight.addmm_(dz.t(), ch.hidden_gemm);
-      } else {
-        grad_weight.add_(at::mm(dz.t(), ch.hidden_gemm));
-      }
-      const at::Tensor grad_pre =
-          activation_backward(at::mm(dz, weight).to(acc), ch.hidden, in.activation)
-              .view({tile.frames(), tile.slots(), D});
-      grad_am.select(0, b).narrow(0, tile.t0, tile.frames()).add_(grad_pre.sum(1));
-      if (in.ranges.defined()) {
-        grad_lm.select(0, b).index_add_(0, ch.rows, grad_pre.view({tile.cells(), D}));
-      } else {
-        grad_lm.select(0, b).narrow(0, tile.k0, tile.slots()).add_(grad_pre.sum(0));
+      const Chunk ch = compute_packed_chunk(in, cells, r);
+      const at::Tensor grad_pre = chunk_backward(in, ch, part(kept_log_norm), part(kept_gs),
+                                                 part(kept_gb), part(kept_gd), grads);
+      grad_am_rows.index_add_(0, ch.frames, grad_pre);
+      grad_lm_rows.index_add_(0, ch.rows, grad_pre);
+    }
+  } else {
+    for (int64_t b = 0; b < am.size(0); ++b) {
+      for (const Tile& tile : box_tiles(boxes[b], chunk)) {
+        const Chunk ch = compute_chunk(in, b, tile);
+        const auto cells = [&](const at::Tensor& t) {
+          return tile.of(t.select(0, b)).reshape(-1).to(acc);
+        };
+        const at::Tensor gd = gd_all.defined()
+                                  ? tile.of(gd_all.select(0, b)).reshape({tile.cells(), N})
+                                  : at::Tensor();
+        const at::Tensor grad_pre =
+            chunk_backward(in, ch, cells(log_norm), cells(grad_symbol), cells(grad_blank), gd,
+                           grads)
+                .view({tile.frames(), tile.slots(), D});
+        grads.am.select(0, b).narrow(0, tile.t0, tile.frames()).add_(grad_pre.sum(1));
+        if (in.ranges.defined()) {
+          grads.lm.select(0, b).index_add_(0, ch.rows, grad_pre.view({tile.cells(), D}));
+        } else {
+          grads.lm.select(0, b).narrow(0, tile.k0, tile.slots()).add_(grad_pre.sum(0));
+        }
       }
     }
   }
-  return {grad_am.to(am.scalar_type()), grad_lm.to(lm.scalar_type()),
-          grad_weight.to(weight.scalar_type()), grad_bias.to(weight.scalar_type())};
+  const at::ScalarType out = weight.scalar_type();
+  return {grads.am.to(am.scalar_type()),   grads.lm.to(lm.scalar_type()),
+          grads.weight.to(out),            grads.bias.to(out),
+          grads.duration_weight.to(out),   grads.duration_bias.to(out)};
 }
 
 }  // namespace

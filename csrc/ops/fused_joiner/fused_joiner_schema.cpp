@@ -7,7 +7,8 @@
 TORCH_LIBRARY_FRAGMENT(rnnt, m) {
   using namespace rnnt::ops;
   rnnt::define_ops<_fused_joiner_logprobs, _fused_joiner_logprobs_backward, rnnt_loss_fused,
-                   rnnt_loss_pruned_fused>(m);
+                   rnnt_loss_pruned_fused, rnnt_loss_tdt_fused>(m);
 }
 
-RNNT_AUTOCAST_OFF(rnnt_loss_fused, rnnt_loss_pruned_fused, _fused_joiner_logprobs_backward)
+RNNT_AUTOCAST_OFF(rnnt_loss_fused, rnnt_loss_pruned_fused, rnnt_loss_tdt_fused,
+                  _fused_joiner_logprobs_backward)
