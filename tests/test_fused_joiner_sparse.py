@@ -91,9 +91,12 @@ def test_float32_gradients_within_unfused_error(pruned, scale, activation, hat, 
     exact = grads(unfused, [t.double() for t in inputs])
     unfused32 = grads(unfused, inputs)
     sparse32 = grads(fused, inputs, sparse_backward=True)
+    # Whole-gradient (Frobenius) errors: a single entry's error is rounding
+    # noise that the order of a sum decides, and the packed cells sum in
+    # another order than the unfused path's.
     for name, ref, base, got in zip(GRADS, exact, unfused32, sparse32):
-        base_err = (base.double() - ref).abs().max()
-        err = (got.double() - ref).abs().max()
+        base_err = (base.double() - ref).norm()
+        err = (got.double() - ref).norm()
         assert err <= 1.5 * base_err, f"d {name}: sparse error {err:.3g}, unfused {base_err:.3g}"
     # Not vacuous: the rule drops a good share of a peaky lattice (with HAT,
     # these small windows keep up to 90% of their cells).

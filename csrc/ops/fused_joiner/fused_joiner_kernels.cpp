@@ -102,7 +102,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> fused_joiner_logprobs
   return {symbol_lp, blank_lp, log_norm, duration_logits};
 }
 
-// The backward's accumulators, in the accumulation dtype.
+// The backward's accumulators, in the accumulation dtype; the biases' in
+// float64: each is a sum over every cell of terms that cancel (a cell's
+// row of logit gradients sums to 0), small against the rounding of a
+// float32 running sum over chunks.
 struct Grads {
   at::Tensor am, lm, weight, bias, duration_weight, duration_bias;
 };
@@ -123,12 +126,12 @@ at::Tensor chunk_backward(const JoinerInputs& in, const Chunk& ch, const at::Ten
     }
   };
   const at::Tensor dz = logits_grad_(in, ch, log_norm, gs, gb);
-  grads.bias.add_(at::sum(dz, {0}, false, acc));
+  grads.bias.add_(at::sum(dz, {0}, false, at::kDouble));
   add_product(grads.weight, dz.t(), ch.hidden_gemm);
   at::Tensor grad_hidden = at::mm(dz, in.weight);
   if (gd.defined()) {
     const at::Tensor dd = gd.to(in.weight.scalar_type());
-    grads.duration_bias.add_(at::sum(dd, {0}, false, acc));
+    grads.duration_bias.add_(at::sum(dd, {0}, false, at::kDouble));
     add_product(grads.duration_weight, dd.t(), ch.hidden_gemm);
     grad_hidden.addmm_(dd, in.duration_weight);
   }
@@ -154,8 +157,8 @@ fused_joiner_logprobs_backward(
   const at::Tensor gd_all =
       N > 0 && grad_duration.has_value() ? grad_duration->to(acc) : at::Tensor();
   Grads grads{at::zeros_like(in.am),          at::zeros_like(in.lm),
-              at::zeros({C, D}, in.am.options()), at::zeros({C}, in.am.options()),
-              at::zeros({N, D}, in.am.options()), at::zeros({N}, in.am.options())};
+              at::zeros({C, D}, in.am.options()), at::zeros({C}, in.am.options().dtype(at::kDouble)),
+              at::zeros({N, D}, in.am.options()), at::zeros({N}, in.am.options().dtype(at::kDouble))};
   const auto boxes = item_boxes(in, boundary, op);
   if (sparse_backward) {
     // The kept cells of every item, packed: each chunk mixes items.
