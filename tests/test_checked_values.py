@@ -129,3 +129,20 @@ def test_inference_tensors_are_checked_every_time(device):
         run = lambda: R.rnnt_loss_simple(lm.detach(), am.detach(), symbols_inf, 0, boundary_inf)  # noqa: E731
         assert host_reads(run) == 2  # symbols, boundary: nothing remembered
         assert host_reads(run) == 2
+
+
+def test_a_checked_index_copy_is_not_read_again(device):
+    """rnnt::_checked_index returns a copy of the index it read, remembered
+    as checked: given the copy, a check finds it in the memo. The torchaudio
+    door reads each length tensor and its targets once, and the loss behind
+    it the boundary made from the lengths (the targets' copy it knows)."""
+    import rnnt_ops
+
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 5, 4, 6, generator=g).to(device)
+    targets = torch.randint(1, 5, (2, 3), generator=g).to(device)
+    lengths = (torch.tensor([5, 4]).to(device), torch.tensor([3, 2]).to(device))
+    assert host_reads(lambda: rnnt_ops.functional.rnnt_loss(logits, targets, *lengths)) == 4
+    index = torch.tensor([0, 2, 1], device=device)
+    checked = torch.ops.rnnt._checked_index(index, 3, "index")
+    assert host_reads(lambda: torch.ops.rnnt._checked_index(checked, 3, "index")) == 0

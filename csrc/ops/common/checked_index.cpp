@@ -13,6 +13,7 @@ at::Tensor checked_index(const at::Tensor& index, c10::SymInt size, c10::string_
   TORCH_CHECK(index.scalar_type() == at::kLong, caller, ": ", std::string(name),
               " must be int64, got ", index.scalar_type());
   const int64_t upper = size.expect_int();
+  const at::Tensor checked = index.clone();
   if (index.numel() > 0 && value_checks_enabled()) {
     int64_t lo = 0, hi = 0;
     const bool known = CheckedValues::instance().lookup(index, CheckedKind::kIndexRange, lo, hi);
@@ -21,11 +22,15 @@ at::Tensor checked_index(const at::Tensor& index, c10::SymInt size, c10::string_
       RNNT_RECORD_HOST_READ();
       const auto [lo_t, hi_t] = at::aminmax(index);
       const at::Tensor bounds = at::stack({lo_t, hi_t}).cpu();
-      pass_index_range(index, bounds[0].item<int64_t>(), bounds[1].item<int64_t>(), upper,
-                       name, caller.c_str());
+      lo = bounds[0].item<int64_t>();
+      hi = bounds[1].item<int64_t>();
+      pass_index_range(index, lo, hi, upper, name, caller.c_str());
     }
+    // The copy holds the same values, so it is remembered as checked too:
+    // an op given the copy next finds it in the memo instead of reading it.
+    CheckedValues::instance().remember(checked, CheckedKind::kIndexRange, lo, hi);
   }
-  return index.clone();
+  return checked;
 }
 
 }  // namespace

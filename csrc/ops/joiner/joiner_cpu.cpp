@@ -79,11 +79,7 @@ template <typename acc_t>
 void row_grad(const acc_t* x, acc_t norm, acc_t gs, acc_t gb, int64_t sym, int64_t blank,
               int64_t C, acc_t* grad) {
   using Vec = at::vec::Vectorized<acc_t>;
-  if (unvisited_row(gs, gb)) {
-    at::vec::map([](Vec) { return Vec(acc_t(0)); }, grad, x, C);
-    return;
-  }
-  if (norm == neg_inf<acc_t>()) {
+  if (unvisited_row(gs, gb) || norm == neg_inf<acc_t>()) {
     at::vec::map([](Vec) { return Vec(acc_t(0)); }, grad, x, C);
   } else {
     const Vec scale(-(gs + gb));

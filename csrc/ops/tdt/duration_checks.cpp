@@ -170,17 +170,22 @@ void check_symbol_values(const at::Tensor& symbols, const DurationLatticeInputs&
   check_symbol_rows(symbols, in.lengths, in.C, blanks, op);
 }
 
-void check_symbols_not_blank(const at::Tensor& symbols, const c10::optional<at::Tensor>& boundary,
+bool check_symbols_not_blank(const at::Tensor& symbols, const c10::optional<at::Tensor>& boundary,
                              int64_t blank, int64_t C, const char* op) {
   const bool bounded = boundary.has_value() && boundary->defined();
   if (!value_checks_enabled() || !is_eager(symbols) || symbols.is_meta() ||
       (bounded && (!is_eager(*boundary) || boundary->is_meta()))) {
-    return;
+    return false;
   }
   const int64_t B = symbols.size(0), S = symbols.size(1);
-  at::Tensor lengths = at::full({B, 2}, S, at::kLong);
-  if (bounded) lengths.select(1, 1).copy_(boundary->select(1, 2).cpu().clamp(0, S));
-  check_symbol_rows(symbols, lengths, C, {blank}, op);
+  // One host copy (one sync on CUDA) of the symbols and the items' U_b.
+  const at::Tensor u_b = bounded ? boundary->select(1, 2).to(symbols.device()).clamp(0, S)
+                                 : at::full({B}, S, symbols.options());
+  const at::Tensor host = at::cat({symbols.reshape(-1), u_b}).cpu();
+  at::Tensor lengths = at::zeros({B, 2}, at::kLong);
+  lengths.select(1, 1).copy_(host.narrow(0, B * S, B));
+  check_symbol_rows(host.narrow(0, 0, B * S).view({B, S}), lengths, C, {blank}, op);
+  return true;
 }
 
 namespace {

@@ -51,7 +51,8 @@ void check_symbol_values(const at::Tensor& symbols, const DurationLatticeInputs&
 
 // With value checks on, in eager mode: the symbols of each item (u < U_b,
 // U_b from boundary[:, 2] or S) lie in [0, C) and differ from `blank`.
-void check_symbols_not_blank(const at::Tensor& symbols, const c10::optional<at::Tensor>& boundary,
+// Returns whether it checked (read the values).
+bool check_symbols_not_blank(const at::Tensor& symbols, const c10::optional<at::Tensor>& boundary,
                              int64_t blank, int64_t C, const char* op);
 
 // duration_logits made contiguous, or an undefined tensor (multi-blank).

@@ -14,6 +14,7 @@
 #include <limits>
 #include <vector>
 
+#include "common/checked_values.h"
 #include "common/checks.h"
 #include "duration_lattice.h"
 #include "losses/logprobs.h"
@@ -87,8 +88,12 @@ at::Tensor tdt_symbols(const at::Tensor& symbols, const c10::optional<at::Tensor
   TORCH_CHECK_VALUE(blank >= 0 && blank < C, op, ": termination_symbol must be in [0, C = ", C,
                     "), got ", blank);
   check_boundary_shape(boundary, symbols.sym_size(0), symbols, op);
-  check_symbols_not_blank(symbols, boundary, blank, C, op);
-  return padding_as_blank(symbols, boundary, blank);
+  const bool checked = check_symbols_not_blank(symbols, boundary, blank, C, op);
+  const at::Tensor padded = padding_as_blank(symbols, boundary, blank);
+  // Every value now lies in [0, C): the log-prob op that reads them next
+  // need not read them again.
+  if (checked) CheckedValues::instance().remember(padded, CheckedKind::kIndexRange, 0, C - 1);
+  return padded;
 }
 
 // Per-item losses (1 - omega) * TDT + omega * RNN-T (the regular RNN-T loss
